@@ -1,0 +1,32 @@
+#!/usr/bin/env -S npx tsx
+import { startLocalRegistry } from '../lambda/local/registry';
+
+/**
+ * `npm start`: the registry on http://localhost:5000 (REGISTRY_PORT), data under .registry-data
+ * (REGISTRY_DATA_DIR), on embedded S3 and DynamoDB servers; or on the endpoints of the environment
+ * when AWS_ENDPOINT_URL is set (e.g. LocalStack).
+ */
+async function main(): Promise<void> {
+  const port = Number(process.env.REGISTRY_PORT ?? 5000);
+  const registry = await startLocalRegistry({
+    port,
+    host: process.env.REGISTRY_HOST ?? '127.0.0.1',
+    dataDir: process.env.REGISTRY_DATA_DIR ?? '.registry-data',
+    external: Boolean(process.env.AWS_ENDPOINT_URL),
+    log: (line) => console.log(line),
+    onRequest: (r) => {
+      if (process.env.REGISTRY_LOG_REQUESTS !== 'false') console.log(`${r.method} ${r.path} -> ${r.status} [${r.group}]`);
+    },
+  });
+  console.log(`registry listening on ${registry.url} (try: curl ${registry.url}/v2/)`);
+  const shutdown = () => {
+    void registry.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+import {
+  ConditionalCheckFailedException,
+  DynamoDBServiceException,
+  TransactionCanceledException,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
+import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
+
+/**
+ * The single table's key layout (see docs/storage.md). Partition key `pk`, sort key `sk`, TTL `ttl`.
+ */
+export const K = {
+  blob: (digest: string) => ({ pk: `blob#${digest}`, sk: 'blob' }),
+  link: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `link#${digest}` }),
+  manifest: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `manifest#${digest}` }),
+  tag: (name: string, tag: string) => ({ pk: `repo#${name}`, sk: `tag#${tag}` }),
+  referrer: (name: string, subject: string, digest: string) => ({ pk: `repo#${name}`, sk: `referrer#${subject}#${digest}` }),
+  catalog: (name: string) => ({ pk: 'catalog', sk: name }),
+  upload: (id: string) => ({ pk: `upload#${id}`, sk: 'upload' }),
+} as const;
+
+export type Item = Record<string, AttributeValue>;
+
+export const s = (value: string): AttributeValue => ({ S: value });
+export const n = (value: number): AttributeValue => ({ N: String(value) });
+export const b = (value: Uint8Array): AttributeValue => ({ B: value });
+
+export function key(k: { pk: string; sk: string }): Item {
+  return { pk: s(k.pk), sk: s(k.sk) };
+}
+
+export function str(item: Item, field: string): string | undefined {
+  return item[field]?.S;
+}
+
+export function num(item: Item, field: string): number | undefined {
+  const raw = item[field]?.N;
+  return raw === undefined ? undefined : Number(raw);
+}
+
+export function bin(item: Item, field: string): Uint8Array | undefined {
+  return item[field]?.B;
+}
+
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'LimitExceededException',
+  'InternalServerError',
+]);
+
+/**
+ * Runs one DynamoDB call and translates vendor errors at the boundary: lost conditions become
+ * ConcurrentModificationError, throttling and transaction conflicts UnavailableError.
+ */
+export async function ddb<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConditionalCheckFailedException) throw new ConcurrentModificationError(err.message);
+    if (err instanceof TransactionCanceledException) {
+      const reasons = err.CancellationReasons ?? [];
+      if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) throw new ConcurrentModificationError(err.message);
+      throw new UnavailableError('metadata store transaction conflicted; retry', 1);
+    }
+    if (err instanceof DynamoDBServiceException && THROTTLING.has(err.name)) {
+      throw new UnavailableError('metadata store is throttling requests; retry shortly', 1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,72 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { concatBytes } from '../../core/bytes';
+import { BlobUnknownError, DigestInvalidError } from '../../core/errors';
+import type { BlobStore, PartRef } from '../../core/ports/blob-store';
+
+/** Test double of the blob store, with S3's multipart rules (part size, ETag check). Not a product. */
+export class MemoryBlobStore implements BlobStore {
+  readonly objects = new Map<string, Uint8Array>();
+  readonly multiparts = new Map<string, { key: string; parts: Map<number, { etag: string; body: Uint8Array }> }>();
+
+  constructor(private readonly minPartSize = 5 * 1024 * 1024) {}
+
+  async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
+    if (sha256 && createHash('sha256').update(body).digest('hex') !== sha256) {
+      throw new DigestInvalidError('checksum mismatch');
+    }
+    this.objects.set(key, body.slice());
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const body = this.objects.get(key);
+    if (!body) throw new BlobUnknownError(`no object ${key}`);
+    return body;
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.objects.delete(key);
+  }
+
+  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return `memory://${key}?expires=${expiresInSeconds}`;
+  }
+
+  async createMultipart(key: string): Promise<string> {
+    const id = randomUUID();
+    this.multiparts.set(id, { key, parts: new Map() });
+    return id;
+  }
+
+  async uploadPart(key: string, multipartId: string, partNumber: number, body: Uint8Array): Promise<string> {
+    const mp = this.multipart(key, multipartId);
+    const etag = `"${createHash('md5').update(body).digest('hex')}"`;
+    mp.parts.set(partNumber, { etag, body: body.slice() });
+    return etag;
+  }
+
+  async uploadPartCopy(key: string, multipartId: string, partNumber: number, sourceKey: string): Promise<string> {
+    return this.uploadPart(key, multipartId, partNumber, await this.get(sourceKey));
+  }
+
+  async completeMultipart(key: string, multipartId: string, parts: readonly PartRef[]): Promise<void> {
+    const mp = this.multipart(key, multipartId);
+    const bodies = parts.map((ref, i) => {
+      const part = mp.parts.get(ref.partNumber);
+      if (!part || part.etag !== ref.etag) throw new Error(`InvalidPart ${ref.partNumber}`);
+      if (i < parts.length - 1 && part.body.length < this.minPartSize) throw new Error('EntityTooSmall');
+      return part.body;
+    });
+    this.objects.set(key, concatBytes(bodies));
+    this.multiparts.delete(multipartId);
+  }
+
+  async abortMultipart(_key: string, multipartId: string): Promise<void> {
+    this.multiparts.delete(multipartId);
+  }
+
+  private multipart(key: string, id: string) {
+    const mp = this.multiparts.get(id);
+    if (!mp || mp.key !== key) throw new Error(`NoSuchUpload ${id}`);
+    return mp;
+  }
+}

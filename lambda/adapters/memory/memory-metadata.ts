@@ -1,0 +1,109 @@
+import { ConcurrentModificationError } from '../../core/errors';
+import type {
+  BlobIndex,
+  BlobRecord,
+  ManifestIndex,
+  ManifestRecord,
+  Page,
+  UploadSession,
+  UploadSessionStore,
+} from '../../core/ports/metadata';
+
+/** Test double of the metadata stores. Not a product. */
+export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionStore {
+  readonly links = new Map<string, BlobRecord>();
+  readonly blobRecords = new Map<string, BlobRecord>();
+  readonly manifestRecords = new Map<string, ManifestRecord>();
+  readonly tags = new Map<string, string>();
+  readonly repositories = new Set<string>();
+  readonly uploads = new Map<string, UploadSession>();
+
+  // BlobIndex
+  async getLink(name: string, digest: string) {
+    return this.links.get(`${name}@${digest}`);
+  }
+  async putLink(name: string, record: BlobRecord) {
+    this.links.set(`${name}@${record.digest}`, record);
+  }
+  async deleteLink(name: string, digest: string) {
+    return this.links.delete(`${name}@${digest}`);
+  }
+  async missingLinks(name: string, digests: readonly string[]) {
+    return digests.filter((d) => !this.links.has(`${name}@${d}`));
+  }
+  async getBlob(digest: string) {
+    return this.blobRecords.get(digest);
+  }
+  async putBlobIfAbsent(record: BlobRecord) {
+    const existing = this.blobRecords.get(record.digest);
+    if (existing) return existing;
+    this.blobRecords.set(record.digest, record);
+    return record;
+  }
+
+  // ManifestIndex
+  async getManifest(name: string, digest: string) {
+    return this.manifestRecords.get(`${name}@${digest}`);
+  }
+  async putManifest(name: string, record: ManifestRecord, tag?: string) {
+    this.manifestRecords.set(`${name}@${record.digest}`, record);
+    if (tag !== undefined) this.tags.set(`${name}:${tag}`, record.digest);
+    this.repositories.add(name);
+  }
+  async deleteManifest(name: string, digest: string) {
+    if (!this.manifestRecords.delete(`${name}@${digest}`)) return false;
+    for (const [key, value] of this.tags) if (key.startsWith(`${name}:`) && value === digest) this.tags.delete(key);
+    return true;
+  }
+  async missingManifests(name: string, digests: readonly string[]) {
+    return digests.filter((d) => !this.manifestRecords.has(`${name}@${d}`));
+  }
+  async getTag(name: string, tag: string) {
+    return this.tags.get(`${name}:${tag}`);
+  }
+  async deleteTag(name: string, tag: string) {
+    return this.tags.delete(`${name}:${tag}`);
+  }
+  async listTags(name: string, limit: number, last?: string): Promise<Page<string>> {
+    const all = [...this.tags.keys()]
+      .filter((k) => k.startsWith(`${name}:`) && k.indexOf(':') === name.length)
+      .map((k) => k.slice(name.length + 1));
+    return page(all, limit, last);
+  }
+  async listReferrers(name: string, subject: string) {
+    return [...this.manifestRecords.entries()]
+      .filter(([key, r]) => key.startsWith(`${name}@`) && r.subject === subject)
+      .map(([, r]) => r);
+  }
+  async listRepositories(limit: number, last?: string) {
+    return page([...this.repositories], limit, last);
+  }
+  async repositoryExists(name: string) {
+    const prefixes = [`${name}@`, `${name}:`];
+    const has = (keys: Iterable<string>) => [...keys].some((k) => prefixes.some((p) => k.startsWith(p)));
+    return has(this.manifestRecords.keys()) || has(this.tags.keys()) || has(this.links.keys());
+  }
+
+  // UploadSessionStore
+  async create(session: UploadSession) {
+    if (this.uploads.has(session.id)) throw new ConcurrentModificationError(`upload ${session.id} exists`);
+    this.uploads.set(session.id, session);
+  }
+  async get(id: string) {
+    return this.uploads.get(id);
+  }
+  async update(session: UploadSession, expectedVersion: number) {
+    if (this.uploads.get(session.id)?.version !== expectedVersion) {
+      throw new ConcurrentModificationError(`upload ${session.id} changed`);
+    }
+    this.uploads.set(session.id, session);
+  }
+  async delete(id: string) {
+    this.uploads.delete(id);
+  }
+}
+
+function page(all: string[], limit: number, last?: string): Page<string> {
+  const sorted = all.filter((v) => last === undefined || v > last).sort();
+  return { items: sorted.slice(0, limit), more: sorted.length > limit };
+}

@@ -1,0 +1,175 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { BlobUnknownError, DigestInvalidError, UnavailableError } from '../../core/errors';
+import type { BlobStore, PartRef } from '../../core/ports/blob-store';
+
+/** Presigning happens with this client, which may carry the endpoint clients use to reach S3. */
+export interface S3BlobStoreOptions {
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Client used only to sign GET URLs (a different public endpoint); defaults to `client`. */
+  readonly presignClient?: S3Client;
+}
+
+const THROTTLED = new Set(['SlowDown', 'ServiceUnavailable', 'RequestTimeout', 'InternalError', 'TooManyRequests']);
+
+/**
+ * The blob store on S3. The only place S3 errors are seen: missing keys become BlobUnknownError,
+ * checksum rejections DigestInvalidError, throttling UnavailableError.
+ */
+export class S3BlobStore implements BlobStore {
+  private readonly client: S3Client;
+  private readonly presignClient: S3Client;
+  private readonly bucket: string;
+
+  constructor(options: S3BlobStoreOptions) {
+    this.client = options.client;
+    this.presignClient = options.presignClient ?? options.client;
+    this.bucket = options.bucket;
+  }
+
+  async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
+    await this.call(key, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: body.length,
+          ContentType: 'application/octet-stream',
+          ...(sha256 ? { ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {}),
+        }),
+      ),
+    );
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    return this.call(key, async () => {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
+    });
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const out = await this.call(batch[0] as string, () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        ),
+      );
+      const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+      if (failed.length > 0) throw new Error(`S3 could not delete ${failed.length} object(s): ${failed[0]?.Code}`);
+    }
+  }
+
+  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.presignClient, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: expiresInSeconds,
+    });
+  }
+
+  async createMultipart(key: string): Promise<string> {
+    const out = await this.call(key, () =>
+      this.client.send(
+        new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }),
+      ),
+    );
+    if (!out.UploadId) throw new Error('S3 returned no UploadId');
+    return out.UploadId;
+  }
+
+  async uploadPart(key: string, multipartId: string, partNumber: number, body: Uint8Array): Promise<string> {
+    const out = await this.call(key, () =>
+      this.client.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: multipartId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
+      ),
+    );
+    return requireEtag(out.ETag);
+  }
+
+  async uploadPartCopy(key: string, multipartId: string, partNumber: number, sourceKey: string): Promise<string> {
+    const out = await this.call(key, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: multipartId,
+          PartNumber: partNumber,
+          CopySource: `${this.bucket}/${sourceKey.split('/').map(encodeURIComponent).join('/')}`,
+        }),
+      ),
+    );
+    return requireEtag(out.CopyPartResult?.ETag);
+  }
+
+  async completeMultipart(key: string, multipartId: string, parts: readonly PartRef[]): Promise<void> {
+    await this.call(key, () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: multipartId,
+          MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.partNumber, ETag: p.etag })) },
+        }),
+      ),
+    );
+  }
+
+  async abortMultipart(key: string, multipartId: string): Promise<void> {
+    try {
+      await this.call(key, () =>
+        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: multipartId })),
+      );
+    } catch (err) {
+      if (!(err instanceof BlobUnknownError)) throw err;
+    }
+  }
+
+  /** Runs one S3 call and translates its errors at this boundary. */
+  private async call<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof S3ServiceException) {
+        const status = err.$metadata.httpStatusCode;
+        if (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.name === 'NoSuchUpload') {
+          throw new BlobUnknownError(`no object ${key}`);
+        }
+        if (err.name === 'BadDigest' || err.name === 'XAmzContentChecksumMismatch' || err.name === 'InvalidDigest') {
+          throw new DigestInvalidError('the blob store rejected the content: its checksum does not match the digest');
+        }
+        if (THROTTLED.has(err.name) || status === 503) {
+          throw new UnavailableError('the blob store is busy; retry shortly', 1);
+        }
+      }
+      throw err;
+    }
+  }
+}
+
+function requireEtag(etag: string | undefined): string {
+  if (!etag) throw new Error('S3 returned no ETag for a part');
+  return etag;
+}

@@ -1,0 +1,53 @@
+import { ENV } from './env';
+import { DEFAULT_MAX_NAME_DEPTH, MAX_SUPPORTED_NAME_DEPTH } from './routes';
+
+/** A function's validated configuration, loaded once at cold start. */
+export interface RegistryConfig {
+  readonly bucket: string;
+  readonly table: string;
+  readonly redirectTtlSeconds: number;
+  readonly uploadTtlSeconds: number;
+  readonly maxNameDepth: number;
+  readonly s3ForcePathStyle: boolean;
+  readonly s3PublicEndpoint?: string;
+}
+
+/** Raised at cold start with every problem found, so a misconfigured function fails with one clear log line. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads and validates the environment; throws ConfigError listing every invalid or missing variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): RegistryConfig {
+  const problems: string[] = [];
+  const required = (name: string): string => {
+    const value = env[name];
+    if (!value) problems.push(`${name} is required`);
+    return value ?? '';
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  const publicEndpoint = env[ENV.s3PublicEndpoint] || undefined;
+  if (publicEndpoint && !/^https?:\/\/[^/]+\/?$/.test(publicEndpoint)) {
+    problems.push(`${ENV.s3PublicEndpoint} must be an http(s) origin such as http://127.0.0.1:9000`);
+  }
+  const config: RegistryConfig = {
+    bucket: required(ENV.bucket),
+    table: required(ENV.table),
+    // Presigned URLs die with the credentials that signed them; minutes are plenty for a pull.
+    redirectTtlSeconds: integer(ENV.redirectTtl, 900, 60, 43_200),
+    uploadTtlSeconds: integer(ENV.uploadTtl, 86_400, 300, 7 * 86_400),
+    maxNameDepth: integer(ENV.maxNameDepth, DEFAULT_MAX_NAME_DEPTH, 1, MAX_SUPPORTED_NAME_DEPTH),
+    s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
+    s3PublicEndpoint: publicEndpoint,
+  };
+  if (problems.length > 0) throw new ConfigError(`invalid registry configuration: ${problems.join('; ')}`);
+  return config;
+}

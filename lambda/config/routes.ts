@@ -1,0 +1,50 @@
+/**
+ * The API's route table, shared by the CDK stack (which creates these HTTP API routes) and local
+ * mode (which dispatches to handlers the same way API Gateway does). Kept free of imports so `lib/`
+ * may use it.
+ *
+ * API Gateway path variables match one segment and a greedy variable must come last, but repository
+ * names contain `/`. So each route exists once per name depth, up to `maxNameDepth`; anything else
+ * falls to `$default` (the base function), which answers NAME_INVALID for deeper names.
+ */
+
+/** The Lambda functions, one per endpoint group. */
+export const FUNCTION_GROUPS = ['base', 'blobs', 'uploads', 'manifests', 'discovery'] as const;
+export type FunctionGroup = (typeof FUNCTION_GROUPS)[number];
+
+export interface RouteSpec {
+  /** HTTP API route key path, e.g. `/v2/{n1}/blobs/{digest}`; `$default` for the catch-all. */
+  readonly path: string;
+  readonly group: FunctionGroup;
+}
+
+/** Default deepest repository name served (segments separated by `/`). */
+export const DEFAULT_MAX_NAME_DEPTH = 8;
+
+/** Each depth adds this many routes; HTTP APIs allow 300 routes by default. */
+const ROUTES_PER_DEPTH = 6;
+export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - 3) / ROUTES_PER_DEPTH);
+
+export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): RouteSpec[] {
+  if (!Number.isInteger(maxNameDepth) || maxNameDepth < 1 || maxNameDepth > MAX_SUPPORTED_NAME_DEPTH) {
+    throw new Error(`maxNameDepth must be an integer from 1 to ${MAX_SUPPORTED_NAME_DEPTH}`);
+  }
+  const routes: RouteSpec[] = [
+    { path: '/v2', group: 'base' },
+    { path: '/v2/_catalog', group: 'discovery' },
+    { path: '$default', group: 'base' },
+  ];
+  for (let depth = 1; depth <= maxNameDepth; depth++) {
+    const name = Array.from({ length: depth }, (_, i) => `{n${i + 1}}`).join('/');
+    routes.push(
+      { path: `/v2/${name}/blobs/{digest}`, group: 'blobs' },
+      { path: `/v2/${name}/blobs/uploads`, group: 'uploads' },
+      // Catches `uploads/` (trailing slash) and `uploads/<id>` whatever API Gateway does with slashes.
+      { path: `/v2/${name}/blobs/{proxy+}`, group: 'uploads' },
+      { path: `/v2/${name}/manifests/{reference}`, group: 'manifests' },
+      { path: `/v2/${name}/tags/list`, group: 'discovery' },
+      { path: `/v2/${name}/referrers/{digest}`, group: 'discovery' },
+    );
+  }
+  return routes;
+}

@@ -1,0 +1,37 @@
+/**
+ * Byte storage for blobs, large manifests and upload staging (S3 in production).
+ *
+ * Keys are chosen by core (see `core/keys.ts`); the store never interprets them. Every method throws
+ * `UnavailableError` for throttling or transient faults and lets other faults surface as plain errors.
+ */
+export interface BlobStore {
+  /**
+   * Writes an object. When `sha256` (hex) is given the store must refuse to keep bytes that do not
+   * hash to it (S3 checks `x-amz-checksum-sha256`), a second line of defence behind core's own check.
+   */
+  put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
+  /** Reads a whole object; throws `BlobUnknownError` when absent. */
+  get(key: string): Promise<Uint8Array>;
+  /** Deletes objects; absent keys are not an error. */
+  delete(keys: readonly string[]): Promise<void>;
+  /** A URL that lets anyone holding it GET the object (with `Range`) for `expiresInSeconds`. No network call. */
+  presignGet(key: string, expiresInSeconds: number): Promise<string>;
+  /** Starts a multipart upload of `key` and returns its id. */
+  createMultipart(key: string): Promise<string>;
+  /** Uploads one part from bytes; returns its ETag. */
+  uploadPart(key: string, multipartId: string, partNumber: number, body: Uint8Array): Promise<string>;
+  /** Uploads one part by copying a whole existing object server-side; returns its ETag. */
+  uploadPartCopy(key: string, multipartId: string, partNumber: number, sourceKey: string): Promise<string>;
+  /**
+   * Completes a multipart upload. The store must refuse when a part's ETag differs from the one given
+   * (a part overwritten by a racing request), so only the bytes core hashed become the object.
+   */
+  completeMultipart(key: string, multipartId: string, parts: readonly PartRef[]): Promise<void>;
+  /** Aborts a multipart upload and frees its parts; an unknown id is not an error. */
+  abortMultipart(key: string, multipartId: string): Promise<void>;
+}
+
+export interface PartRef {
+  readonly partNumber: number;
+  readonly etag: string;
+}

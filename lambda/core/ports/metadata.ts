@@ -1,0 +1,105 @@
+/**
+ * The registry's metadata (DynamoDB in production), cut into the small stores each service needs.
+ * Implementations translate vendor errors: a lost conditional write becomes
+ * `ConcurrentModificationError`, throttling becomes `UnavailableError`.
+ */
+
+/** Where a blob's bytes live and how big they are. */
+export interface BlobRecord {
+  readonly digest: string;
+  readonly size: number;
+  /** Object key in the blob store. */
+  readonly key: string;
+}
+
+export interface BlobIndex {
+  /** The blob as linked into repository `name`, or undefined when that repository cannot read it. One read. */
+  getLink(name: string, digest: string): Promise<BlobRecord | undefined>;
+  /** Links a stored blob into a repository (idempotent). */
+  putLink(name: string, record: BlobRecord): Promise<void>;
+  /** Removes a repository's link; returns false when there was none. */
+  deleteLink(name: string, digest: string): Promise<boolean>;
+  /** Digests among `digests` that are NOT linked into `name`. */
+  missingLinks(name: string, digests: readonly string[]): Promise<string[]>;
+  /** The registry-wide record of a stored blob, if any. */
+  getBlob(digest: string): Promise<BlobRecord | undefined>;
+  /**
+   * Records a newly stored blob unless one is already recorded for that digest, and returns the
+   * record that wins (the existing one when there was one), so each digest has one object.
+   */
+  putBlobIfAbsent(record: BlobRecord): Promise<BlobRecord>;
+}
+
+/** A stored manifest revision. `body` is inline when small; otherwise `key` names its object. */
+export interface ManifestRecord {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  readonly body?: Uint8Array;
+  readonly key?: string;
+  /** Digest of the manifest's `subject`, for the referrers API. */
+  readonly subject?: string;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  /** True when more items follow the last one returned. */
+  readonly more: boolean;
+}
+
+export interface ManifestIndex {
+  getManifest(name: string, digest: string): Promise<ManifestRecord | undefined>;
+  /** Stores a manifest revision and, atomically with it, the tag (if any) and the repository's catalog entry. */
+  putManifest(name: string, record: ManifestRecord, tag?: string): Promise<void>;
+  /** Deletes a revision together with every tag pointing at it; false when it did not exist. */
+  deleteManifest(name: string, digest: string): Promise<boolean>;
+  /** Digests among `digests` that are not manifests of `name`. */
+  missingManifests(name: string, digests: readonly string[]): Promise<string[]>;
+  /** The digest a tag points at. One read. */
+  getTag(name: string, tag: string): Promise<string | undefined>;
+  deleteTag(name: string, tag: string): Promise<boolean>;
+  /** Tags in lexical order, strictly after `last`, at most `limit`. */
+  listTags(name: string, limit: number, last?: string): Promise<Page<string>>;
+  /** Manifests whose subject is `subject`, in repository `name`. */
+  listReferrers(name: string, subject: string): Promise<ManifestRecord[]>;
+  /** Repository names in lexical order, strictly after `last`, at most `limit`. */
+  listRepositories(limit: number, last?: string): Promise<Page<string>>;
+  /** True when the repository holds any manifest, tag or blob link. */
+  repositoryExists(name: string): Promise<boolean>;
+}
+
+/** Where an upload session's bytes are while it is open. */
+export interface UploadSession {
+  readonly id: string;
+  readonly name: string;
+  /** Bytes received so far. */
+  readonly size: number;
+  /** Serialized resumable SHA-256 state after `size` bytes (treat as upload data: it may hold input bytes). */
+  readonly hashState: Uint8Array;
+  /** Incremented on every change; writes are conditional on it. */
+  readonly version: number;
+  /** The blob-store multipart upload, once the first full part was written. */
+  readonly multipartId?: string;
+  readonly parts: readonly { readonly partNumber: number; readonly etag: string; readonly size: number }[];
+  /** Staged objects holding received bytes not yet in a part, in order. */
+  readonly tail: readonly { readonly key: string; readonly size: number }[];
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+  /** Epoch seconds after which the session is dead (the table's TTL attribute). */
+  readonly expiresAt: number;
+}
+
+export interface UploadSessionStore {
+  /** Creates a session; the id must be new. */
+  create(session: UploadSession): Promise<void>;
+  /** Strongly consistent read. */
+  get(id: string): Promise<UploadSession | undefined>;
+  /**
+   * Replaces the session if its stored version still equals `expectedVersion`.
+   * @throws ConcurrentModificationError otherwise.
+   */
+  update(session: UploadSession, expectedVersion: number): Promise<void>;
+  delete(id: string): Promise<void>;
+}

@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import { concatBytes, digestOf } from '../bytes';
+import { parseDigest } from '../digest';
+import {
+  BlobUploadInvalidError,
+  BlobUploadUnknownError,
+  ConcurrentModificationError,
+  DigestInvalidError,
+  RangeInvalidError,
+} from '../errors';
+import { keys } from '../keys';
+import { assertValidName } from '../names';
+import type { BlobStore } from '../ports/blob-store';
+import type { Clock } from '../ports/clock';
+import type { BlobIndex, BlobRecord, UploadSession, UploadSessionStore } from '../ports/metadata';
+import { ResumableSha256 } from '../resumable-hash';
+
+export interface UploadServiceOptions {
+  /** Smallest multipart part the blob store accepts (S3: 5 MiB). Bytes below it are staged. */
+  readonly minPartSize: number;
+  /** How long an idle upload session lives, in seconds. */
+  readonly sessionTtlSeconds: number;
+}
+
+/** An inclusive byte range from a `Content-Range` header. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Blob upload sessions: monolithic, streamed and chunked uploads.
+ *
+ * Bytes are hashed as they arrive and the hash state is saved with the session, so no request
+ * re-reads earlier bytes. Chunks smaller than a multipart part are staged as their own objects and
+ * folded into a part once together they reach `minPartSize`. A blob becomes visible only after its
+ * digest was checked against every byte received.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-blobs
+ */
+export class UploadService {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly blobs: BlobIndex,
+    private readonly sessions: UploadSessionStore,
+    private readonly clock: Clock,
+    private readonly options: UploadServiceOptions,
+  ) {}
+
+  /** Opens a session in repository `name`. */
+  async start(name: string): Promise<UploadSession> {
+    assertValidName(name);
+    const now = this.clock.now();
+    const session: UploadSession = {
+      id: randomUUID(),
+      name,
+      size: 0,
+      hashState: (await ResumableSha256.create()).save(),
+      version: 0,
+      parts: [],
+      tail: [],
+      createdAt: now,
+      expiresAt: this.expiry(now),
+    };
+    await this.sessions.create(session);
+    return session;
+  }
+
+  /**
+   * Stores a whole blob sent in one request (`POST ?digest=` or a `PUT` on a fresh session).
+   * @throws DigestInvalidError when the bytes do not hash to `digest`.
+   */
+  async putWhole(name: string, digest: string, body: Uint8Array): Promise<BlobRecord> {
+    assertValidName(name);
+    const { algorithm } = parseDigest(digest);
+    const actual = digestOf(body, algorithm);
+    if (actual !== digest) throw mismatch(actual, digest);
+    let record = await this.blobs.getBlob(digest);
+    if (!record) {
+      const key = keys.blob(digest);
+      await this.store.put(key, body, algorithm === 'sha256' ? actual.slice(7) : undefined);
+      record = await this.blobs.putBlobIfAbsent({ digest, size: body.length, key });
+    }
+    await this.blobs.putLink(name, record);
+    return record;
+  }
+
+  /**
+   * The open session `id` of repository `name`.
+   * @throws BlobUploadUnknownError when there is none, it belongs to another repository, or it expired.
+   */
+  async status(name: string, id: string): Promise<UploadSession> {
+    if (!UPLOAD_ID.test(id)) throw new BlobUploadUnknownError(`upload ${id} is unknown`);
+    const session = await this.sessions.get(id);
+    if (!session || session.name !== name || session.expiresAt * 1000 <= this.clock.now()) {
+      throw new BlobUploadUnknownError(`upload ${id} is unknown or has expired`);
+    }
+    return session;
+  }
+
+  /**
+   * Appends a chunk. With `range`, the chunk must start exactly where the session ends.
+   * @throws RangeInvalidError when it does not, or when a concurrent request changed the session first.
+   * @throws BlobUploadInvalidError when `range` disagrees with the body's length.
+   */
+  async append(name: string, id: string, body: Uint8Array, range?: ByteRange): Promise<UploadSession> {
+    const session = await this.status(name, id);
+    if (range) {
+      if (range.start !== session.size) {
+        throw new RangeInvalidError(
+          `chunk starts at byte ${range.start} but the upload has ${session.size} bytes`,
+          id,
+          name,
+          session.size,
+        );
+      }
+      if (range.end - range.start + 1 !== body.length) {
+        throw new BlobUploadInvalidError(
+          `Content-Range ${range.start}-${range.end} covers ${range.end - range.start + 1} bytes but the body has ${body.length}`,
+        );
+      }
+    }
+    if (body.length === 0) return session;
+    const { next, created, replacedTail } = await this.ingest(session, body);
+    try {
+      await this.sessions.update(next, session.version);
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+      await this.discard(created, next.multipartId !== session.multipartId ? next.multipartId : undefined, id);
+      const current = await this.status(name, id);
+      throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
+    }
+    await this.store.delete(replacedTail);
+    return next;
+  }
+
+  /**
+   * Finishes the session with an optional last chunk and verifies the digest over every byte.
+   * On a mismatch the session and all its bytes are discarded.
+   * @throws DigestInvalidError on a mismatch or an unsupported algorithm.
+   */
+  async complete(name: string, id: string, digest: string, body?: Uint8Array): Promise<BlobRecord> {
+    const session = await this.status(name, id);
+    const { algorithm } = parseDigest(digest);
+    if (session.size === 0) {
+      const record = await this.putWhole(name, digest, body ?? new Uint8Array(0));
+      await this.sessions.delete(id);
+      return record;
+    }
+    let current = session;
+    if (body && body.length > 0) {
+      const ingested = await this.ingest(session, body);
+      current = ingested.next;
+      await this.store.delete(ingested.replacedTail);
+    }
+    const hash = await ResumableSha256.create(current.hashState);
+    const actual = hash.digest();
+    if (algorithm !== 'sha256' || actual !== digest) {
+      await this.destroy(current);
+      if (algorithm !== 'sha256') {
+        throw new DigestInvalidError(`chunked uploads are verified with sha256; got a ${algorithm} digest`);
+      }
+      throw mismatch(actual, digest);
+    }
+    let record = await this.blobs.getBlob(digest);
+    if (record) {
+      await this.discardStaging(current);
+    } else {
+      record = await this.assemble(current, digest);
+    }
+    await this.blobs.putLink(name, record);
+    await this.sessions.delete(id);
+    return record;
+  }
+
+  /** Cancels a session and frees its bytes. */
+  async cancel(name: string, id: string): Promise<void> {
+    await this.destroy(await this.status(name, id));
+  }
+
+  private expiry(nowMs: number): number {
+    return Math.floor(nowMs / 1000) + this.options.sessionTtlSeconds;
+  }
+
+  /** Hashes and stores a chunk; returns the next session state and what to clean up on success or failure. */
+  private async ingest(
+    session: UploadSession,
+    body: Uint8Array,
+  ): Promise<{ next: UploadSession; created: string[]; replacedTail: string[] }> {
+    const hash = await ResumableSha256.create(session.hashState);
+    hash.update(body);
+    const tailSize = session.tail.reduce((sum, t) => sum + t.size, 0);
+    const base = {
+      ...session,
+      size: session.size + body.length,
+      hashState: hash.save(),
+      version: session.version + 1,
+      expiresAt: this.expiry(this.clock.now()),
+    };
+    if (tailSize + body.length < this.options.minPartSize) {
+      const key = keys.staged(session.id, session.size, randomUUID().slice(0, 8));
+      await this.store.put(key, body);
+      return { next: { ...base, tail: [...session.tail, { key, size: body.length }] }, created: [key], replacedTail: [] };
+    }
+    const staged = await Promise.all(session.tail.map((t) => this.store.get(t.key)));
+    const bytes = concatBytes([...staged, body]);
+    const target = keys.assembled(session.id);
+    const multipartId = session.multipartId ?? (await this.store.createMultipart(target));
+    const partNumber = session.parts.length + 1;
+    const etag = await this.store.uploadPart(target, multipartId, partNumber, bytes);
+    return {
+      next: {
+        ...base,
+        multipartId,
+        parts: [...session.parts, { partNumber, etag, size: bytes.length }],
+        tail: [],
+      },
+      created: [],
+      replacedTail: session.tail.map((t) => t.key),
+    };
+  }
+
+  /** Turns a verified session into its one stored object and records it. */
+  private async assemble(session: UploadSession, digest: string): Promise<BlobRecord> {
+    let key: string;
+    if (session.multipartId) {
+      key = keys.assembled(session.id);
+      const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
+      const partNumber = parts.length + 1;
+      if (session.tail.length === 1) {
+        const etag = await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key);
+        parts.push({ partNumber, etag });
+      } else if (session.tail.length > 1) {
+        const bytes = concatBytes(await Promise.all(session.tail.map((t) => this.store.get(t.key))));
+        parts.push({ partNumber, etag: await this.store.uploadPart(key, session.multipartId, partNumber, bytes) });
+      }
+      await this.store.completeMultipart(key, session.multipartId, parts);
+    } else {
+      key = keys.blob(digest);
+      const bytes = concatBytes(await Promise.all(session.tail.map((t) => this.store.get(t.key))));
+      await this.store.put(key, bytes, digest.slice(7));
+    }
+    await this.store.delete(session.tail.map((t) => t.key));
+    const record = await this.blobs.putBlobIfAbsent({ digest, size: session.size, key });
+    if (record.key !== key) await this.store.delete([key]);
+    return record;
+  }
+
+  private async discardStaging(session: UploadSession): Promise<void> {
+    await this.discard(
+      session.tail.map((t) => t.key),
+      session.multipartId,
+      session.id,
+    );
+  }
+
+  private async discard(stagedKeys: string[], multipartId: string | undefined, id: string): Promise<void> {
+    if (multipartId) await this.store.abortMultipart(keys.assembled(id), multipartId);
+    await this.store.delete(stagedKeys);
+  }
+
+  private async destroy(session: UploadSession): Promise<void> {
+    await this.discardStaging(session);
+    await this.sessions.delete(session.id);
+  }
+}
+
+function mismatch(actual: string, expected: string): DigestInvalidError {
+  return new DigestInvalidError(`uploaded content has digest ${actual}, not ${expected}`, { expected, actual });
+}

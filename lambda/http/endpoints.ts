@@ -1,0 +1,189 @@
+import { EndpointUnknownError, NameInvalidError, PaginationInvalidError, UnsupportedError } from '../core/errors';
+import type { UploadSession } from '../core/ports/metadata';
+import type { ByteRange } from '../core/services/upload-service';
+import { nextLink, json, respond, type HttpResponse } from './response';
+import { parseOciPath, type OciRoute } from './paths';
+import type { RegistryRequest } from './request';
+import type { Services } from './services';
+
+/**
+ * One function per endpoint group: each takes a request and the services, and returns a response or
+ * throws a domain error for the mapper. Routes that API Gateway sent to the wrong group (possible only
+ * through greedy routes) are answered like unknown paths.
+ * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#endpoints
+ */
+export type Endpoint = (req: RegistryRequest, services: Services) => Promise<HttpResponse>;
+
+export const baseEndpoint: Endpoint = async (req, services) => {
+  const route = parseOciPath(req.rawPath);
+  if (route?.kind !== 'base') return unroutable(route, req, services);
+  allow(req, ['GET', 'HEAD']);
+  return json(200, {});
+};
+
+export const blobsEndpoint: Endpoint = async (req, { blobs, ...rest }) => {
+  const route = parseOciPath(req.rawPath);
+  if (route?.kind !== 'blob') return unroutable(route, req, { blobs, ...rest });
+  const method = allow(req, ['GET', 'HEAD', 'DELETE']);
+  if (method === 'DELETE') {
+    await blobs.delete(route.name, route.digest);
+    return respond(202);
+  }
+  if (method === 'HEAD') {
+    const record = await blobs.stat(route.name, route.digest);
+    return respond(200, {
+      'Content-Length': String(record.size),
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': record.digest,
+    });
+  }
+  const { record, url } = await blobs.locate(route.name, route.digest);
+  return respond(307, { Location: url, 'Docker-Content-Digest': record.digest });
+};
+
+export const uploadsEndpoint: Endpoint = async (req, services) => {
+  const route = parseOciPath(req.rawPath);
+  const { uploads, blobs } = services;
+  if (route?.kind === 'upload-start') {
+    allow(req, ['POST']);
+    const mount = req.query.get('mount');
+    const from = req.query.get('from');
+    if (mount && from) {
+      const record = await blobs.mount(route.name, mount, from);
+      if (record) return blobCreated(route.name, record.digest);
+    }
+    const digest = req.query.get('digest');
+    if (digest) {
+      const record = await uploads.putWhole(route.name, digest, req.body);
+      return blobCreated(route.name, record.digest);
+    }
+    return uploadAccepted(await uploads.start(route.name));
+  }
+  if (route?.kind !== 'upload') return unroutable(route, req, services);
+  const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE']);
+  switch (method) {
+    case 'GET':
+      return uploadAccepted(await uploads.status(route.name, route.id), 204);
+    case 'PATCH':
+      checkContentLength(req);
+      return uploadAccepted(await uploads.append(route.name, route.id, req.body, contentRange(req)));
+    case 'PUT': {
+      checkContentLength(req);
+      const digest = req.query.get('digest');
+      if (!digest) throw new UnsupportedError('PUT to an upload needs ?digest= to finish it');
+      const range = contentRange(req);
+      let body = req.body;
+      if (range) body = (await uploads.append(route.name, route.id, body, range)) && new Uint8Array(0);
+      const record = await uploads.complete(route.name, route.id, digest, body);
+      return blobCreated(route.name, record.digest);
+    }
+    default:
+      await uploads.cancel(route.name, route.id);
+      return respond(204);
+  }
+};
+
+export const manifestsEndpoint: Endpoint = async (req, services) => {
+  const route = parseOciPath(req.rawPath);
+  if (route?.kind !== 'manifest') return unroutable(route, req, services);
+  const { manifests } = services;
+  const method = allow(req, ['GET', 'HEAD', 'PUT', 'DELETE']);
+  if (method === 'PUT') {
+    const record = await manifests.put(route.name, route.reference, req.header('content-type'), req.body);
+    return respond(201, {
+      Location: `/v2/${route.name}/manifests/${record.digest}`,
+      'Docker-Content-Digest': record.digest,
+      ...(record.subject ? { 'OCI-Subject': record.subject } : {}),
+    });
+  }
+  if (method === 'DELETE') {
+    await manifests.delete(route.name, route.reference);
+    return respond(202);
+  }
+  const { record, body } = await manifests.get(route.name, route.reference, method === 'GET');
+  const headers = {
+    'Content-Type': record.mediaType,
+    'Docker-Content-Digest': record.digest,
+    'Content-Length': String(record.size),
+  };
+  return respond(200, headers, body);
+};
+
+export const discoveryEndpoint: Endpoint = async (req, services) => {
+  const route = parseOciPath(req.rawPath);
+  const { discovery } = services;
+  if (route?.kind === 'tags' || route?.kind === 'catalog') {
+    allow(req, ['GET']);
+    const n = pageSize(req.query.get('n'));
+    const last = req.query.get('last') ?? undefined;
+    const page = route.kind === 'tags' ? await discovery.listTags(route.name, n, last) : await discovery.catalog(n, last);
+    const lastItem = page.items[page.items.length - 1];
+    const headers: Record<string, string> = page.more && lastItem !== undefined ? { Link: nextLink(req.rawPath, n, lastItem) } : {};
+    const value = route.kind === 'tags' ? { name: route.name, tags: page.items } : { repositories: page.items };
+    return json(200, value, headers);
+  }
+  if (route?.kind !== 'referrers') return unroutable(route, req, services);
+  allow(req, ['GET']);
+  const artifactType = req.query.get('artifactType') ?? undefined;
+  const index = await discovery.referrers(route.name, route.digest, artifactType);
+  return json(200, index, {
+    'Content-Type': index.mediaType,
+    ...(artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {}),
+  });
+};
+
+function allow(req: RegistryRequest, methods: readonly string[]): string {
+  if (!methods.includes(req.method)) {
+    throw new UnsupportedError(`${req.method} is not supported here; allowed: ${methods.join(', ')}`, methods);
+  }
+  return req.method;
+}
+
+/** Answers a path no route of this function serves: too-deep names get NAME_INVALID, the rest 404. */
+function unroutable(route: OciRoute | undefined, req: RegistryRequest, services: Services): never {
+  if (route && 'name' in route) {
+    const depth = route.name.split('/').length;
+    if (depth > services.maxNameDepth) {
+      throw new NameInvalidError(`repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth}`);
+    }
+  }
+  throw new EndpointUnknownError(`${req.method} ${req.rawPath} is not an endpoint of this registry`);
+}
+
+function uploadAccepted(session: UploadSession, status = 202): HttpResponse {
+  return respond(status, {
+    Location: `/v2/${session.name}/blobs/uploads/${session.id}`,
+    Range: `0-${Math.max(session.size - 1, 0)}`,
+    'Docker-Upload-UUID': session.id,
+  });
+}
+
+function blobCreated(name: string, digest: string): HttpResponse {
+  return respond(201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+}
+
+const CONTENT_RANGE = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/;
+
+function contentRange(req: RegistryRequest): ByteRange | undefined {
+  const header = req.header('content-range');
+  if (header === undefined || header === '') return undefined;
+  const m = CONTENT_RANGE.exec(header.trim());
+  if (!m) throw new UnsupportedError(`Content-Range "${header}" is not of the form <start>-<end>`);
+  const range = { start: Number(m[1]), end: Number(m[2]) };
+  if (range.end < range.start) throw new UnsupportedError(`Content-Range "${header}" ends before it starts`);
+  return range;
+}
+
+function checkContentLength(req: RegistryRequest): void {
+  const header = req.header('content-length');
+  if (header !== undefined && header !== '' && Number(header) !== req.body.length) {
+    throw new UnsupportedError(`Content-Length is ${header} but ${req.body.length} bytes arrived`);
+  }
+}
+
+function pageSize(raw: string | null): number | undefined {
+  if (raw === null || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new PaginationInvalidError(`n must be a non-negative integer, got "${raw}"`);
+  return n;
+}

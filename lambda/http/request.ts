@@ -1,0 +1,32 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+
+/** The parts of an HTTP API (payload 2.0) event the endpoints use, with the body as exact bytes. */
+export interface RegistryRequest {
+  readonly method: string;
+  readonly rawPath: string;
+  readonly query: URLSearchParams;
+  /** Header lookup, case-insensitive. */
+  header(name: string): string | undefined;
+  readonly body: Uint8Array;
+  readonly requestId: string;
+}
+
+/**
+ * Builds a request from an API Gateway event. Binary bodies arrive base64-encoded and are decoded to
+ * bytes directly; text bodies are UTF-8 encoded back to the bytes the client sent. Never routes a
+ * body through a lossy string conversion.
+ */
+export function fromEvent(event: APIGatewayProxyEventV2): RegistryRequest {
+  const headers = new Map<string, string>();
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers.set(k.toLowerCase(), v);
+  const raw = event.body ?? '';
+  const body = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    rawPath: event.rawPath,
+    query: new URLSearchParams(event.rawQueryString ?? ''),
+    header: (name) => headers.get(name.toLowerCase()),
+    body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+    requestId: event.requestContext.requestId,
+  };
+}

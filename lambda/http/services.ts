@@ -1,0 +1,14 @@
+import type { BlobService } from '../core/services/blob-service';
+import type { DiscoveryService } from '../core/services/discovery-service';
+import type { ManifestService } from '../core/services/manifest-service';
+import type { UploadService } from '../core/services/upload-service';
+
+/** What the endpoints need, wired by a handler (or by tests over the memory adapters). */
+export interface Services {
+  readonly blobs: BlobService;
+  readonly uploads: UploadService;
+  readonly manifests: ManifestService;
+  readonly discovery: DiscoveryService;
+  /** Deepest repository name the deployed routes carry. */
+  readonly maxNameDepth: number;
+}

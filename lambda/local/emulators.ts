@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { ToolPaths } from './tools';
+
+/** Fixed credentials of the local servers; they never leave this machine. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'registrylocal', secretAccessKey: 'registrylocalsecret' } as const;
+export const LOCAL_REGION = 'us-east-1';
+
+export interface RunningEmulators {
+  readonly s3Endpoint: string;
+  readonly dynamodbEndpoint: string;
+  stop(): Promise<void>;
+}
+
+/** A port the OS considers free right now on the loopback interface. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/**
+ * Starts DynamoDB Local and versitygw on loopback ports, with their data under `dataDir` (or in
+ * memory / a scratch dir when `dataDir` is undefined), and waits until both answer.
+ */
+export async function startEmulators(tools: ToolPaths, dataDir: string): Promise<RunningEmulators> {
+  const ddbPort = await freePort();
+  const s3Port = await freePort();
+  const ddbData = join(dataDir, 'dynamodb');
+  const s3Data = join(dataDir, 's3');
+  mkdirSync(ddbData, { recursive: true });
+  mkdirSync(s3Data, { recursive: true });
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    await Promise.all(children.map(terminate));
+  };
+  try {
+    children.push(
+      launch('java', [
+        `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
+        '-Xmx512m',
+        '-jar',
+        join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
+        '-sharedDb',
+        '-dbPath',
+        ddbData,
+        '-port',
+        String(ddbPort),
+      ]),
+      launch(tools.versitygw, ['--port', `127.0.0.1:${s3Port}`, '--quiet', 'posix', s3Data], {
+        ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
+        ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      }),
+    );
+    const s3Endpoint = `http://127.0.0.1:${s3Port}`;
+    const dynamodbEndpoint = `http://127.0.0.1:${ddbPort}`;
+    await Promise.all([waitForHttp(s3Endpoint, children[1]!), waitForHttp(dynamodbEndpoint, children[0]!)]);
+    return { s3Endpoint, dynamodbEndpoint, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function launch(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  child.on('exit', (code) => {
+    if (code && code !== 143) process.stderr.write(`${command} exited with ${code}: ${stderr}\n`);
+  });
+  return child;
+}
+
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${child.spawnfile} exited with code ${child.exitCode} before answering`);
+    try {
+      await fetch(url, { signal: AbortSignal.timeout(1000) });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { FunctionGroup, RouteSpec } from '../config/routes';
+import { withCallCount, type CallCounts } from './call-counter';
+import { RouteMatcher } from './route-matcher';
+
+/** Lambda's synchronous invoke payload limit: the whole event, body base64-encoded, must fit. */
+export const LAMBDA_PAYLOAD_LIMIT = 6_291_456;
+/** HTTP API's fixed integration timeout. */
+export const INTEGRATION_TIMEOUT_MS = 30_000;
+
+export type LambdaFn = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface RequestRecord {
+  readonly method: string;
+  readonly path: string;
+  readonly group: FunctionGroup;
+  readonly status: number;
+  readonly calls: CallCounts;
+}
+
+export interface LocalGatewayOptions {
+  readonly routes: readonly RouteSpec[];
+  readonly handlers: Readonly<Record<FunctionGroup, LambdaFn>>;
+  /** Called after each request with the AWS calls it made (for the call-budget tests). */
+  readonly onRequest?: (record: RequestRecord) => void;
+  readonly timeoutMs?: number;
+}
+
+/** Bytes of base64 needed for `n` raw bytes. */
+const base64Length = (n: number) => Math.ceil(n / 3) * 4;
+
+/**
+ * An HTTP server that does what API Gateway (HTTP API, payload 2.0, `$default` stage) does in front
+ * of the functions: route selection, the event shape, base64 for non-text bodies, Lambda's 6 MB
+ * payload limit and the 30 s timeout. Whatever works through it works deployed.
+ */
+export function createLocalGateway(options: LocalGatewayOptions): Server {
+  const matcher = new RouteMatcher(options.routes);
+  const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
+  return createServer((req, res) => {
+    void serve(req, res).catch((err) => {
+      if (!res.headersSent) send(res, 502, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Internal Server Error"}'));
+      process.stderr.write(`local gateway: ${String(err)}\n`);
+    });
+  });
+
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://local');
+    const rawPath = url.pathname;
+    const group = matcher.match(rawPath);
+    const body = await readBody(req, LAMBDA_PAYLOAD_LIMIT);
+    if (body === undefined) {
+      const message = `request body too large: after base64 encoding it exceeds the ${LAMBDA_PAYLOAD_LIMIT}-byte Lambda payload limit (about 4.5 MiB of raw bytes); send it in smaller chunks`;
+      const json = JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message }] });
+      send(res, 413, { 'Content-Type': 'application/json', Connection: 'close' }, Buffer.from(json));
+      res.on('finish', () => req.destroy());
+      return;
+    }
+    const event = toEvent(req, rawPath, url.search.slice(1), body, group);
+    const eventSize = Buffer.byteLength(JSON.stringify(event));
+    if (eventSize > LAMBDA_PAYLOAD_LIMIT) {
+      const json = JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message: `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}` }] });
+      send(res, 413, { 'Content-Type': 'application/json' }, Buffer.from(json));
+      return;
+    }
+    const context = { awsRequestId: event.requestContext.requestId, functionName: group } as Context;
+    const invocation = withCallCount(() => options.handlers[group](event, context));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const outcome = await Promise.race([invocation, timeout]).finally(() => clearTimeout(timer));
+    if (outcome === 'timeout') {
+      send(res, 503, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Service Unavailable"}'));
+      return;
+    }
+    const result = outcome.result;
+    const status = result.statusCode ?? 200;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
+    const payload = result.body === undefined ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+    send(res, status, headers, req.method === 'HEAD' ? undefined : payload);
+    options.onRequest?.({ method: req.method ?? 'GET', path: rawPath, group, status, calls: outcome.calls });
+  }
+}
+
+/** Reads the body, or returns undefined as soon as it could no longer fit in one invoke. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (base64Length(size) > limit) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Content types HTTP API passes as text; everything else arrives base64-encoded. */
+function isTextual(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  return type.startsWith('text/') || /[/+](json|xml|javascript)$/.test(type);
+}
+
+function toEvent(req: IncomingMessage, rawPath: string, rawQueryString: string, body: Buffer, group: FunctionGroup): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = (req.rawHeaders[i] as string).toLowerCase();
+    const value = req.rawHeaders[i + 1] as string;
+    headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
+  }
+  const text = isTextual(headers['content-type']);
+  const query: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(rawQueryString)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: `ANY ${group}`,
+    rawPath,
+    rawQueryString,
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: (headers.host ?? 'localhost').split('.')[0] as string,
+      http: {
+        method: req.method ?? 'GET',
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: `ANY ${group}`,
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+    },
+    ...(body.length > 0 ? { body: text ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !text,
+  };
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body?: Buffer): void {
+  res.statusCode = status;
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  if (body !== undefined && !('Content-Length' in headers) && !('content-length' in headers)) {
+    res.setHeader('Content-Length', body.length);
+  }
+  res.end(body);
+}

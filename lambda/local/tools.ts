@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * The real servers local mode and the tests run on, installed from the package registries by
+ * pinned version into `.tools/` on first use:
+ * - Amazon's DynamoDB Local, as shipped inside the npm package amplify-dynamodb-simulator (only its
+ *   tarball is fetched; the wrapper's own dependencies are not needed);
+ * - versitygw, an S3-compatible server (multipart, UploadPartCopy, SigV4 and presigned URLs with
+ *   expiry, checksum verification), built from its Go module.
+ */
+export const TOOL_VERSIONS = {
+  dynamodbLocalPackage: 'amplify-dynamodb-simulator@2.9.30',
+  versitygw: 'github.com/versity/versitygw/cmd/versitygw@v1.8.0',
+} as const;
+
+export interface ToolPaths {
+  readonly dynamodbLocalDir: string;
+  readonly versitygw: string;
+}
+
+export function toolsDir(): string {
+  return resolve(process.env.REGISTRY_TOOLS_DIR ?? join(__dirname, '..', '..', '.tools'));
+}
+
+/** Installs what is missing and returns where the tools are. Needs `npm`, `go` and `tar` on PATH. */
+export function ensureTools(log: (line: string) => void = () => {}): ToolPaths {
+  const dir = toolsDir();
+  mkdirSync(dir, { recursive: true });
+  const dynamodbLocalDir = join(dir, 'dynamodb-local');
+  if (!existsSync(join(dynamodbLocalDir, 'DynamoDBLocal.jar'))) {
+    log(`installing DynamoDB Local from ${TOOL_VERSIONS.dynamodbLocalPackage}`);
+    const tmp = mkdtempSync(join(dir, 'pack-'));
+    try {
+      const file = execFileSync('npm', ['pack', TOOL_VERSIONS.dynamodbLocalPackage, '--silent', '--pack-destination', tmp], {
+        encoding: 'utf8',
+      }).trim();
+      execFileSync('tar', ['-xzf', join(tmp, file.split('\n').pop() as string), '-C', tmp]);
+      rmSync(dynamodbLocalDir, { recursive: true, force: true });
+      renameSync(join(tmp, 'package', 'emulator'), dynamodbLocalDir);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const versitygw = join(dir, 'bin', 'versitygw');
+  if (!existsSync(versitygw)) {
+    log(`building versitygw from ${TOOL_VERSIONS.versitygw} (takes a few minutes the first time)`);
+    execFileSync('go', ['install', '-ldflags=-s -w', TOOL_VERSIONS.versitygw], {
+      env: { ...process.env, GOBIN: join(dir, 'bin'), CGO_ENABLED: '0' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
+  return { dynamodbLocalDir, versitygw };
+}
+
+if (require.main === module) {
+  const paths = ensureTools((line) => console.log(line));
+  console.log(JSON.stringify(paths));
+}
