@@ -39,11 +39,15 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   return { s3, dynamodb, presign };
 }
 
+const observed = new WeakSet<AwsClients>();
+
 /**
  * Reports every AWS call that reaches the wire as `service.Operation`. The hook sits at the
  * deserialize step, which presigning never reaches and every retry does.
  */
 export function observeCalls(clients: AwsClients, onCall: (operation: string) => void): void {
+  if (observed.has(clients)) return;
+  observed.add(clients);
   const hook = (service: string) =>
     ((next, context) => async (args) => {
       onCall(`${service}.${(context.commandName ?? 'Unknown').replace(/Command$/, '')}`);

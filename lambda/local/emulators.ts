@@ -50,6 +50,7 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
         '-jar',
         join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
         '-sharedDb',
+        '-disableTelemetry',
         '-dbPath',
         ddbData,
         '-port',

@@ -24,6 +24,8 @@ export interface LocalRegistryOptions {
    * e.g. LocalStack) instead of starting the embedded servers.
    */
   readonly external?: boolean;
+  /** Ready-made clients (tests): neither start servers nor close these clients on stop. */
+  readonly clients?: AwsClients;
   readonly bucket?: string;
   readonly table?: string;
   readonly maxNameDepth?: number;
@@ -66,7 +68,9 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   };
   let stopEmulators = async () => {};
   let clients: AwsClients;
-  if (options.external) {
+  if (options.clients) {
+    clients = options.clients;
+  } else if (options.external) {
     clients = createAwsClients({ forcePathStyle: true });
   } else {
     const emulators = await startEmulators(ensureTools(log), resolve(options.dataDir));
@@ -108,8 +112,10 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
         server.close(() => ok());
         server.closeAllConnections();
       });
-      clients.s3.destroy();
-      clients.dynamodb.destroy();
+      if (!options.clients) {
+        clients.s3.destroy();
+        clients.dynamodb.destroy();
+      }
       await stopEmulators();
     },
   };

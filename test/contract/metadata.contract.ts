@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { ConcurrentModificationError } from '../../lambda/core/errors';
+import type { BlobIndex, ManifestIndex, ManifestRecord, UploadSession, UploadSessionStore } from '../../lambda/core/ports/metadata';
+
+export type MetadataSubject = BlobIndex & ManifestIndex & UploadSessionStore;
+
+const digest = (seed: string | number) =>
+  `sha256:${Buffer.from(String(seed).padEnd(32, '.')).toString('hex').slice(0, 64).padEnd(64, '0')}`;
+const uuid = () => {
+  const h = randomBytes(16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+
+function manifest(seed: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
+  const body = Buffer.from(`{"schemaVersion":2,"seed":"${seed}"}`);
+  return { digest: digest(seed), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: body.length, body, ...extra };
+}
+
+/** The behaviour every metadata store must have; run against the memory double and DynamoDB alike. */
+export function metadataContract(label: string, subject: () => MetadataSubject): void {
+  describe(`metadata contract: ${label}`, () => {
+    let m: MetadataSubject;
+    let repo: string;
+    beforeEach(() => {
+      m = subject();
+      repo = `contract/${randomBytes(4).toString('hex')}`;
+    });
+
+    test('blob links are per repository', async () => {
+      const record = { digest: digest('blob'), size: 42, key: 'blobs/x' };
+      await m.putLink(repo, record);
+      expect(await m.getLink(repo, record.digest)).toEqual(record);
+      expect(await m.getLink(`${repo}-other`, record.digest)).toBeUndefined();
+      expect(await m.deleteLink(repo, record.digest)).toBe(true);
+      expect(await m.deleteLink(repo, record.digest)).toBe(false);
+      expect(await m.getLink(repo, record.digest)).toBeUndefined();
+    });
+
+    test('missingLinks checks more digests than one batch holds', async () => {
+      const digests = Array.from({ length: 130 }, (_, i) => digest(`many-${i}`));
+      await Promise.all(digests.filter((_, i) => i % 3 === 0).map((d) => m.putLink(repo, { digest: d, size: 1, key: d })));
+      const missing = await m.missingLinks(repo, digests);
+      expect(missing).toEqual(digests.filter((_, i) => i % 3 !== 0));
+    });
+
+    test('putBlobIfAbsent keeps the first record for a digest', async () => {
+      const d = digest(`dedup-${repo}`);
+      const first = await m.putBlobIfAbsent({ digest: d, size: 5, key: 'first' });
+      const second = await m.putBlobIfAbsent({ digest: d, size: 5, key: 'second' });
+      expect(first.key).toBe('first');
+      expect(second.key).toBe('first');
+      expect((await m.getBlob(d))?.key).toBe('first');
+    });
+
+    test('manifests round-trip with exact bytes and resolve through tags', async () => {
+      const record = manifest('m1', { annotations: { a: 'b' }, artifactType: 'application/x-test' });
+      await m.putManifest(repo, record, 'latest');
+      const got = await m.getManifest(repo, record.digest);
+      expect(Buffer.from(got?.body ?? [])).toEqual(Buffer.from(record.body ?? []));
+      expect(got).toMatchObject({ digest: record.digest, mediaType: record.mediaType, size: record.size, annotations: { a: 'b' } });
+      expect(await m.getTag(repo, 'latest')).toBe(record.digest);
+      expect(await m.repositoryExists(repo)).toBe(true);
+      expect(await m.repositoryExists(`${repo}-none`)).toBe(false);
+      expect(await m.missingManifests(repo, [record.digest, digest('nope')])).toEqual([digest('nope')]);
+    });
+
+    test('deleting a manifest removes its tags and referrer entry, not other tags', async () => {
+      const subjectDigest = digest('subject');
+      const a = manifest('a', { subject: subjectDigest });
+      const b = manifest('b');
+      await m.putManifest(repo, a, 'one');
+      await m.putManifest(repo, a, 'two');
+      await m.putManifest(repo, b, 'three');
+      expect((await m.listReferrers(repo, subjectDigest)).map((r) => r.digest)).toEqual([a.digest]);
+      expect(await m.deleteManifest(repo, a.digest)).toBe(true);
+      expect(await m.deleteManifest(repo, a.digest)).toBe(false);
+      expect(await m.getTag(repo, 'one')).toBeUndefined();
+      expect(await m.getTag(repo, 'two')).toBeUndefined();
+      expect(await m.getTag(repo, 'three')).toBe(b.digest);
+      expect(await m.listReferrers(repo, subjectDigest)).toEqual([]);
+    });
+
+    test('tags list in lexical order with exact pagination', async () => {
+      const record = manifest('tags');
+      const tags = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+      for (const tag of [...tags].reverse()) await m.putManifest(repo, record, tag);
+      expect(await m.listTags(repo, 100)).toEqual({ items: tags, more: false });
+      expect(await m.listTags(repo, 10)).toEqual({ items: tags.slice(0, 10), more: true });
+      expect(await m.listTags(repo, 10, 't09')).toEqual({ items: tags.slice(10, 20), more: true });
+      expect(await m.listTags(repo, 10, 't19')).toEqual({ items: tags.slice(20), more: false });
+      expect(await m.listTags(repo, 5, 't24')).toEqual({ items: [], more: false });
+      expect(await m.deleteTag(repo, 't00')).toBe(true);
+      expect((await m.listTags(repo, 1)).items).toEqual(['t01']);
+    });
+
+    test('the catalog lists repositories with pagination', async () => {
+      const names = [`${repo}/a`, `${repo}/b`, `${repo}/c`];
+      for (const name of names) await m.putManifest(name, manifest(name));
+      const all = await m.listRepositories(1000);
+      expect(all.items.filter((n) => n.startsWith(repo))).toEqual(names);
+      const after = await m.listRepositories(1, `${repo}/a`);
+      expect(after.items).toEqual([`${repo}/b`]);
+    });
+
+    test('upload sessions: create once, conditional update, delete', async () => {
+      const session: UploadSession = {
+        id: uuid(),
+        name: repo,
+        size: 0,
+        hashState: new Uint8Array(randomBytes(116)),
+        version: 0,
+        parts: [],
+        tail: [],
+        createdAt: 1_700_000_000_000,
+        expiresAt: 1_700_086_400,
+      };
+      await m.create(session);
+      await expect(m.create(session)).rejects.toBeInstanceOf(ConcurrentModificationError);
+      const got = await m.get(session.id);
+      expect(Buffer.from(got?.hashState ?? [])).toEqual(Buffer.from(session.hashState));
+      const next = { ...session, size: 10, version: 1, multipartId: 'mp', parts: [{ partNumber: 1, etag: '"e"', size: 10 }], tail: [{ key: 'k', size: 3 }] };
+      await m.update(next, 0);
+      await expect(m.update({ ...next, version: 2 }, 0)).rejects.toBeInstanceOf(ConcurrentModificationError);
+      expect(await m.get(session.id)).toMatchObject({ size: 10, version: 1, multipartId: 'mp', parts: next.parts, tail: next.tail });
+      await m.delete(session.id);
+      expect(await m.get(session.id)).toBeUndefined();
+    });
+  });
+}
