@@ -1,0 +1,38 @@
+import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store';
+import { MemoryMetadata } from '../../lambda/adapters/memory/memory-metadata';
+import type { Clock } from '../../lambda/core/ports/clock';
+import { BlobService } from '../../lambda/core/services/blob-service';
+import { DiscoveryService } from '../../lambda/core/services/discovery-service';
+import { ManifestService } from '../../lambda/core/services/manifest-service';
+import { UploadService } from '../../lambda/core/services/upload-service';
+import type { Services } from '../../lambda/http/services';
+
+/** A clock tests move by hand. */
+export class ManualClock implements Clock {
+  constructor(public ms = 1_800_000_000_000) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+/** Services over the memory doubles, with a tiny part size so chunk folding is exercised cheaply. */
+export function memoryRegistry(options: { minPartSize?: number; inlineLimit?: number; maxManifestSize?: number } = {}) {
+  const minPartSize = options.minPartSize ?? 16;
+  const store = new MemoryBlobStore(minPartSize);
+  const metadata = new MemoryMetadata();
+  const clock = new ManualClock();
+  const services: Services = {
+    blobs: new BlobService(store, metadata, 900),
+    uploads: new UploadService(store, metadata, metadata, clock, { minPartSize, sessionTtlSeconds: 3600 }),
+    manifests: new ManifestService(store, metadata, metadata, {
+      maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
+      inlineLimit: options.inlineLimit ?? 256 * 1024,
+    }),
+    discovery: new DiscoveryService(metadata),
+    maxNameDepth: 4,
+  };
+  return { store, metadata, clock, services };
+}
