@@ -72,9 +72,13 @@ export const uploadsEndpoint: Endpoint = async (req, services) => {
       const digest = req.query.get('digest');
       if (!digest) throw new UnsupportedError('PUT to an upload needs ?digest= to finish it');
       const range = contentRange(req);
-      let body = req.body;
-      if (range) body = (await uploads.append(route.name, route.id, body, range)) && new Uint8Array(0);
-      const record = await uploads.complete(route.name, route.id, digest, body);
+      let last = req.body;
+      if (range) {
+        // A ranged final chunk must start where the session ends, like any PATCH.
+        await uploads.append(route.name, route.id, last, range);
+        last = new Uint8Array(0);
+      }
+      const record = await uploads.complete(route.name, route.id, digest, last);
       return blobCreated(route.name, record.digest);
     }
     default:

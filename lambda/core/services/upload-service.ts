@@ -148,16 +148,11 @@ export class UploadService {
       await this.sessions.delete(id);
       return record;
     }
-    let current = session;
-    if (body && body.length > 0) {
-      const ingested = await this.ingest(session, body);
-      current = ingested.next;
-      await this.store.delete(ingested.replacedTail);
-    }
-    const hash = await ResumableSha256.create(current.hashState);
-    const actual = hash.digest();
+    const last = body ?? new Uint8Array(0);
+    const hash = await ResumableSha256.create(session.hashState);
+    const actual = hash.update(last).digest();
     if (algorithm !== 'sha256' || actual !== digest) {
-      await this.destroy(current);
+      await this.destroy(session);
       if (algorithm !== 'sha256') {
         throw new DigestInvalidError(`chunked uploads are verified with sha256; got a ${algorithm} digest`);
       }
@@ -165,9 +160,9 @@ export class UploadService {
     }
     let record = await this.blobs.getBlob(digest);
     if (record) {
-      await this.discardStaging(current);
+      await this.discardStaging(session);
     } else {
-      record = await this.assemble(current, digest);
+      record = await this.assemble(session, digest, last);
     }
     await this.blobs.putLink(name, record);
     await this.sessions.delete(id);
@@ -221,28 +216,29 @@ export class UploadService {
     };
   }
 
-  /** Turns a verified session into its one stored object and records it. */
-  private async assemble(session: UploadSession, digest: string): Promise<BlobRecord> {
+  /**
+   * Turns a verified session plus its last chunk into the blob's one stored object and records it.
+   * The last chunk goes straight into the final part or object, never through staging.
+   */
+  private async assemble(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
+    const remainder = async () => concatBytes([...(await Promise.all(session.tail.map((t) => this.store.get(t.key)))), last]);
     let key: string;
     if (session.multipartId) {
       key = keys.assembled(session.id);
       const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
       const partNumber = parts.length + 1;
-      if (session.tail.length === 1) {
-        const etag = await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key);
-        parts.push({ partNumber, etag });
-      } else if (session.tail.length > 1) {
-        const bytes = concatBytes(await Promise.all(session.tail.map((t) => this.store.get(t.key))));
-        parts.push({ partNumber, etag: await this.store.uploadPart(key, session.multipartId, partNumber, bytes) });
+      if (session.tail.length === 1 && last.length === 0) {
+        parts.push({ partNumber, etag: await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key) });
+      } else if (session.tail.length > 0 || last.length > 0) {
+        parts.push({ partNumber, etag: await this.store.uploadPart(key, session.multipartId, partNumber, await remainder()) });
       }
       await this.store.completeMultipart(key, session.multipartId, parts);
     } else {
       key = keys.blob(digest);
-      const bytes = concatBytes(await Promise.all(session.tail.map((t) => this.store.get(t.key))));
-      await this.store.put(key, bytes, digest.slice(7));
+      await this.store.put(key, await remainder(), digest.slice(7));
     }
     await this.store.delete(session.tail.map((t) => t.key));
-    const record = await this.blobs.putBlobIfAbsent({ digest, size: session.size, key });
+    const record = await this.blobs.putBlobIfAbsent({ digest, size: session.size + last.length, key });
     if (record.key !== key) await this.store.delete([key]);
     return record;
   }
