@@ -14,6 +14,9 @@ export interface ManifestServiceOptions {
   readonly inlineLimit: number;
 }
 
+/** Largest annotations (as JSON) a manifest with a subject may carry; they live in the index record. */
+export const MAX_REFERRER_ANNOTATIONS = 64 * 1024;
+
 /** A reference split into its kind. */
 export type Reference = { readonly tag: string; readonly digest?: undefined } | { readonly digest: string; readonly tag?: undefined };
 
@@ -68,6 +71,13 @@ export class ManifestService {
       throw new DigestInvalidError(`manifest body has digest ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
     }
     const parsed = parseManifest(body, contentType);
+    // Annotations are kept only for the referrers API, in the index record, which must stay small.
+    const annotations = parsed.subject ? parsed.annotations : undefined;
+    if (annotations && JSON.stringify(annotations).length > MAX_REFERRER_ANNOTATIONS) {
+      throw new ManifestInvalidError(
+        `annotations of a manifest with a subject are limited to ${MAX_REFERRER_ANNOTATIONS} bytes of JSON, as they are served by the referrers API`,
+      );
+    }
     const [missingBlobs, missingManifests] = await Promise.all([
       parsed.blobs.length ? this.blobs.missingLinks(name, unique(parsed.blobs)) : [],
       parsed.manifests.length ? this.manifests.missingManifests(name, unique(parsed.manifests)) : [],
@@ -87,8 +97,8 @@ export class ManifestService {
       size: body.length,
       ...(inline ? { body } : { key }),
       subject: parsed.subject,
-      artifactType: parsed.artifactType,
-      annotations: parsed.annotations,
+      artifactType: parsed.subject ? parsed.artifactType : undefined,
+      annotations,
     };
     await this.manifests.putManifest(name, record, ref.tag);
     return record;
