@@ -8,8 +8,12 @@
  * falls to `$default` (the base function), which answers NAME_INVALID for deeper names.
  */
 
-/** The Lambda functions, one per endpoint group. */
-export const FUNCTION_GROUPS = ['base', 'blobs', 'uploads', 'manifests', 'discovery'] as const;
+/**
+ * The Lambda functions, one per endpoint group. Blob reads and uploads share the `blobs` function
+ * because they share a path prefix that only a greedy route can claim without relying on how API
+ * Gateway breaks ties between literal and variable segments (which it does not document).
+ */
+export const FUNCTION_GROUPS = ['base', 'blobs', 'manifests', 'discovery'] as const;
 export type FunctionGroup = (typeof FUNCTION_GROUPS)[number];
 
 export interface RouteSpec {
@@ -22,7 +26,7 @@ export interface RouteSpec {
 export const DEFAULT_MAX_NAME_DEPTH = 8;
 
 /** Each depth adds this many routes; HTTP APIs allow 300 routes by default. */
-const ROUTES_PER_DEPTH = 6;
+const ROUTES_PER_DEPTH = 4;
 export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - 3) / ROUTES_PER_DEPTH);
 
 export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): RouteSpec[] {
@@ -37,10 +41,9 @@ export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): Route
   for (let depth = 1; depth <= maxNameDepth; depth++) {
     const name = Array.from({ length: depth }, (_, i) => `{n${i + 1}}`).join('/');
     routes.push(
-      { path: `/v2/${name}/blobs/{digest}`, group: 'blobs' },
-      { path: `/v2/${name}/blobs/uploads`, group: 'uploads' },
-      // Catches `uploads/` (trailing slash) and `uploads/<id>` whatever API Gateway does with slashes.
-      { path: `/v2/${name}/blobs/{proxy+}`, group: 'uploads' },
+      // Greedy: `<digest>`, `uploads`, `uploads/` and `uploads/<id>` alike, whatever API Gateway does
+      // with trailing slashes. Deeper names' exact routes (path variables) outrank it.
+      { path: `/v2/${name}/blobs/{proxy+}`, group: 'blobs' },
       { path: `/v2/${name}/manifests/{reference}`, group: 'manifests' },
       { path: `/v2/${name}/tags/list`, group: 'discovery' },
       { path: `/v2/${name}/referrers/{digest}`, group: 'discovery' },

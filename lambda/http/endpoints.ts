@@ -21,9 +21,12 @@ export const baseEndpoint: Endpoint = async (req, services) => {
   return json(200, {});
 };
 
-export const blobsEndpoint: Endpoint = async (req, { blobs, ...rest }) => {
+/** Blob reads and deletes, and uploads: everything under `/v2/<name>/blobs/`. */
+export const blobsEndpoint: Endpoint = async (req, services) => {
   const route = parseOciPath(req.rawPath);
-  if (route?.kind !== 'blob') return unroutable(route, req, { blobs, ...rest });
+  if (route?.kind === 'upload-start' || route?.kind === 'upload') return uploads(req, route, services);
+  if (route?.kind !== 'blob') return unroutable(route, req, services);
+  const { blobs } = services;
   const method = allow(req, ['GET', 'HEAD', 'DELETE']);
   if (method === 'DELETE') {
     await blobs.delete(route.name, route.digest);
@@ -41,10 +44,13 @@ export const blobsEndpoint: Endpoint = async (req, { blobs, ...rest }) => {
   return respond(307, { Location: url, 'Docker-Content-Digest': record.digest });
 };
 
-export const uploadsEndpoint: Endpoint = async (req, services) => {
-  const route = parseOciPath(req.rawPath);
+async function uploads(
+  req: RegistryRequest,
+  route: Extract<OciRoute, { kind: 'upload-start' | 'upload' }>,
+  services: Services,
+): Promise<HttpResponse> {
   const { uploads, blobs } = services;
-  if (route?.kind === 'upload-start') {
+  if (route.kind === 'upload-start') {
     allow(req, ['POST']);
     const mount = req.query.get('mount');
     const from = req.query.get('from');
@@ -59,7 +65,6 @@ export const uploadsEndpoint: Endpoint = async (req, services) => {
     }
     return uploadAccepted(await uploads.start(route.name));
   }
-  if (route?.kind !== 'upload') return unroutable(route, req, services);
   const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE']);
   switch (method) {
     case 'GET':
@@ -85,7 +90,7 @@ export const uploadsEndpoint: Endpoint = async (req, services) => {
       await uploads.cancel(route.name, route.id);
       return respond(204);
   }
-};
+}
 
 export const manifestsEndpoint: Endpoint = async (req, services) => {
   const route = parseOciPath(req.rawPath);

@@ -46,7 +46,6 @@ export interface LocalRegistry {
 const ENDPOINTS: Record<FunctionGroup, endpoints.Endpoint> = {
   base: endpoints.baseEndpoint,
   blobs: endpoints.blobsEndpoint,
-  uploads: endpoints.uploadsEndpoint,
   manifests: endpoints.manifestsEndpoint,
   discovery: endpoints.discoveryEndpoint,
 };

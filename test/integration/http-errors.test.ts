@@ -188,10 +188,10 @@ describe('error paths over HTTP (local mode)', () => {
     await push('application/vnd.example.signature');
     const all = await client.request('GET', `/v2/${name}/referrers/${subject.digest}`);
     expect(all.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
-    expect((await all.json()).manifests).toHaveLength(2);
+    expect(((await all.json()) as { manifests: unknown[] }).manifests).toHaveLength(2);
     const filtered = await client.request('GET', `/v2/${name}/referrers/${subject.digest}?artifactType=application/vnd.example.sbom`);
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
-    const index = await filtered.json();
+    const index = (await filtered.json()) as { manifests: Record<string, unknown>[] };
     expect(index.manifests).toHaveLength(1);
     expect(index.manifests[0]).toMatchObject({ artifactType: 'application/vnd.example.sbom', annotations: { kind: 'application/vnd.example.sbom' } });
   });
