@@ -15,7 +15,8 @@ async function main(): Promise<void> {
     external: Boolean(process.env.AWS_ENDPOINT_URL),
     log: (line) => console.log(line),
     onRequest: (r) => {
-      if (process.env.REGISTRY_LOG_REQUESTS !== 'false') console.log(`${r.method} ${r.path} -> ${r.status} [${r.group}]`);
+      if (process.env.REGISTRY_LOG_REQUESTS !== 'false')
+        console.log(`${r.method} ${r.path} -> ${r.status} [${r.group}]`);
     },
   });
   console.log(`registry listening on ${registry.url} (try: curl ${registry.url}/v2/)`);

@@ -32,7 +32,10 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     forcePathStyle: options.forcePathStyle ?? false,
     ...(options.s3Endpoint ? { endpoint: options.s3Endpoint } : {}),
   });
-  const dynamodb = new DynamoDBClient({ ...common, ...(options.dynamodbEndpoint ? { endpoint: options.dynamodbEndpoint } : {}) });
+  const dynamodb = new DynamoDBClient({
+    ...common,
+    ...(options.dynamodbEndpoint ? { endpoint: options.dynamodbEndpoint } : {}),
+  });
   const presign = options.s3PublicEndpoint
     ? new S3Client({ ...common, forcePathStyle: options.forcePathStyle ?? false, endpoint: options.s3PublicEndpoint })
     : s3;

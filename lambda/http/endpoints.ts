@@ -125,9 +125,11 @@ export const discoveryEndpoint: Endpoint = async (req, services) => {
     allow(req, ['GET']);
     const n = pageSize(req.query.get('n'));
     const last = req.query.get('last') ?? undefined;
-    const page = route.kind === 'tags' ? await discovery.listTags(route.name, n, last) : await discovery.catalog(n, last);
+    const page =
+      route.kind === 'tags' ? await discovery.listTags(route.name, n, last) : await discovery.catalog(n, last);
     const lastItem = page.items[page.items.length - 1];
-    const headers: Record<string, string> = page.more && lastItem !== undefined ? { Link: nextLink(req.rawPath, n, lastItem) } : {};
+    const headers: Record<string, string> =
+      page.more && lastItem !== undefined ? { Link: nextLink(req.rawPath, n, lastItem) } : {};
     const value = route.kind === 'tags' ? { name: route.name, tags: page.items } : { repositories: page.items };
     return json(200, value, headers);
   }
@@ -153,7 +155,9 @@ function unroutable(route: OciRoute | undefined, req: RegistryRequest, services:
   if (route && 'name' in route) {
     const depth = route.name.split('/').length;
     if (depth > services.maxNameDepth) {
-      throw new NameInvalidError(`repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth}`);
+      throw new NameInvalidError(
+        `repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth}`,
+      );
     }
   }
   throw new EndpointUnknownError(`${req.method} ${req.rawPath} is not an endpoint of this registry`);

@@ -42,8 +42,13 @@ export type ErrorLogger = (message: string, fields: Record<string, unknown>) => 
  */
 export function errorResponse(err: unknown, requestId: string, log: ErrorLogger): HttpResponse {
   if (!(err instanceof RegistryError)) {
-    log('unhandled error', { requestId, error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err) });
-    return json(500, { errors: [{ code: 'UNKNOWN', message: `internal error; request id ${requestId}`, detail: { requestId } }] });
+    log('unhandled error', {
+      requestId,
+      error: err instanceof Error ? { name: err.name, message: err.message, stack: err.stack } : String(err),
+    });
+    return json(500, {
+      errors: [{ code: 'UNKNOWN', message: `internal error; request id ${requestId}`, detail: { requestId } }],
+    });
   }
   let status = STATUS[err.code];
   const headers: Record<string, string> = {};
@@ -63,6 +68,8 @@ export function errorResponse(err: unknown, requestId: string, log: ErrorLogger)
     headers['Retry-After'] = String(err.retryAfterSeconds);
   }
   const code = err.code === 'RANGE_INVALID' ? 'BLOB_UPLOAD_INVALID' : err.code;
-  const body = { errors: [{ code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) }] };
+  const body = {
+    errors: [{ code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) }],
+  };
   return json(status, body, headers);
 }

@@ -15,7 +15,11 @@ export function lambdaHandler(endpoint: Endpoint, services: () => Services) {
   return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context & { registryRequest?: RegistryRequest }>()
     .use({
       onError: (request) => {
-        request.response = errorResponse(request.error, request.event.requestContext?.requestId ?? request.context.awsRequestId, log);
+        request.response = errorResponse(
+          request.error,
+          request.event.requestContext?.requestId ?? request.context.awsRequestId,
+          log,
+        );
       },
     })
     .handler(async (event) => endpoint(fromEvent(event), services()));

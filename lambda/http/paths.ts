@@ -13,7 +13,8 @@ export type OciRoute =
   | { readonly kind: 'tags'; readonly name: string }
   | { readonly kind: 'referrers'; readonly name: string; readonly digest: string };
 
-const ROUTE = /^\/v2\/(.+?)\/(?:blobs\/uploads\/?([^/]*)|blobs\/([^/]+)|manifests\/([^/]+)|tags\/list|referrers\/([^/]+))$/;
+const ROUTE =
+  /^\/v2\/(.+?)\/(?:blobs\/uploads\/?([^/]*)|blobs\/([^/]+)|manifests\/([^/]+)|tags\/list|referrers\/([^/]+))$/;
 
 /**
  * Maps a raw (still percent-encoded) path to a route, or undefined when it is not an OCI endpoint.
@@ -27,7 +28,8 @@ export function parseOciPath(rawPath: string): OciRoute | undefined {
   if (!m) return undefined;
   const name = m[1] as string;
   const [, , uploadId, blobDigest, reference, referrersDigest] = m;
-  if (uploadId !== undefined) return uploadId === '' ? { kind: 'upload-start', name } : { kind: 'upload', name, id: uploadId };
+  if (uploadId !== undefined)
+    return uploadId === '' ? { kind: 'upload-start', name } : { kind: 'upload', name, id: uploadId };
   if (blobDigest !== undefined) return { kind: 'blob', name, digest: blobDigest };
   if (reference !== undefined) return { kind: 'manifest', name, reference };
   if (referrersDigest !== undefined) return { kind: 'referrers', name, digest: referrersDigest };

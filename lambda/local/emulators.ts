@@ -86,7 +86,8 @@ function launch(command: string, args: string[], env: Record<string, string> = {
 async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${child.spawnfile} exited with code ${child.exitCode} before answering`);
+    if (child.exitCode !== null)
+      throw new Error(`${child.spawnfile} exited with code ${child.exitCode} before answering`);
     try {
       await fetch(url, { signal: AbortSignal.timeout(1000) });
       return;

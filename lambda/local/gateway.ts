@@ -41,7 +41,8 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   return createServer((req, res) => {
     void serve(req, res).catch((err) => {
-      if (!res.headersSent) send(res, 502, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Internal Server Error"}'));
+      if (!res.headersSent)
+        send(res, 502, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Internal Server Error"}'));
       process.stderr.write(`local gateway: ${String(err)}\n`);
     });
   });
@@ -61,7 +62,14 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
     const event = toEvent(req, rawPath, url.search.slice(1), body, group);
     const eventSize = Buffer.byteLength(JSON.stringify(event));
     if (eventSize > LAMBDA_PAYLOAD_LIMIT) {
-      const json = JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message: `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}` }] });
+      const json = JSON.stringify({
+        errors: [
+          {
+            code: 'SIZE_INVALID',
+            message: `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}`,
+          },
+        ],
+      });
       send(res, 413, { 'Content-Type': 'application/json' }, Buffer.from(json));
       return;
     }
@@ -80,7 +88,10 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
     const status = result.statusCode ?? 200;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
-    const payload = result.body === undefined ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+    const payload =
+      result.body === undefined
+        ? Buffer.alloc(0)
+        : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
     send(res, status, headers, req.method === 'HEAD' ? undefined : payload);
     options.onRequest?.({ method: req.method ?? 'GET', path: rawPath, group, status, calls: outcome.calls });
   }
@@ -105,7 +116,13 @@ function isTextual(contentType: string | undefined): boolean {
   return type.startsWith('text/') || /[/+](json|xml|javascript)$/.test(type);
 }
 
-function toEvent(req: IncomingMessage, rawPath: string, rawQueryString: string, body: Buffer, group: FunctionGroup): APIGatewayProxyEventV2 {
+function toEvent(
+  req: IncomingMessage,
+  rawPath: string,
+  rawQueryString: string,
+  body: Buffer,
+  group: FunctionGroup,
+): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = (req.rawHeaders[i] as string).toLowerCase();

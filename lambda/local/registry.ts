@@ -94,7 +94,11 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   const handlers = Object.fromEntries(
     FUNCTION_GROUPS.map((group) => [group, lambdaHandler(ENDPOINTS[group], () => services) as unknown as LambdaFn]),
   ) as Record<FunctionGroup, LambdaFn>;
-  const server = createLocalGateway({ routes: routeTable(config.maxNameDepth), handlers, onRequest: options.onRequest });
+  const server = createLocalGateway({
+    routes: routeTable(config.maxNameDepth),
+    handlers,
+    onRequest: options.onRequest,
+  });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
     server.listen(options.port, options.host ?? '127.0.0.1', () => ok());

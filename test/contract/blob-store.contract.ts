@@ -33,7 +33,9 @@ export function blobStoreContract(label: string, subject: () => BlobStoreSubject
 
     test('put with a wrong sha256 is refused and stores nothing', async () => {
       const k = key('bad-checksum');
-      await expect(store.put(k, Buffer.from('actual'), sha256(Buffer.from('claimed')))).rejects.toBeInstanceOf(DigestInvalidError);
+      await expect(store.put(k, Buffer.from('actual'), sha256(Buffer.from('claimed')))).rejects.toBeInstanceOf(
+        DigestInvalidError,
+      );
       await expect(store.get(k)).rejects.toBeInstanceOf(BlobUnknownError);
     });
 

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { ConcurrentModificationError } from '../../lambda/core/errors';
-import type { BlobIndex, ManifestIndex, ManifestRecord, UploadSession, UploadSessionStore } from '../../lambda/core/ports/metadata';
+import type {
+  BlobIndex,
+  ManifestIndex,
+  ManifestRecord,
+  UploadSession,
+  UploadSessionStore,
+} from '../../lambda/core/ports/metadata';
 
 export type MetadataSubject = BlobIndex & ManifestIndex & UploadSessionStore;
 
@@ -13,7 +19,13 @@ const uuid = () => {
 
 function manifest(seed: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
   const body = Buffer.from(`{"schemaVersion":2,"seed":"${seed}"}`);
-  return { digest: digest(seed), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: body.length, body, ...extra };
+  return {
+    digest: digest(seed),
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: body.length,
+    body,
+    ...extra,
+  };
 }
 
 /** The behaviour every metadata store must have; run against the memory double and DynamoDB alike. */
@@ -38,7 +50,9 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
 
     test('missingLinks checks more digests than one batch holds', async () => {
       const digests = Array.from({ length: 130 }, (_, i) => digest(`many-${i}`));
-      await Promise.all(digests.filter((_, i) => i % 3 === 0).map((d) => m.putLink(repo, { digest: d, size: 1, key: d })));
+      await Promise.all(
+        digests.filter((_, i) => i % 3 === 0).map((d) => m.putLink(repo, { digest: d, size: 1, key: d })),
+      );
       const missing = await m.missingLinks(repo, digests);
       expect(missing).toEqual(digests.filter((_, i) => i % 3 !== 0));
     });
@@ -57,7 +71,12 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       await m.putManifest(repo, record, 'latest');
       const got = await m.getManifest(repo, record.digest);
       expect(Buffer.from(got?.body ?? [])).toEqual(Buffer.from(record.body ?? []));
-      expect(got).toMatchObject({ digest: record.digest, mediaType: record.mediaType, size: record.size, annotations: { a: 'b' } });
+      expect(got).toMatchObject({
+        digest: record.digest,
+        mediaType: record.mediaType,
+        size: record.size,
+        annotations: { a: 'b' },
+      });
       expect(await m.getTag(repo, 'latest')).toBe(record.digest);
       expect(await m.repositoryExists(repo)).toBe(true);
       expect(await m.repositoryExists(`${repo}-none`)).toBe(false);
@@ -118,10 +137,23 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       await expect(m.create(session)).rejects.toBeInstanceOf(ConcurrentModificationError);
       const got = await m.get(session.id);
       expect(Buffer.from(got?.hashState ?? [])).toEqual(Buffer.from(session.hashState));
-      const next = { ...session, size: 10, version: 1, multipartId: 'mp', parts: [{ partNumber: 1, etag: '"e"', size: 10 }], tail: [{ key: 'k', size: 3 }] };
+      const next = {
+        ...session,
+        size: 10,
+        version: 1,
+        multipartId: 'mp',
+        parts: [{ partNumber: 1, etag: '"e"', size: 10 }],
+        tail: [{ key: 'k', size: 3 }],
+      };
       await m.update(next, 0);
       await expect(m.update({ ...next, version: 2 }, 0)).rejects.toBeInstanceOf(ConcurrentModificationError);
-      expect(await m.get(session.id)).toMatchObject({ size: 10, version: 1, multipartId: 'mp', parts: next.parts, tail: next.tail });
+      expect(await m.get(session.id)).toMatchObject({
+        size: 10,
+        version: 1,
+        multipartId: 'mp',
+        parts: next.parts,
+        tail: next.tail,
+      });
       await m.delete(session.id);
       expect(await m.get(session.id)).toBeUndefined();
     });

@@ -22,7 +22,12 @@ describe('AWS call budget per operation', () => {
   });
 
   /** Runs one request and returns the calls it made, keyed `service.Operation`. */
-  async function measure(operation: string, send: () => Promise<Response>, expectedStatus: number, onResponse?: (res: Response) => void) {
+  async function measure(
+    operation: string,
+    send: () => Promise<Response>,
+    expectedStatus: number,
+    onResponse?: (res: Response) => void,
+  ) {
     const before = registry.requests.length;
     const res = await send();
     await res.arrayBuffer();
@@ -31,11 +36,19 @@ describe('AWS call budget per operation', () => {
     const served = registry.requests.slice(before);
     expect(served).toHaveLength(1);
     const calls = Object.fromEntries(served[0]!.calls);
-    table.push({ operation, calls: Object.entries(calls).map(([k, v]) => `${k}=${v}`).join(' ') || '(none)' });
+    table.push({
+      operation,
+      calls:
+        Object.entries(calls)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || '(none)',
+    });
     return calls;
   }
   const total = (calls: Record<string, number>, service: string) =>
-    Object.entries(calls).filter(([k]) => k.startsWith(`${service}.`)).reduce((sum, [, v]) => sum + v, 0);
+    Object.entries(calls)
+      .filter(([k]) => k.startsWith(`${service}.`))
+      .reduce((sum, [, v]) => sum + v, 0);
 
   test('pull: blob HEAD and GET cost one DynamoDB read and no S3 call; manifest GET by tag at most two reads', async () => {
     const image = await client.pushImage('budget/app', 'v1');
@@ -44,34 +57,59 @@ describe('AWS call budget per operation', () => {
 
     const head = await measure('blob HEAD', () => client.request('HEAD', `/v2/budget/app/blobs/${layer}`), 200);
     expect(head).toEqual({ 'dynamodb.GetItem': 1 });
-    const get = await measure('blob GET (307 to S3)', () => client.request('GET', `/v2/budget/app/blobs/${layer}`), 307);
+    const get = await measure(
+      'blob GET (307 to S3)',
+      () => client.request('GET', `/v2/budget/app/blobs/${layer}`),
+      307,
+    );
     expect(get).toEqual({ 'dynamodb.GetItem': 1 });
 
     const byTag = await measure('manifest GET by tag', () => client.request('GET', '/v2/budget/app/manifests/v1'), 200);
     expect(total(byTag, 'dynamodb')).toBeLessThanOrEqual(2);
     expect(total(byTag, 's3')).toBe(0);
-    const byDigest = await measure('manifest GET by digest', () => client.request('GET', `/v2/budget/app/manifests/${image.digest}`), 200);
+    const byDigest = await measure(
+      'manifest GET by digest',
+      () => client.request('GET', `/v2/budget/app/manifests/${image.digest}`),
+      200,
+    );
     expect(byDigest).toEqual({ 'dynamodb.GetItem': 1 });
-    const headTag = await measure('manifest HEAD by tag', () => client.request('HEAD', '/v2/budget/app/manifests/v1'), 200);
+    const headTag = await measure(
+      'manifest HEAD by tag',
+      () => client.request('HEAD', '/v2/budget/app/manifests/v1'),
+      200,
+    );
     expect(total(headTag, 's3')).toBe(0);
   });
 
   test('push: calls per upload step', async () => {
     const body = 'chunked blob '.repeat(100);
     let location = '';
-    const start = await measure('upload POST (start)', () => client.request('POST', '/v2/budget/push/blobs/uploads/'), 202, (res) => {
-      location = res.headers.get('location') as string;
-    });
+    const start = await measure(
+      'upload POST (start)',
+      () => client.request('POST', '/v2/budget/push/blobs/uploads/'),
+      202,
+      (res) => {
+        location = res.headers.get('location') as string;
+      },
+    );
     expect(start).toEqual({ 'dynamodb.PutItem': 1 });
     const patch = await measure(
       'upload PATCH (chunk, staged)',
-      () => client.request('PATCH', location, { body: body.slice(0, 500), headers: { 'Content-Range': '0-499', 'Content-Type': 'application/octet-stream' } }),
+      () =>
+        client.request('PATCH', location, {
+          body: body.slice(0, 500),
+          headers: { 'Content-Range': '0-499', 'Content-Type': 'application/octet-stream' },
+        }),
       202,
     );
     expect(total(patch, 's3')).toBe(1);
     const put = await measure(
       'upload PUT ?digest= (finish)',
-      () => client.request('PUT', `${location}?digest=${sha256(body)}`, { body: body.slice(500), headers: { 'Content-Type': 'application/octet-stream' } }),
+      () =>
+        client.request('PUT', `${location}?digest=${sha256(body)}`, {
+          body: body.slice(500),
+          headers: { 'Content-Type': 'application/octet-stream' },
+        }),
       201,
     );
     // The last chunk joins the staged one in memory: one read of the staged chunk, one write of the blob.
@@ -79,7 +117,11 @@ describe('AWS call budget per operation', () => {
     expect(put['s3.PutObject']).toBe(1);
     await measure(
       'monolithic POST ?digest=',
-      () => client.request('POST', `/v2/budget/push/blobs/uploads/?digest=${sha256('mono')}`, { body: 'mono', headers: { 'Content-Type': 'application/octet-stream' } }),
+      () =>
+        client.request('POST', `/v2/budget/push/blobs/uploads/?digest=${sha256('mono')}`, {
+          body: 'mono',
+          headers: { 'Content-Type': 'application/octet-stream' },
+        }),
       201,
     );
     await measure(
@@ -96,14 +138,22 @@ describe('AWS call budget per operation', () => {
     });
     const putManifest = await measure(
       'manifest PUT by tag',
-      () => client.request('PUT', '/v2/budget/push/manifests/latest', { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } }),
+      () =>
+        client.request('PUT', '/v2/budget/push/manifests/latest', {
+          body: manifest,
+          headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        }),
       201,
     );
     expect(total(putManifest, 's3')).toBe(0);
     await measure('tags list', () => client.request('GET', '/v2/budget/push/tags/list'), 200);
     await measure('catalog', () => client.request('GET', '/v2/_catalog?n=10'), 200);
     await measure('referrers', () => client.request('GET', `/v2/budget/push/referrers/${sha256(manifest)}`), 200);
-    await measure('manifest DELETE by digest', () => client.request('DELETE', `/v2/budget/push/manifests/${sha256(manifest)}`), 202);
+    await measure(
+      'manifest DELETE by digest',
+      () => client.request('DELETE', `/v2/budget/push/manifests/${sha256(manifest)}`),
+      202,
+    );
     await measure('blob DELETE', () => client.request('DELETE', `/v2/budget/push/blobs/${config}`), 202);
   });
 });

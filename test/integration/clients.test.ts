@@ -18,7 +18,12 @@ describe('real clients against local mode', () => {
   let registry: TestRegistry;
   const work = mkdtempSync(join(tmpdir(), 'clients-'));
   // A private blob-info cache, so skopeo never skips a blob it believes the registry has.
-  const env = { ...process.env, _CONTAINERS_ROOTLESS_UID: '1000', XDG_DATA_HOME: join(work, 'xdg'), XDG_RUNTIME_DIR: join(work, 'run') };
+  const env = {
+    ...process.env,
+    _CONTAINERS_ROOTLESS_UID: '1000',
+    XDG_DATA_HOME: join(work, 'xdg'),
+    XDG_RUNTIME_DIR: join(work, 'run'),
+  };
 
   beforeAll(async () => {
     requireTool('skopeo');
@@ -29,7 +34,8 @@ describe('real clients against local mode', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  const skopeo = (...args: string[]) => run('skopeo', ['--policy', policyFile(work), ...args], { env, maxBuffer: 1 << 24 });
+  const skopeo = (...args: string[]) =>
+    run('skopeo', ['--policy', policyFile(work), ...args], { env, maxBuffer: 1 << 24 });
 
   test('skopeo copies a multi-layer image in and back out with identical digests', async () => {
     const layout = new OciLayoutBuilder(join(work, 'multi'));
@@ -53,11 +59,23 @@ describe('real clients against local mode', () => {
     const arm64 = layout.image([300 * KiB, 2 * KiB], 'arm64');
     const index = layout.index([amd64, arm64]);
     layout.tag(index, 'multi');
-    await skopeo('copy', '--all', '--dest-tls-verify=false', `oci:${layout.dir}:multi`, `docker://${registry.host}/it/index:multi`);
+    await skopeo(
+      'copy',
+      '--all',
+      '--dest-tls-verify=false',
+      `oci:${layout.dir}:multi`,
+      `docker://${registry.host}/it/index:multi`,
+    );
     const raw = await skopeo('inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/it/index:multi`);
     expect(sha256(raw.stdout)).toBe(index.digest);
     const back = join(work, 'index-back');
-    await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${registry.host}/it/index:multi`, `oci:${back}:multi`);
+    await skopeo(
+      'copy',
+      '--all',
+      '--src-tls-verify=false',
+      `docker://${registry.host}/it/index:multi`,
+      `oci:${back}:multi`,
+    );
     for (const d of [index, amd64, arm64]) {
       expect(sha256(readFileSync(join(back, 'blobs', 'sha256', d.digest.slice(7))))).toBe(d.digest);
     }
@@ -68,21 +86,37 @@ describe('real clients against local mode', () => {
     const layout = new OciLayoutBuilder(join(work, 'podman'));
     const image = layout.image([200 * KiB]);
     layout.tag(image, 'latest');
-    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:latest`, `docker://${registry.host}/it/podman:latest`);
+    await skopeo(
+      'copy',
+      '--dest-tls-verify=false',
+      `oci:${layout.dir}:latest`,
+      `docker://${registry.host}/it/podman:latest`,
+    );
     const podman = (...args: string[]) =>
       run(
         'podman',
         [
-          '--root', join(work, 'podroot'),
-          '--runroot', join(work, 'podrun'),
-          '--tmpdir', join(work, 'podtmp'),
-          '--storage-driver', 'vfs',
-          '--events-backend', 'none',
+          '--root',
+          join(work, 'podroot'),
+          '--runroot',
+          join(work, 'podrun'),
+          '--tmpdir',
+          join(work, 'podtmp'),
+          '--storage-driver',
+          'vfs',
+          '--events-backend',
+          'none',
           ...args,
         ],
         { env, maxBuffer: 1 << 24 },
       );
-    await podman('pull', '--signature-policy', policyFile(work), '--tls-verify=false', `${registry.host}/it/podman:latest`);
+    await podman(
+      'pull',
+      '--signature-policy',
+      policyFile(work),
+      '--tls-verify=false',
+      `${registry.host}/it/podman:latest`,
+    );
     const { stdout } = await podman('image', 'inspect', '--format', '{{.Digest}}', `${registry.host}/it/podman:latest`);
     expect(stdout.trim()).toBe(image.digest);
   });

@@ -49,16 +49,21 @@ describe('error paths over HTTP (local mode)', () => {
       headers: { 'Content-Type': 'application/octet-stream' },
     });
     await expectError(res, 400, 'DIGEST_INVALID');
-    await expectError(await client.request('HEAD', `/v2/err/digest/blobs/${claimed}`), 404, 'BLOB_UNKNOWN').catch(async () => {
-      // HEAD has no body; the status is what matters.
-      expect((await client.request('HEAD', `/v2/err/digest/blobs/${claimed}`)).status).toBe(404);
-    });
+    await expectError(await client.request('HEAD', `/v2/err/digest/blobs/${claimed}`), 404, 'BLOB_UNKNOWN').catch(
+      async () => {
+        // HEAD has no body; the status is what matters.
+        expect((await client.request('HEAD', `/v2/err/digest/blobs/${claimed}`)).status).toBe(404);
+      },
+    );
   });
 
   test('a chunked upload finished with the wrong digest is DIGEST_INVALID and its session is gone', async () => {
     const start = await client.request('POST', '/v2/err/chunked/blobs/uploads/');
     const location = start.headers.get('location') as string;
-    await client.request('PATCH', location, { body: 'abc', headers: { 'Content-Range': '0-2', 'Content-Type': 'application/octet-stream' } });
+    await client.request('PATCH', location, {
+      body: 'abc',
+      headers: { 'Content-Range': '0-2', 'Content-Type': 'application/octet-stream' },
+    });
     const wrong = sha256('not abc');
     await expectError(await client.request('PUT', `${location}?digest=${wrong}`), 400, 'DIGEST_INVALID');
     await expectError(await client.request('GET', location), 404, 'BLOB_UPLOAD_UNKNOWN');
@@ -68,8 +73,14 @@ describe('error paths over HTTP (local mode)', () => {
   test('an out-of-order chunk gets 416 with the Range the session holds', async () => {
     const start = await client.request('POST', '/v2/err/range/blobs/uploads/');
     const location = start.headers.get('location') as string;
-    await client.request('PATCH', location, { body: '0123456789', headers: { 'Content-Range': '0-9', 'Content-Type': 'application/octet-stream' } });
-    const res = await client.request('PATCH', location, { body: 'xyz', headers: { 'Content-Range': '20-22', 'Content-Type': 'application/octet-stream' } });
+    await client.request('PATCH', location, {
+      body: '0123456789',
+      headers: { 'Content-Range': '0-9', 'Content-Type': 'application/octet-stream' },
+    });
+    const res = await client.request('PATCH', location, {
+      body: 'xyz',
+      headers: { 'Content-Range': '20-22', 'Content-Type': 'application/octet-stream' },
+    });
     expect(res.status).toBe(416);
     expect(res.headers.get('range')).toBe('0-9');
     expect(res.headers.get('location')).toBe(location);
@@ -96,7 +107,11 @@ describe('error paths over HTTP (local mode)', () => {
     await expectError(await client.request('GET', `/v2/err/none/blobs/${sha256('x')}`), 404, 'BLOB_UNKNOWN');
     await expectError(await client.request('GET', '/v2/err/none/manifests/latest'), 404, 'MANIFEST_UNKNOWN');
     await expectError(await client.request('GET', '/v2/err/none/manifests/.INVALID'), 404, 'MANIFEST_UNKNOWN');
-    await expectError(await client.request('GET', '/v2/err/none/blobs/uploads/5f0c7a1e-0000-4000-8000-000000000000'), 404, 'BLOB_UPLOAD_UNKNOWN');
+    await expectError(
+      await client.request('GET', '/v2/err/none/blobs/uploads/5f0c7a1e-0000-4000-8000-000000000000'),
+      404,
+      'BLOB_UPLOAD_UNKNOWN',
+    );
     await expectError(await client.request('GET', '/v2/err/none/tags/list'), 404, 'NAME_UNKNOWN');
     await expectError(await client.request('GET', '/v2/err/none/blobs/sha256:short'), 400, 'DIGEST_INVALID');
   });
@@ -113,7 +128,11 @@ describe('error paths over HTTP (local mode)', () => {
       client.request('PUT', `/v2/err/manifests/manifests/${ref}`, { body, headers: { 'Content-Type': type } });
     await expectError(await put('bad', '{not json'), 400, 'MANIFEST_INVALID');
     const schema1 = await expectError(
-      await put('old', JSON.stringify({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }), 'application/vnd.docker.distribution.manifest.v1+prettyjws'),
+      await put(
+        'old',
+        JSON.stringify({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }),
+        'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      ),
       400,
       'MANIFEST_INVALID',
     );
@@ -133,27 +152,45 @@ describe('error paths over HTTP (local mode)', () => {
   test('a 4 MiB manifest is accepted (through one request) and served byte for byte; a bigger one is 413', async () => {
     const name = 'err/large';
     const config = await client.pushBlob(name, '{}');
-    const base = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [] };
+    const base = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 },
+      layers: [],
+    };
     const padded = (size: number) => {
       const skeleton = JSON.stringify({ ...base, annotations: { pad: '' } });
       return JSON.stringify({ ...base, annotations: { pad: 'x'.repeat(size - skeleton.length) } });
     };
     const big = padded(4 * 1024 * 1024);
     expect(big.length).toBe(4 * 1024 * 1024);
-    const res = await client.request('PUT', `/v2/${name}/manifests/big`, { body: big, headers: { 'Content-Type': OCI_MANIFEST } });
+    const res = await client.request('PUT', `/v2/${name}/manifests/big`, {
+      body: big,
+      headers: { 'Content-Type': OCI_MANIFEST },
+    });
     expect(res.status).toBe(201);
     const got = await client.request('GET', `/v2/${name}/manifests/big`);
     expect(got.status).toBe(200);
     expect(sha256(Buffer.from(await got.arrayBuffer()))).toBe(sha256(big));
     const tooBig = padded(4 * 1024 * 1024 + 1);
-    await expectError(await client.request('PUT', `/v2/${name}/manifests/toobig`, { body: tooBig, headers: { 'Content-Type': OCI_MANIFEST } }), 413, 'SIZE_INVALID');
+    await expectError(
+      await client.request('PUT', `/v2/${name}/manifests/toobig`, {
+        body: tooBig,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      }),
+      413,
+      'SIZE_INVALID',
+    );
   });
 
   test('tags list paginates with n, last and a Link header', async () => {
     const name = 'err/tags';
     const image = await client.pushImage(name, 'a');
     for (const tag of ['b', 'c', 'd']) {
-      await client.request('PUT', `/v2/${name}/manifests/${tag}`, { body: image.body, headers: { 'Content-Type': OCI_MANIFEST } });
+      await client.request('PUT', `/v2/${name}/manifests/${tag}`, {
+        body: image.body,
+        headers: { 'Content-Type': OCI_MANIFEST },
+      });
     }
     const first = await client.request('GET', `/v2/${name}/tags/list?n=2`);
     expect(await first.json()).toEqual({ name, tags: ['a', 'b'] });
@@ -174,7 +211,11 @@ describe('error paths over HTTP (local mode)', () => {
           schemaVersion: 2,
           mediaType: OCI_MANIFEST,
           artifactType,
-          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: await client.pushBlob(name, '{}'), size: 2 },
+          config: {
+            mediaType: 'application/vnd.oci.empty.v1+json',
+            digest: await client.pushBlob(name, '{}'),
+            size: 2,
+          },
           layers: [],
           subject: descriptor,
           annotations: { kind: artifactType },
@@ -189,11 +230,17 @@ describe('error paths over HTTP (local mode)', () => {
     const all = await client.request('GET', `/v2/${name}/referrers/${subject.digest}`);
     expect(all.headers.get('content-type')).toBe('application/vnd.oci.image.index.v1+json');
     expect(((await all.json()) as { manifests: unknown[] }).manifests).toHaveLength(2);
-    const filtered = await client.request('GET', `/v2/${name}/referrers/${subject.digest}?artifactType=application/vnd.example.sbom`);
+    const filtered = await client.request(
+      'GET',
+      `/v2/${name}/referrers/${subject.digest}?artifactType=application/vnd.example.sbom`,
+    );
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
     const index = (await filtered.json()) as { manifests: Record<string, unknown>[] };
     expect(index.manifests).toHaveLength(1);
-    expect(index.manifests[0]).toMatchObject({ artifactType: 'application/vnd.example.sbom', annotations: { kind: 'application/vnd.example.sbom' } });
+    expect(index.manifests[0]).toMatchObject({
+      artifactType: 'application/vnd.example.sbom',
+      annotations: { kind: 'application/vnd.example.sbom' },
+    });
   });
 
   test('a blob GET redirects to a presigned URL on another host that serves Range requests', async () => {

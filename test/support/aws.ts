@@ -11,7 +11,8 @@ export function testClients(): AwsClients {
   if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') return createAwsClients({ forcePathStyle: true });
   const s3Endpoint = process.env.REGISTRY_TEST_S3_ENDPOINT;
   const dynamodbEndpoint = process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT;
-  if (!s3Endpoint || !dynamodbEndpoint) throw new Error('test servers are not running: global setup did not start them');
+  if (!s3Endpoint || !dynamodbEndpoint)
+    throw new Error('test servers are not running: global setup did not start them');
   return createAwsClients({
     region: LOCAL_REGION,
     credentials: LOCAL_CREDENTIALS,

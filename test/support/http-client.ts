@@ -22,7 +22,11 @@ export class RegistryClient {
   }
 
   /** Pushes a minimal image (config + one layer) and its manifest under `reference`. */
-  async pushImage(name: string, reference: string, extra: Record<string, unknown> = {}): Promise<{ digest: string; body: string }> {
+  async pushImage(
+    name: string,
+    reference: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ digest: string; body: string }> {
     const config = await this.pushBlob(name, `{"architecture":"amd64","os":"linux","n":"${Math.random()}"}`);
     const layer = await this.pushBlob(name, `layer ${Math.random()}`);
     const body = JSON.stringify({

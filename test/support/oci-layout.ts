@@ -66,7 +66,10 @@ export class OciLayoutBuilder {
       config,
       layers: layers.map((l) => l.descriptor),
     };
-    return { ...this.blob(Buffer.from(JSON.stringify(manifest)), manifest.mediaType), platform: { architecture, os: 'linux' } };
+    return {
+      ...this.blob(Buffer.from(JSON.stringify(manifest)), manifest.mediaType),
+      platform: { architecture, os: 'linux' },
+    };
   }
 
   /** An index over the given manifests. */

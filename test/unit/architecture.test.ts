@@ -23,17 +23,39 @@ function target(file: string, spec: string): string {
 /** The dependency rule (handlers → http → core ← adapters), checked on every import. */
 describe('dependency rule', () => {
   const cases: [string, (file: string, imported: string) => boolean, string][] = [
-    ['lambda/core', (_f, i) => /^(@aws-sdk|@smithy|aws-lambda|@middy|aws-cdk-lib)/.test(i) || /^lambda\/(adapters|http|handlers|local|config)/.test(i), 'core imports only itself, node: and hash-wasm'],
-    ['lambda/http', (_f, i) => /^@aws-sdk|^aws-cdk-lib/.test(i) || /^lambda\/(adapters|handlers|local)/.test(i), 'http never touches adapters or the SDK'],
-    ['lambda/adapters', (_f, i) => /^lambda\/(http|handlers|local)/.test(i) || /^aws-cdk-lib/.test(i), 'adapters depend on core only'],
+    [
+      'lambda/core',
+      (_f, i) =>
+        /^(@aws-sdk|@smithy|aws-lambda|@middy|aws-cdk-lib)/.test(i) ||
+        /^lambda\/(adapters|http|handlers|local|config)/.test(i),
+      'core imports only itself, node: and hash-wasm',
+    ],
+    [
+      'lambda/http',
+      (_f, i) => /^@aws-sdk|^aws-cdk-lib/.test(i) || /^lambda\/(adapters|handlers|local)/.test(i),
+      'http never touches adapters or the SDK',
+    ],
+    [
+      'lambda/adapters',
+      (_f, i) => /^lambda\/(http|handlers|local)/.test(i) || /^aws-cdk-lib/.test(i),
+      'adapters depend on core only',
+    ],
     ['lambda/config', (_f, i) => !/^(node:|\.|lambda\/config)/.test(i), 'config stays import-free so lib/ may use it'],
-    ['lib', (_f, i) => /^lambda\//.test(i) && !/^lambda\/config\//.test(i), 'infrastructure imports only lambda/config'],
+    [
+      'lib',
+      (_f, i) => /^lambda\//.test(i) && !/^lambda\/config\//.test(i),
+      'infrastructure imports only lambda/config',
+    ],
   ];
   for (const [dir, forbidden, rule] of cases) {
     test(`${dir}: ${rule}`, () => {
       const files = sources(dir);
       if (dir !== 'lib') expect(files.length).toBeGreaterThan(0);
-      const violations = files.flatMap((f) => imports(f).map((i) => [f, target(f, i)] as const).filter(([file, i]) => forbidden(file, i)));
+      const violations = files.flatMap((f) =>
+        imports(f)
+          .map((i) => [f, target(f, i)] as const)
+          .filter(([file, i]) => forbidden(file, i)),
+      );
       expect(violations).toEqual([]);
     });
   }

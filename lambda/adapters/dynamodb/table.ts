@@ -14,7 +14,10 @@ export const K = {
   link: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `link#${digest}` }),
   manifest: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `manifest#${digest}` }),
   tag: (name: string, tag: string) => ({ pk: `repo#${name}`, sk: `tag#${tag}` }),
-  referrer: (name: string, subject: string, digest: string) => ({ pk: `repo#${name}`, sk: `referrer#${subject}#${digest}` }),
+  referrer: (name: string, subject: string, digest: string) => ({
+    pk: `repo#${name}`,
+    sk: `referrer#${subject}#${digest}`,
+  }),
   catalog: (name: string) => ({ pk: 'catalog', sk: name }),
   upload: (id: string) => ({ pk: `upload#${id}`, sk: 'upload' }),
 } as const;

@@ -1,6 +1,12 @@
 import { digestOf } from '../bytes';
 import { looksLikeDigest, parseDigest } from '../digest';
-import { DigestInvalidError, ManifestBlobUnknownError, ManifestInvalidError, ManifestUnknownError, SizeInvalidError } from '../errors';
+import {
+  DigestInvalidError,
+  ManifestBlobUnknownError,
+  ManifestInvalidError,
+  ManifestUnknownError,
+  SizeInvalidError,
+} from '../errors';
 import { keys } from '../keys';
 import { parseManifest } from '../manifest';
 import { assertValidName, isValidTag } from '../names';
@@ -18,7 +24,8 @@ export interface ManifestServiceOptions {
 export const MAX_REFERRER_ANNOTATIONS = 64 * 1024;
 
 /** A reference split into its kind. */
-export type Reference = { readonly tag: string; readonly digest?: undefined } | { readonly digest: string; readonly tag?: undefined };
+export type Reference =
+  { readonly tag: string; readonly digest?: undefined } | { readonly digest: string; readonly tag?: undefined };
 
 /** A manifest as served: its record and, for GET, its exact bytes. */
 export interface ManifestContent {
@@ -59,16 +66,27 @@ export class ManifestService {
    * that does not match the body), ManifestBlobUnknownError (a referenced blob or manifest is not in
    * the repository; a `subject` need not be).
    */
-  async put(name: string, reference: string, contentType: string | undefined, body: Uint8Array): Promise<ManifestRecord> {
+  async put(
+    name: string,
+    reference: string,
+    contentType: string | undefined,
+    body: Uint8Array,
+  ): Promise<ManifestRecord> {
     assertValidName(name);
     if (body.length > this.options.maxManifestSize) {
-      throw new SizeInvalidError(`manifest is ${body.length} bytes; the limit is ${this.options.maxManifestSize}`, true);
+      throw new SizeInvalidError(
+        `manifest is ${body.length} bytes; the limit is ${this.options.maxManifestSize}`,
+        true,
+      );
     }
     const ref = parseReference(reference, true);
     const algorithm = ref.digest ? parseDigest(ref.digest).algorithm : 'sha256';
     const digest = digestOf(body, algorithm);
     if (ref.digest && ref.digest !== digest) {
-      throw new DigestInvalidError(`manifest body has digest ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
+      throw new DigestInvalidError(`manifest body has digest ${digest}, not ${ref.digest}`, {
+        expected: ref.digest,
+        actual: digest,
+      });
     }
     const parsed = parseManifest(body, contentType);
     // Annotations are kept only for the referrers API, in the index record, which must stay small.
@@ -84,9 +102,12 @@ export class ManifestService {
     ]);
     const missing = [...missingBlobs, ...missingManifests];
     if (missing.length > 0) {
-      throw new ManifestBlobUnknownError(`manifest references ${missing.length} unknown blob(s) or manifest(s): ${missing.slice(0, 5).join(', ')}`, {
-        missing,
-      });
+      throw new ManifestBlobUnknownError(
+        `manifest references ${missing.length} unknown blob(s) or manifest(s): ${missing.slice(0, 5).join(', ')}`,
+        {
+          missing,
+        },
+      );
     }
     const inline = body.length <= this.options.inlineLimit;
     const key = inline ? undefined : keys.manifest(digest);
@@ -112,7 +133,9 @@ export class ManifestService {
     assertValidName(name);
     const ref = parseReference(reference);
     const deleted =
-      ref.tag === undefined ? await this.manifests.deleteManifest(name, ref.digest) : await this.manifests.deleteTag(name, ref.tag);
+      ref.tag === undefined
+        ? await this.manifests.deleteManifest(name, ref.digest)
+        : await this.manifests.deleteTag(name, ref.tag);
     if (!deleted) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
   }
 }

@@ -196,7 +196,11 @@ export class UploadService {
     if (tailSize + body.length < this.options.minPartSize) {
       const key = keys.staged(session.id, session.size, randomUUID().slice(0, 8));
       await this.store.put(key, body);
-      return { next: { ...base, tail: [...session.tail, { key, size: body.length }] }, created: [key], replacedTail: [] };
+      return {
+        next: { ...base, tail: [...session.tail, { key, size: body.length }] },
+        created: [key],
+        replacedTail: [],
+      };
     }
     const staged = await Promise.all(session.tail.map((t) => this.store.get(t.key)));
     const bytes = concatBytes([...staged, body]);
@@ -221,16 +225,23 @@ export class UploadService {
    * The last chunk goes straight into the final part or object, never through staging.
    */
   private async assemble(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
-    const remainder = async () => concatBytes([...(await Promise.all(session.tail.map((t) => this.store.get(t.key)))), last]);
+    const remainder = async () =>
+      concatBytes([...(await Promise.all(session.tail.map((t) => this.store.get(t.key)))), last]);
     let key: string;
     if (session.multipartId) {
       key = keys.assembled(session.id);
       const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
       const partNumber = parts.length + 1;
       if (session.tail.length === 1 && last.length === 0) {
-        parts.push({ partNumber, etag: await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key) });
+        parts.push({
+          partNumber,
+          etag: await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key),
+        });
       } else if (session.tail.length > 0 || last.length > 0) {
-        parts.push({ partNumber, etag: await this.store.uploadPart(key, session.multipartId, partNumber, await remainder()) });
+        parts.push({
+          partNumber,
+          etag: await this.store.uploadPart(key, session.multipartId, partNumber, await remainder()),
+        });
       }
       await this.store.completeMultipart(key, session.multipartId, parts);
     } else {

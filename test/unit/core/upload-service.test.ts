@@ -70,7 +70,9 @@ describe('UploadService', () => {
     await services.uploads.append(NAME, s.id, blob.subarray(0, 40));
     await services.uploads.append(NAME, s.id, blob.subarray(40, 45));
     const claimed = digestOf(Buffer.from('something else'));
-    await expect(services.uploads.complete(NAME, s.id, claimed, blob.subarray(45))).rejects.toBeInstanceOf(DigestInvalidError);
+    await expect(services.uploads.complete(NAME, s.id, claimed, blob.subarray(45))).rejects.toBeInstanceOf(
+      DigestInvalidError,
+    );
     expect(store.objects.size).toBe(0);
     expect(store.multiparts.size).toBe(0);
     expect(await metadata.getLink(NAME, claimed)).toBeUndefined();

@@ -1,0 +1,5 @@
+import { ensureTools } from '../lambda/local/tools';
+
+/** Installs the pinned servers and test tools into .tools/ (idempotent). */
+const paths = ensureTools((line) => console.log(line));
+console.log(`tools ready: ${JSON.stringify(paths)}`);
