@@ -44,19 +44,23 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
   };
   try {
     children.push(
-      launch('java', [
-        `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
-        '-Xmx512m',
-        '-jar',
-        join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
-        '-sharedDb',
-        '-disableTelemetry',
-        '-dbPath',
+      launch(
+        'java',
+        [
+          `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
+          '-Xmx512m',
+          '-jar',
+          join(tools.dynamodbLocalDir, 'DynamoDBLocal.jar'),
+          '-sharedDb',
+          '-disableTelemetry',
+          '-dbPath',
+          ddbData,
+          '-port',
+          String(ddbPort),
+        ],
         ddbData,
-        '-port',
-        String(ddbPort),
-      ]),
-      launch(tools.versitygw, ['--port', `127.0.0.1:${s3Port}`, '--quiet', 'posix', s3Data], {
+      ),
+      launch(tools.versitygw, ['--port', `127.0.0.1:${s3Port}`, '--quiet', 'posix', s3Data], dataDir, {
         ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
         ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       }),
@@ -71,8 +75,8 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
   }
 }
 
-function launch(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function launch(command: string, args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
