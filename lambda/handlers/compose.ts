@@ -11,6 +11,8 @@ import type { Services } from '../http/services';
 
 /** S3 refuses multipart parts below 5 MiB, except the last. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** Chunked uploads with a non-sha256 digest are verified by reading them back, up to this size. */
+export const MAX_REREAD_SIZE = 64 * 1024 * 1024;
 /** The spec asks registries to accept manifests of at least 4 MiB. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 /** Manifests up to this size live inside their DynamoDB item (limit 400 KB including other attributes). */
@@ -31,6 +33,7 @@ export function compose(config: RegistryConfig, clients?: AwsClients): Services 
     uploads: new UploadService(store, metadata, metadata, systemClock, {
       minPartSize: MIN_PART_SIZE,
       sessionTtlSeconds: config.uploadTtlSeconds,
+      maxRereadSize: MAX_REREAD_SIZE,
     }),
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: MAX_MANIFEST_SIZE,

@@ -20,6 +20,8 @@ export interface UploadServiceOptions {
   readonly minPartSize: number;
   /** How long an idle upload session lives, in seconds. */
   readonly sessionTtlSeconds: number;
+  /** Largest chunked upload verified by reading it back (digests other than sha256). */
+  readonly maxRereadSize: number;
 }
 
 /** An inclusive byte range from a `Content-Range` header. */
@@ -149,29 +151,60 @@ export class UploadService {
       return record;
     }
     const last = body ?? new Uint8Array(0);
+    if (algorithm !== 'sha256') return this.completeByReread(session, digest, last);
     const hash = await ResumableSha256.create(session.hashState);
     const actual = hash.update(last).digest();
-    if (algorithm !== 'sha256' || actual !== digest) {
+    if (actual !== digest) {
       await this.destroy(session);
-      if (algorithm !== 'sha256') {
-        throw new DigestInvalidError(`chunked uploads are verified with sha256; got a ${algorithm} digest`);
-      }
       throw mismatch(actual, digest);
     }
-    let record = await this.blobs.getBlob(digest);
-    if (record) {
-      await this.discardStaging(session);
-    } else {
-      record = await this.assemble(session, digest, last);
-    }
-    await this.blobs.putLink(name, record);
-    await this.sessions.delete(id);
-    return record;
+    return this.commit(session, digest, () => this.assemble(session, digest, last));
   }
 
   /** Cancels a session and frees its bytes. */
   async cancel(name: string, id: string): Promise<void> {
     await this.destroy(await this.status(name, id));
+  }
+
+  /**
+   * Links the blob (stored once per digest) into the session's repository and closes the session.
+   * `store` writes the verified bytes when no object exists for the digest yet.
+   */
+  private async commit(session: UploadSession, digest: string, store: () => Promise<BlobRecord>): Promise<BlobRecord> {
+    let record = await this.blobs.getBlob(digest);
+    if (record) {
+      await this.discardStaging(session);
+    } else {
+      record = await store();
+    }
+    await this.blobs.putLink(session.name, record);
+    await this.sessions.delete(session.id);
+    return record;
+  }
+
+  /**
+   * Finishes a chunked upload whose digest uses another algorithm than the sha256 hashed on the way
+   * in: the bytes are assembled under the session's own key (no digest in it), read back and hashed,
+   * and recorded only if they match. Bounded, because it re-reads what was already received.
+   */
+  private async completeByReread(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
+    const { algorithm } = parseDigest(digest);
+    const size = session.size + last.length;
+    if (size > this.options.maxRereadSize) {
+      await this.destroy(session);
+      throw new DigestInvalidError(
+        `chunked ${algorithm} uploads are limited to ${this.options.maxRereadSize} bytes; push this blob in one request or with a sha256 digest`,
+      );
+    }
+    const key = keys.assembled(session.id);
+    await this.assembleAt(session, key, last);
+    const actual = digestOf(await this.store.get(key), algorithm);
+    if (actual !== digest) {
+      await this.store.delete([key]);
+      await this.sessions.delete(session.id);
+      throw mismatch(actual, digest);
+    }
+    return this.commit(session, digest, () => this.record(digest, size, key));
   }
 
   private expiry(nowMs: number): number {
@@ -220,36 +253,46 @@ export class UploadService {
     };
   }
 
-  /**
-   * Turns a verified session plus its last chunk into the blob's one stored object and records it.
-   * The last chunk goes straight into the final part or object, never through staging.
-   */
+  /** Turns a verified session plus its last chunk into the blob's one stored object and records it. */
   private async assemble(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
+    const key = session.multipartId ? keys.assembled(session.id) : keys.blob(digest);
+    await this.assembleAt(session, key, last, digest);
+    return this.record(digest, session.size + last.length, key);
+  }
+
+  /**
+   * Writes the session's bytes plus `last` as one object at `key`: completing the multipart upload,
+   * or in one PUT when the whole blob is smaller than a part. The last chunk goes straight into the
+   * final part or object, never through staging. `sha256` lets S3 check a single PUT once more.
+   */
+  private async assembleAt(
+    session: UploadSession,
+    key: string,
+    last: Uint8Array,
+    sha256Digest?: string,
+  ): Promise<void> {
     const remainder = async () =>
       concatBytes([...(await Promise.all(session.tail.map((t) => this.store.get(t.key)))), last]);
-    let key: string;
     if (session.multipartId) {
-      key = keys.assembled(session.id);
       const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
       const partNumber = parts.length + 1;
       if (session.tail.length === 1 && last.length === 0) {
-        parts.push({
-          partNumber,
-          etag: await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key),
-        });
+        const etag = await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key);
+        parts.push({ partNumber, etag });
       } else if (session.tail.length > 0 || last.length > 0) {
-        parts.push({
-          partNumber,
-          etag: await this.store.uploadPart(key, session.multipartId, partNumber, await remainder()),
-        });
+        const etag = await this.store.uploadPart(key, session.multipartId, partNumber, await remainder());
+        parts.push({ partNumber, etag });
       }
       await this.store.completeMultipart(key, session.multipartId, parts);
     } else {
-      key = keys.blob(digest);
-      await this.store.put(key, await remainder(), digest.slice(7));
+      await this.store.put(key, await remainder(), sha256Digest?.slice(7));
     }
     await this.store.delete(session.tail.map((t) => t.key));
-    const record = await this.blobs.putBlobIfAbsent({ digest, size: session.size + last.length, key });
+  }
+
+  /** Records a stored object as the blob of `digest`, unless another object won that digest first. */
+  private async record(digest: string, size: number, key: string): Promise<BlobRecord> {
+    const record = await this.blobs.putBlobIfAbsent({ digest, size, key });
     if (record.key !== key) await this.store.delete([key]);
     return record;
   }

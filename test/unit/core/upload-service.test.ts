@@ -88,14 +88,29 @@ describe('UploadService', () => {
     expect(store.objects.size).toBe(0);
   });
 
-  test('monolithic uploads accept sha512 digests; chunked ones need sha256', async () => {
-    const { services } = memoryRegistry();
-    const body = Buffer.from('sha512 content');
-    const sha512 = `sha512:${createHash('sha512').update(body).digest('hex')}`;
-    expect((await services.uploads.putWhole(NAME, sha512, body)).digest).toBe(sha512);
+  test('sha512 digests work for monolithic uploads, and for chunked ones by verified re-read up to a limit', async () => {
+    const { services, store, metadata } = memoryRegistry({ minPartSize: 16 });
+    const body = randomBytes(100);
+    const sha512 = (b: Uint8Array) => `sha512:${createHash('sha512').update(b).digest('hex')}`;
+    expect((await services.uploads.putWhole(NAME, sha512(body), body)).digest).toBe(sha512(body));
+    const chunked = randomBytes(300);
     const s = await services.uploads.start(NAME);
-    await services.uploads.append(NAME, s.id, body);
-    await expect(services.uploads.complete(NAME, s.id, sha512)).rejects.toBeInstanceOf(DigestInvalidError);
+    await services.uploads.append(NAME, s.id, chunked.subarray(0, 40));
+    await services.uploads.append(NAME, s.id, chunked.subarray(40, 45));
+    const record = await services.uploads.complete(NAME, s.id, sha512(chunked), chunked.subarray(45));
+    expect(Buffer.from(await store.get(record.key))).toEqual(chunked);
+    // A wrong sha512 leaves nothing: the read-back object is deleted.
+    const wrong = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, wrong.id, chunked.subarray(0, 40));
+    await expect(services.uploads.complete(NAME, wrong.id, sha512(body))).rejects.toBeInstanceOf(DigestInvalidError);
+    expect(await metadata.getBlob(sha512(body).replace(/.$/, 'x'))).toBeUndefined();
+    expect([...store.objects.keys()].filter((k) => k.includes(wrong.id))).toEqual([]);
+    // Beyond the re-read limit (1024 bytes here) the client is told to push in one request.
+    const big = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, big.id, randomBytes(1000));
+    await expect(services.uploads.complete(NAME, big.id, sha512(body), randomBytes(100))).rejects.toThrow(
+      /limited to 1024/,
+    );
   });
 
   test('unsupported digest algorithms are refused as such', async () => {
