@@ -1,5 +1,6 @@
-import { ensureTools } from '../lambda/local/tools';
+import { ensureConformance, ensureTools } from '../lambda/local/tools';
 
 /** Installs the pinned servers and test tools into .tools/ (idempotent). */
 const paths = ensureTools((line) => console.log(line));
-console.log(`tools ready: ${JSON.stringify(paths)}`);
+const conformance = ensureConformance((line) => console.log(line));
+console.log(`tools ready: ${JSON.stringify({ ...paths, conformance })}`);

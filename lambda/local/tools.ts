@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /**
@@ -13,6 +13,11 @@ import { join, resolve } from 'node:path';
 export const TOOL_VERSIONS = {
   dynamodbLocalPackage: 'amplify-dynamodb-simulator@2.9.30',
   versitygw: 'github.com/versity/versitygw/cmd/versitygw@v1.8.0',
+  /**
+   * The OCI conformance suite (tests only). The module has no tags; this pseudo-version is the one
+   * the Go module proxy serves, run with OCI_VERSION=1.1.
+   */
+  conformance: 'github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111',
 } as const;
 
 export interface ToolPaths {
@@ -56,6 +61,34 @@ export function ensureTools(log: (line: string) => void = () => {}): ToolPaths {
     });
   }
   return { dynamodbLocalDir, versitygw };
+}
+
+/** Builds the OCI conformance suite binary into `.tools/bin` unless it is there; returns its path. */
+export function ensureConformance(log: (line: string) => void = () => {}): string {
+  const dir = toolsDir();
+  const binary = join(dir, 'bin', 'oci-conformance');
+  const stamp = `${binary}.version`;
+  if (existsSync(binary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === TOOL_VERSIONS.conformance)
+    return binary;
+  log(`building the OCI conformance suite from ${TOOL_VERSIONS.conformance}`);
+  const download = JSON.parse(
+    execFileSync('go', ['mod', 'download', '-json', TOOL_VERSIONS.conformance], { encoding: 'utf8' }),
+  ) as { Dir: string };
+  const src = mkdtempSync(join(dir, 'conformance-src-'));
+  try {
+    cpSync(download.Dir, src, { recursive: true });
+    execFileSync('chmod', ['-R', 'u+w', src]);
+    const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' };
+    execFileSync('go', ['build', '-trimpath', '-o', binary, '.'], {
+      cwd: src,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    writeFileSync(stamp, TOOL_VERSIONS.conformance);
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+  }
+  return binary;
 }
 
 if (require.main === module) {

@@ -1,0 +1,62 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ensureConformance } from '../../lambda/local/tools';
+import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+
+const run = promisify(execFile);
+
+/** Parses the suite's summary block: `  Pass....: 749` lines. */
+function summary(stdout: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const m of stdout.matchAll(/^ {2}(Disabled|Skip|Pass|FAIL|Error|Total)\.+: +(\d+)$/gm)) {
+    counts[m[1] as string] = Number(m[2]);
+  }
+  return counts;
+}
+
+/**
+ * The OCI conformance suite (distribution-spec, spec version 1.1: pull, push, blob and manifest
+ * APIs, tags, referrers, deletes, sha512, range requests) against local mode, where the Lambda
+ * payload limit and the HTTP API routing are enforced.
+ */
+describe('OCI conformance suite', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  test('passes with every v1.1 API and data set enabled', async () => {
+    const binary = ensureConformance();
+    const results = mkdtempSync(join(tmpdir(), 'oci-conformance-'));
+    const env = {
+      ...process.env,
+      OCI_REGISTRY: registry.host,
+      OCI_TLS: 'disabled',
+      OCI_REPO1: 'conformance/repo1',
+      OCI_REPO2: 'conformance/repo2',
+      OCI_VERSION: '1.1',
+      OCI_RESULTS_DIR: results,
+    };
+    const { stdout } = await run(binary, [], { env, cwd: results, maxBuffer: 1 << 26 }).catch(
+      (err: { stdout?: string; stderr?: string }) => {
+        // A failing run exits 1: keep its output for the assertions below, which say what failed.
+        return { stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+      },
+    );
+    const counts = summary(stdout);
+    const failures = stdout.split('\n').filter((l) => /: (FAIL|Error)$/.test(l) || /^\s+- /.test(l));
+    process.stdout.write(
+      `\nOCI conformance (spec 1.1, local mode): ${JSON.stringify(counts)}\nresults: ${results}\n${failures.slice(0, 80).join('\n')}\n`,
+    );
+    expect(stdout).toContain('OCI Conformance Result: Pass');
+    expect(counts.FAIL).toBe(0);
+    expect(counts.Error).toBe(0);
+    expect(counts.Pass).toBeGreaterThan(700);
+  }, 300_000);
+});
