@@ -26,7 +26,11 @@ export function memoryRegistry(options: { minPartSize?: number; inlineLimit?: nu
   const clock = new ManualClock();
   const services: Services = {
     blobs: new BlobService(store, metadata, 900),
-    uploads: new UploadService(store, metadata, metadata, clock, { minPartSize, sessionTtlSeconds: 3600, maxRereadSize: 1024 }),
+    uploads: new UploadService(store, metadata, metadata, clock, {
+      minPartSize,
+      sessionTtlSeconds: 3600,
+      maxRereadSize: 1024,
+    }),
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
       inlineLimit: options.inlineLimit ?? 256 * 1024,
