@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { Duration } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ENV } from '../../lambda/config/env';
+import { FUNCTION_GROUPS, type FunctionGroup } from '../../lambda/config/routes';
+
+const ROOT = join(__dirname, '..', '..');
+
+/** The settings every registry function shares, in one place. */
+export const FUNCTION_DEFAULTS = {
+  // The newest Node.js runtime this CDK knows; cdk-nag's AwsSolutions-L1 accepts only the newest.
+  runtime: Runtime.NODEJS_24_X,
+  architecture: Architecture.ARM_64,
+  // CPU scales with memory; hashing and base64-decoding ~4.5 MiB bodies is the hot path.
+  memorySize: 1024,
+  // HTTP API gives up on an integration after 30 s; stopping first means no work continues for a
+  // client that was already answered 503.
+  timeout: Duration.seconds(29),
+  logRetention: RetentionDays.ONE_MONTH,
+} as const;
+
+export interface RegistryFunctionsProps {
+  /** Deepest repository name the API routes; functions need it to answer NAME_INVALID beyond it. */
+  readonly maxNameDepth: number;
+  /**
+   * How long function logs are kept.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+}
+
+/**
+ * One Lambda function per endpoint group (`FUNCTION_GROUPS`), each bundled from
+ * `lambda/handlers/<group>.ts` with its own log group and its own role. The roles carry no managed
+ * policy: each may write only its own log group, and storage grants add exactly what the group's
+ * endpoints call.
+ */
+export class RegistryFunctions extends Construct {
+  /** The function of each endpoint group. */
+  readonly byGroup: Readonly<Record<FunctionGroup, NodejsFunction>>;
+
+  constructor(scope: Construct, id: string, props: RegistryFunctionsProps) {
+    super(scope, id);
+    const byGroup = {} as Record<FunctionGroup, NodejsFunction>;
+    for (const group of FUNCTION_GROUPS) byGroup[group] = this.createFunction(group, props);
+    this.byGroup = byGroup;
+  }
+
+  private createFunction(group: FunctionGroup, props: RegistryFunctionsProps): NodejsFunction {
+    const scope = new Construct(this, pascal(group));
+    const logGroup = new LogGroup(scope, 'Logs', {
+      retention: props.logRetention ?? FUNCTION_DEFAULTS.logRetention,
+    });
+    const role = new Role(scope, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Registry ${group} function: its own log group plus the storage grants of its endpoints`,
+    });
+    logGroup.grantWrite(role);
+    return new NodejsFunction(scope, 'Function', {
+      description: `OCI registry: ${group} endpoints`,
+      entry: join(ROOT, 'lambda', 'handlers', `${group}.ts`),
+      handler: 'handler',
+      runtime: FUNCTION_DEFAULTS.runtime,
+      architecture: FUNCTION_DEFAULTS.architecture,
+      memorySize: FUNCTION_DEFAULTS.memorySize,
+      timeout: FUNCTION_DEFAULTS.timeout,
+      role,
+      logGroup,
+      projectRoot: ROOT,
+      depsLockFilePath: join(ROOT, 'package-lock.json'),
+      environment: {
+        [ENV.maxNameDepth]: String(props.maxNameDepth),
+        // Stack traces in the logs point at the TypeScript sources, not the minified bundle.
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        forceDockerBundling: false,
+        minify: true,
+        sourceMap: true,
+        // esbuild's target follows the runtime (node24). The SDK is bundled rather than taken from
+        // the runtime: the runtime's copy changes without notice and need not include
+        // @aws-sdk/s3-request-presigner; the bundle runs the versions the contract tests ran.
+        externalModules: [],
+      },
+    });
+  }
+}
+
+function pascal(group: string): string {
+  return group.charAt(0).toUpperCase() + group.slice(1);
+}

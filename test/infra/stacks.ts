@@ -1,0 +1,135 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { FunctionGroup } from '../../lambda/config/routes';
+import { RegistryStack, type RegistryStackProps } from '../../lib/registry-stack';
+
+const ROOT = join(__dirname, '..', '..');
+/** The feature flags `cdk synth` runs with, so tests check the template that gets deployed. */
+const CDK_CONTEXT = (JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> })
+  .context;
+
+export interface SynthOptions {
+  /** Run esbuild for real (a few seconds); otherwise asset bundling is skipped. */
+  readonly bundle?: boolean;
+  /** Register cdk-nag's AwsSolutions checks, as `bin/registry.ts` does. */
+  readonly nag?: boolean;
+  /** Extra resources to add to the stack before synthesis. */
+  readonly extend?: (stack: RegistryStack) => void;
+}
+
+export interface Synthesized {
+  readonly app: App;
+  readonly stack: RegistryStack;
+  readonly template: Template;
+  /** Removes the temporary cloud assembly. */
+  readonly dispose: () => void;
+}
+
+/** Builds and synthesizes one registry stack in its own app and temporary output directory. */
+export function synthRegistry(props: RegistryStackProps = {}, options: SynthOptions = {}): Synthesized {
+  const app = new App({
+    context: { ...CDK_CONTEXT, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+  });
+  const dispose = () => rmSync(app.outdir, { recursive: true, force: true });
+  try {
+    const stack = new RegistryStack(app, 'Registry', {
+      env: { account: '111111111111', region: 'eu-west-1' },
+      ...props,
+    });
+    options.extend?.(stack);
+    if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    return { app, stack, template: Template.fromStack(stack), dispose };
+  } catch (err) {
+    dispose();
+    throw err;
+  }
+}
+
+/** A policy validation violation as written to the cloud assembly's report. */
+export interface Violation {
+  readonly ruleName: string;
+  readonly severity: string;
+  readonly paths: string[];
+}
+
+/** Every violation any validation plugin reported (acknowledged ones are not included). */
+export function violations(app: App): Violation[] {
+  const report = JSON.parse(readFileSync(join(app.outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: {
+      violations: { ruleName: string; severity: string; violatingConstructs: { constructPath: string }[] }[];
+    }[];
+  };
+  return report.pluginReports.flatMap((p) =>
+    p.violations.map((v) => ({
+      ruleName: v.ruleName,
+      severity: v.severity,
+      paths: v.violatingConstructs.map((c) => c.constructPath),
+    })),
+  );
+}
+
+/** The logical id of a group's function. */
+export function functionId(stack: RegistryStack, group: FunctionGroup): string {
+  return stack.getLogicalId(stack.functions.byGroup[group].node.defaultChild as CfnFunction);
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * A role's allowed grants as `<action> <resource>` strings, resources named by what they are:
+ * `bucket:<prefix>`, `table`, `logs`. Exact sets are easy to read and fail on any addition.
+ */
+export function grantsOf(stack: RegistryStack, template: Template, group: FunctionGroup): string[] {
+  const fn = template.findResources('AWS::Lambda::Function')[functionId(stack, group)] as Json;
+  const roleId = ((fn.Properties as Json).Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  const ids = {
+    bucket: stack.getLogicalId(stack.storage.bucket.node.defaultChild as CfnBucket),
+    table: stack.getLogicalId(stack.storage.table.node.defaultChild as CfnGlobalTable),
+    logGroups: new Set(Object.keys(template.findResources('AWS::Logs::LogGroup'))),
+  };
+  const grants = new Set<string>();
+  for (const policy of Object.values(template.findResources('AWS::IAM::Policy')) as Json[]) {
+    const props = policy.Properties as { Roles: unknown[]; PolicyDocument: { Statement: Statement[] } };
+    if (!props.Roles.some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId }))) continue;
+    for (const s of props.PolicyDocument.Statement) {
+      if (s.Effect !== 'Allow') continue;
+      for (const action of list(s.Action)) for (const r of list(s.Resource)) grants.add(`${action} ${name(r, ids)}`);
+    }
+  }
+  return [...grants].sort();
+}
+
+/** Every Allow statement of every identity policy in the template. */
+export function allowStatements(template: Template): Statement[] {
+  return (Object.values(template.findResources('AWS::IAM::Policy')) as Json[]).flatMap((p) =>
+    (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement.filter(
+      (s) => s.Effect === 'Allow',
+    ),
+  );
+}
+
+export interface Statement {
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+}
+
+function list<T>(value: T | T[]): T[] {
+  return Array.isArray(value) ? value : [value];
+}
+
+function name(resource: unknown, ids: { bucket: string; table: string; logGroups: Set<string> }): string {
+  const text = JSON.stringify(resource);
+  const getAtt = (resource as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0];
+  if (getAtt === ids.table) return 'table';
+  if (getAtt !== undefined && ids.logGroups.has(getAtt)) return 'logs';
+  const prefix = /^\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["([^"]+)","Arn"\]\},"\/([^"]*)"\]\]\}$/.exec(text);
+  if (prefix?.[1] === ids.bucket) return `bucket:${prefix[2]}`;
+  return text;
+}
