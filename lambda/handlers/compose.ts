@@ -13,6 +13,10 @@ import type { Services } from '../http/services';
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Chunked uploads with a non-sha256 digest are verified by reading them back, up to this size. */
 export const MAX_REREAD_SIZE = 64 * 1024 * 1024;
+/** Parts cut from streamed bodies: 10,000 of them hold 160 GiB. */
+export const PART_SIZE = 16 * 1024 * 1024;
+/** Parts in flight per streamed request, so S3 latency overlaps with receiving. */
+export const PART_CONCURRENCY = 4;
 /** The spec asks registries to accept manifests of at least 4 MiB. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 /** Manifests up to this size live inside their DynamoDB item (limit 400 KB including other attributes). */
@@ -32,6 +36,9 @@ export function compose(config: RegistryConfig, clients?: AwsClients): Services 
     blobs: new BlobService(store, metadata, config.redirectTtlSeconds),
     uploads: new UploadService(store, metadata, metadata, systemClock, {
       minPartSize: MIN_PART_SIZE,
+      partSize: PART_SIZE,
+      concurrency: PART_CONCURRENCY,
+      maxParts: 10_000,
       sessionTtlSeconds: config.uploadTtlSeconds,
       maxRereadSize: MAX_REREAD_SIZE,
     }),

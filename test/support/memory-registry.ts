@@ -19,7 +19,7 @@ export class ManualClock implements Clock {
 }
 
 /** Services over the memory doubles, with a tiny part size so chunk folding is exercised cheaply. */
-export function memoryRegistry(options: { minPartSize?: number; inlineLimit?: number; maxManifestSize?: number } = {}) {
+export function memoryRegistry(options: { minPartSize?: number; partSize?: number; inlineLimit?: number; maxManifestSize?: number } = {}) {
   const minPartSize = options.minPartSize ?? 16;
   const store = new MemoryBlobStore(minPartSize);
   const metadata = new MemoryMetadata();
@@ -28,6 +28,9 @@ export function memoryRegistry(options: { minPartSize?: number; inlineLimit?: nu
     blobs: new BlobService(store, metadata, 900),
     uploads: new UploadService(store, metadata, metadata, clock, {
       minPartSize,
+      partSize: options.partSize ?? minPartSize * 2,
+      concurrency: 2,
+      maxParts: 10_000,
       sessionTtlSeconds: 3600,
       maxRereadSize: 1024,
     }),

@@ -14,10 +14,9 @@ import type { BlobStore } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
 import type { BlobIndex, BlobRecord, UploadSession, UploadSessionStore } from '../ports/metadata';
 import { ResumableSha256 } from '../resumable-hash';
+import { ingest, type ByteSource, type Ingested, type PartWriterOptions } from './part-writer';
 
-export interface UploadServiceOptions {
-  /** Smallest multipart part the blob store accepts (S3: 5 MiB). Bytes below it are staged. */
-  readonly minPartSize: number;
+export interface UploadServiceOptions extends PartWriterOptions {
   /** How long an idle upload session lives, in seconds. */
   readonly sessionTtlSeconds: number;
   /** Largest chunked upload verified by reading it back (digests other than sha256). */
@@ -102,39 +101,46 @@ export class UploadService {
   }
 
   /**
-   * Appends a chunk. With `range`, the chunk must start exactly where the session ends.
-   * @throws RangeInvalidError when it does not, or when a concurrent request changed the session first.
-   * @throws BlobUploadInvalidError when `range` disagrees with the body's length.
+   * Appends a chunk, whole or streamed. With `range`, the chunk must start exactly where the session
+   * ends and be exactly as long as the range says; nothing is committed otherwise.
+   * @throws RangeInvalidError when it does not start there, or when a concurrent request changed the
+   * session first. @throws BlobUploadInvalidError when the range disagrees with the body's length.
    */
-  async append(name: string, id: string, body: Uint8Array, range?: ByteRange): Promise<UploadSession> {
+  async append(name: string, id: string, body: ByteSource, range?: ByteRange): Promise<UploadSession> {
     const session = await this.status(name, id);
-    if (range) {
-      if (range.start !== session.size) {
-        throw new RangeInvalidError(
-          `chunk starts at byte ${range.start} but the upload has ${session.size} bytes`,
-          id,
-          name,
-          session.size,
-        );
-      }
-      if (range.end - range.start + 1 !== body.length) {
-        throw new BlobUploadInvalidError(
-          `Content-Range ${range.start}-${range.end} covers ${range.end - range.start + 1} bytes but the body has ${body.length}`,
-        );
-      }
+    if (range && range.start !== session.size) {
+      throw new RangeInvalidError(
+        `chunk starts at byte ${range.start} but the upload has ${session.size} bytes`,
+        id,
+        name,
+        session.size,
+      );
     }
-    if (body.length === 0) return session;
-    const { next, created, replacedTail } = await this.ingest(session, body);
+    if (body instanceof Uint8Array && body.length === 0 && !range) return session;
+    const ingested = await ingest(this.store, session, body, this.options);
+    const next = { ...ingested.next, expiresAt: this.expiry(this.clock.now()) };
+    if (range && range.end - range.start + 1 !== ingested.received) {
+      await this.abandon(ingested, session);
+      throw new BlobUploadInvalidError(
+        `Content-Range ${range.start}-${range.end} covers ${range.end - range.start + 1} bytes but the body has ${ingested.received}`,
+      );
+    }
+    if (ingested.received === 0) return session;
     try {
       await this.sessions.update(next, session.version);
     } catch (err) {
       if (!(err instanceof ConcurrentModificationError)) throw err;
-      await this.discard(created, next.multipartId !== session.multipartId ? next.multipartId : undefined, id);
+      await this.abandon(ingested, session);
       const current = await this.status(name, id);
       throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
     }
-    await this.store.delete(replacedTail);
+    await this.store.delete(ingested.replaced);
     return next;
+  }
+
+  /** Undoes what an uncommitted request wrote (parts beyond the committed ones are simply never listed). */
+  private async abandon(ingested: Ingested, session: UploadSession): Promise<void> {
+    await this.discard(ingested.created, ingested.startedMultipart ? ingested.next.multipartId : undefined, session.id);
   }
 
   /**
@@ -209,48 +215,6 @@ export class UploadService {
 
   private expiry(nowMs: number): number {
     return Math.floor(nowMs / 1000) + this.options.sessionTtlSeconds;
-  }
-
-  /** Hashes and stores a chunk; returns the next session state and what to clean up on success or failure. */
-  private async ingest(
-    session: UploadSession,
-    body: Uint8Array,
-  ): Promise<{ next: UploadSession; created: string[]; replacedTail: string[] }> {
-    const hash = await ResumableSha256.create(session.hashState);
-    hash.update(body);
-    const tailSize = session.tail.reduce((sum, t) => sum + t.size, 0);
-    const base = {
-      ...session,
-      size: session.size + body.length,
-      hashState: hash.save(),
-      version: session.version + 1,
-      expiresAt: this.expiry(this.clock.now()),
-    };
-    if (tailSize + body.length < this.options.minPartSize) {
-      const key = keys.staged(session.id, session.size, randomUUID().slice(0, 8));
-      await this.store.put(key, body);
-      return {
-        next: { ...base, tail: [...session.tail, { key, size: body.length }] },
-        created: [key],
-        replacedTail: [],
-      };
-    }
-    const staged = await Promise.all(session.tail.map((t) => this.store.get(t.key)));
-    const bytes = concatBytes([...staged, body]);
-    const target = keys.assembled(session.id);
-    const multipartId = session.multipartId ?? (await this.store.createMultipart(target));
-    const partNumber = session.parts.length + 1;
-    const etag = await this.store.uploadPart(target, multipartId, partNumber, bytes);
-    return {
-      next: {
-        ...base,
-        multipartId,
-        parts: [...session.parts, { partNumber, etag, size: bytes.length }],
-        tail: [],
-      },
-      created: [],
-      replacedTail: session.tail.map((t) => t.key),
-    };
   }
 
   /** Turns a verified session plus its last chunk into the blob's one stored object and records it. */

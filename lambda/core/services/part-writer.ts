@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto';
+import { concatBytes } from '../bytes';
+import { SizeInvalidError } from '../errors';
+import { keys } from '../keys';
+import type { BlobStore } from '../ports/blob-store';
+import type { UploadSession } from '../ports/metadata';
+import { ResumableSha256 } from '../resumable-hash';
+
+/** Request bodies arrive whole (Lambda) or as a stream (the uploader). */
+export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
+
+export interface PartWriterOptions {
+  /** Smallest part the blob store accepts, except the last (S3: 5 MiB). */
+  readonly minPartSize: number;
+  /** Size of the parts cut from a stream; larger parts mean fewer calls and bigger blobs within 10,000 parts. */
+  readonly partSize: number;
+  /** Parts uploaded at once while the stream goes on. */
+  readonly concurrency: number;
+  /** The blob store's limit on parts per multipart upload (S3: 10,000). */
+  readonly maxParts: number;
+}
+
+/** What one request added to a session, ready to be committed with a conditional write. */
+export interface Ingested {
+  readonly next: UploadSession;
+  readonly received: number;
+  /** Staged objects this request created: to delete if the commit loses a race. */
+  readonly created: string[];
+  /** Staged objects folded into a part: to delete once the commit succeeded. */
+  readonly replaced: string[];
+  /** Whether this request started the multipart upload (to abort if the commit loses). */
+  readonly startedMultipart: boolean;
+}
+
+/**
+ * Writes a request body into an upload session's storage while hashing it: bytes are cut into parts
+ * and uploaded a few at a time as they arrive, so neither memory nor time grows with the blob; what is
+ * left at the end is a part of its own if big enough, or staged until the next request adds to it.
+ * Staged bytes of earlier requests are read back only when they join a part.
+ */
+export async function ingest(
+  store: BlobStore,
+  session: UploadSession,
+  source: ByteSource,
+  options: PartWriterOptions,
+): Promise<Ingested> {
+  const hash = await ResumableSha256.create(session.hashState);
+  const target = keys.assembled(session.id);
+  const parts = [...session.parts];
+  let tail = [...session.tail];
+  let tailSize = tail.reduce((sum, t) => sum + t.size, 0);
+  const replaced: string[] = [];
+  const created: string[] = [];
+  let pieces: Uint8Array[] = [];
+  let piecesSize = 0;
+  let received = 0;
+  let multipartId = session.multipartId;
+  let nextPart = parts.length + 1;
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  /** Brings staged bytes of earlier requests in front of the buffer, once a part is to be cut. */
+  const absorbTail = async () => {
+    if (tail.length === 0) return;
+    const staged = await Promise.all(tail.map((t) => store.get(t.key)));
+    pieces = [...staged, ...pieces];
+    piecesSize += tailSize;
+    replaced.push(...tail.map((t) => t.key));
+    tail = [];
+    tailSize = 0;
+  };
+
+  const uploadPart = async (bytes: Uint8Array) => {
+    if (nextPart > options.maxParts) {
+      throw new SizeInvalidError(`blob exceeds ${options.maxParts} parts of ${options.partSize} bytes`, true);
+    }
+    multipartId ??= await store.createMultipart(target);
+    const partNumber = nextPart++;
+    const upload = store
+      .uploadPart(target, multipartId, partNumber, bytes)
+      .then((etag) => {
+        parts.push({ partNumber, etag, size: bytes.length });
+      })
+      .catch((err: unknown) => {
+        failure ??= err;
+      })
+      .finally(() => inflight.delete(upload));
+    inflight.add(upload);
+    while (inflight.size >= options.concurrency) await Promise.race(inflight);
+    if (failure) throw failure;
+  };
+
+  /** Cuts exactly `size` bytes off the front of the buffer. */
+  const take = (size: number): Uint8Array => {
+    const all = concatBytes(pieces);
+    pieces = all.length > size ? [all.subarray(size)] : [];
+    piecesSize = all.length - size;
+    return all.subarray(0, size);
+  };
+
+  const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = source instanceof Uint8Array ? [source] : source;
+  for await (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    hash.update(chunk);
+    received += chunk.length;
+    pieces.push(chunk);
+    piecesSize += chunk.length;
+    if (tailSize + piecesSize >= options.partSize) {
+      await absorbTail();
+      while (piecesSize >= options.partSize) await uploadPart(take(options.partSize));
+    }
+  }
+  if (tailSize + piecesSize >= options.minPartSize) {
+    await absorbTail();
+    await uploadPart(take(piecesSize));
+  } else if (piecesSize > 0) {
+    // Too small for a part: stage it (after any earlier staged bytes) until more arrives.
+    const size = piecesSize;
+    const key = keys.staged(session.id, session.size + received - size, randomUUID().slice(0, 8));
+    await store.put(key, take(size));
+    tail.push({ key, size });
+    created.push(key);
+  }
+  await Promise.all(inflight);
+  if (failure) throw failure;
+  parts.sort((a, b) => a.partNumber - b.partNumber);
+  return {
+    next: {
+      ...session,
+      size: session.size + received,
+      hashState: hash.save(),
+      version: session.version + 1,
+      multipartId,
+      parts,
+      tail,
+    },
+    received,
+    created,
+    replaced,
+    startedMultipart: multipartId !== undefined && session.multipartId === undefined,
+  };
+}

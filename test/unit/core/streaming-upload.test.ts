@@ -1,0 +1,68 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { BlobUploadInvalidError } from '../../../lambda/core/errors';
+import { memoryRegistry } from '../../support/memory-registry';
+
+const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const NAME = 'stream/app';
+
+async function* pieces(data: Uint8Array, sizes: number[], failAfter?: number): AsyncIterable<Uint8Array> {
+  let offset = 0;
+  let i = 0;
+  while (offset < data.length) {
+    if (failAfter !== undefined && offset >= failAfter) throw new Error('client went away');
+    const size = sizes[i++ % sizes.length] as number;
+    yield data.subarray(offset, offset + size);
+    offset += size;
+  }
+}
+
+describe('streamed uploads', () => {
+  test('a stream of odd-sized pieces becomes parts of exactly partSize plus a staged remainder', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(1000);
+    const s = await services.uploads.start(NAME);
+    const after = await services.uploads.append(NAME, s.id, pieces(blob.subarray(0, 990), [7, 1, 33, 64, 3]));
+    expect(after.size).toBe(990);
+    expect(after.parts.map((p) => p.size)).toEqual([...Array(24).fill(40), 30]);
+    expect(after.parts.map((p) => p.partNumber)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob), blob.subarray(990));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+  });
+
+  test('earlier staged bytes join the first part cut from a later stream', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(200);
+    const s = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, s.id, blob.subarray(0, 10));
+    await services.uploads.append(NAME, s.id, blob.subarray(10, 15));
+    const after = await services.uploads.append(NAME, s.id, pieces(blob.subarray(15), [9]));
+    expect(after.parts[0]?.size).toBe(40);
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+    expect([...store.objects.keys()].filter((k) => k.startsWith('uploads/'))).toEqual([]);
+  });
+
+  test('a stream that breaks off commits nothing: the session is as before and can be resumed', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(300);
+    const s = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, s.id, blob.subarray(0, 50));
+    await expect(services.uploads.append(NAME, s.id, pieces(blob.subarray(50), [13], 120))).rejects.toThrow(
+      'client went away',
+    );
+    const session = await services.uploads.status(NAME, s.id);
+    expect(session.size).toBe(50);
+    await services.uploads.append(NAME, s.id, pieces(blob.subarray(50), [13]), { start: 50, end: 299 });
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+  });
+
+  test('a Content-Range that disagrees with the streamed length commits nothing', async () => {
+    const { services } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const s = await services.uploads.start(NAME);
+    await expect(
+      services.uploads.append(NAME, s.id, pieces(randomBytes(100), [30]), { start: 0, end: 49 }),
+    ).rejects.toBeInstanceOf(BlobUploadInvalidError);
+    expect((await services.uploads.status(NAME, s.id)).size).toBe(0);
+  });
+});
