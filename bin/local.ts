@@ -13,6 +13,7 @@ async function main(): Promise<void> {
     host: process.env.REGISTRY_HOST ?? '127.0.0.1',
     dataDir: process.env.REGISTRY_DATA_DIR ?? '.registry-data',
     external: Boolean(process.env.AWS_ENDPOINT_URL),
+    uploader: process.env.REGISTRY_UPLOADER !== 'off',
     log: (line) => console.log(line),
     onRequest: (r) => {
       if (process.env.REGISTRY_LOG_REQUESTS !== 'false')

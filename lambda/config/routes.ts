@@ -51,3 +51,9 @@ export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): Route
   }
   return routes;
 }
+
+/**
+ * Requests the upload data path serves instead of the functions, as a CloudFront path pattern (`*`
+ * matches any characters, `/` included): every upload endpoint, whose bodies may be any size.
+ */
+export const UPLOADER_PATH_PATTERN = '/v2/*/blobs/uploads*';

@@ -1,3 +1,4 @@
+import { parseDigest } from '../core/digest';
 import { EndpointUnknownError, NameInvalidError, PaginationInvalidError, UnsupportedError } from '../core/errors';
 import type { UploadSession } from '../core/ports/metadata';
 import type { ByteRange } from '../core/services/upload-service';
@@ -59,7 +60,14 @@ async function uploads(
       if (record) return blobCreated(route.name, record.digest);
     }
     const digest = req.query.get('digest');
+    if (digest && req.stream) {
+      parseDigest(digest);
+      const session = await uploads.start(route.name);
+      await uploads.append(route.name, session.id, req.stream);
+      return blobCreated(route.name, (await uploads.complete(route.name, session.id, digest)).digest);
+    }
     if (digest) {
+      checkContentLength(req);
       const record = await uploads.putWhole(route.name, digest, req.body);
       return blobCreated(route.name, record.digest);
     }
@@ -71,16 +79,18 @@ async function uploads(
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
     case 'PATCH':
       checkContentLength(req);
-      return uploadAccepted(await uploads.append(route.name, route.id, req.body, contentRange(req)));
+      return uploadAccepted(await uploads.append(route.name, route.id, req.stream ?? req.body, contentRange(req)));
     case 'PUT': {
       checkContentLength(req);
       const digest = req.query.get('digest');
       if (!digest) throw new UnsupportedError('PUT to an upload needs ?digest= to finish it');
+      parseDigest(digest);
       const range = contentRange(req);
       let last = req.body;
-      if (range) {
-        // A ranged final chunk must start where the session ends, like any PATCH.
-        await uploads.append(route.name, route.id, last, range);
+      if (range || req.stream) {
+        // A ranged final chunk must start where the session ends, like any PATCH; a streamed one is
+        // written like a PATCH before the session is finished.
+        await uploads.append(route.name, route.id, req.stream ?? last, range);
         last = new Uint8Array(0);
       }
       const record = await uploads.complete(route.name, route.id, digest, last);
@@ -91,6 +101,16 @@ async function uploads(
       return respond(204);
   }
 }
+
+/**
+ * The upload endpoints alone, as the streaming uploader serves them: everything under
+ * `/v2/<name>/blobs/uploads`, with bodies streamed instead of held whole.
+ */
+export const uploadsEndpoint: Endpoint = async (req, services) => {
+  const route = parseOciPath(req.rawPath);
+  if (route?.kind === 'upload-start' || route?.kind === 'upload') return uploads(req, route, services);
+  return unroutable(route, req, services);
+};
 
 export const manifestsEndpoint: Endpoint = async (req, services) => {
   const route = parseOciPath(req.rawPath);
@@ -187,7 +207,9 @@ function contentRange(req: RegistryRequest): ByteRange | undefined {
   return range;
 }
 
+/** A whole body must be as long as its Content-Length said (a streamed one is checked as it ends). */
 function checkContentLength(req: RegistryRequest): void {
+  if (req.stream) return;
   const header = req.header('content-length');
   if (header !== undefined && header !== '' && Number(header) !== req.body.length) {
     throw new UnsupportedError(`Content-Length is ${header} but ${req.body.length} bytes arrived`);

@@ -7,7 +7,10 @@ export interface RegistryRequest {
   readonly query: URLSearchParams;
   /** Header lookup, case-insensitive. */
   header(name: string): string | undefined;
+  /** The whole body (API Gateway delivers bodies whole). */
   readonly body: Uint8Array;
+  /** The body as it arrives, when a server streams it (the uploader); then `body` is empty. */
+  readonly stream?: AsyncIterable<Uint8Array>;
   readonly requestId: string;
 }
 

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { FunctionGroup, RouteSpec } from '../config/routes';
 import { withCallCount, type CallCounts } from './call-counter';
-import { RouteMatcher } from './route-matcher';
+import { writeResponse } from '../http/node-response';
+import { matchesPathPattern, RouteMatcher } from './route-matcher';
 
 /** Lambda's synchronous invoke payload limit: the whole event, body base64-encoded, must fit. */
 export const LAMBDA_PAYLOAD_LIMIT = 6_291_456;
@@ -15,7 +16,8 @@ export type LambdaFn = (event: APIGatewayProxyEventV2, context: Context) => Prom
 export interface RequestRecord {
   readonly method: string;
   readonly path: string;
-  readonly group: FunctionGroup;
+  /** The function that served it, or `uploader` for the upload data path. */
+  readonly group: FunctionGroup | 'uploader';
   readonly status: number;
   readonly calls: CallCounts;
 }
@@ -26,6 +28,11 @@ export interface LocalGatewayOptions {
   /** Called after each request with the AWS calls it made (for the call-budget tests). */
   readonly onRequest?: (record: RequestRecord) => void;
   readonly timeoutMs?: number;
+  /**
+   * The upload data path and the path pattern routed to it, as the deployed distribution routes
+   * them; everything else goes to the functions, with their limits.
+   */
+  readonly uploader?: { readonly listener: RequestListener; readonly pathPattern: string };
 }
 
 /** Bytes of base64 needed for `n` raw bytes. */
@@ -50,6 +57,24 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
     const rawPath = url.pathname;
+    if (options.uploader && matchesPathPattern(options.uploader.pathPattern, rawPath)) {
+      const { listener } = options.uploader;
+      const { calls } = await withCallCount(
+        () =>
+          new Promise<void>((resolve) => {
+            res.on('close', resolve);
+            listener(req, res);
+          }),
+      );
+      options.onRequest?.({
+        method: req.method ?? 'GET',
+        path: rawPath,
+        group: 'uploader',
+        status: res.statusCode,
+        calls,
+      });
+      return;
+    }
     const group = matcher.match(rawPath);
     const body = await readBody(req, LAMBDA_PAYLOAD_LIMIT);
     if (body === undefined) {
@@ -84,16 +109,14 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
       send(res, 503, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Service Unavailable"}'));
       return;
     }
-    const result = outcome.result;
-    const status = result.statusCode ?? 200;
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(result.headers ?? {})) headers[k] = String(v);
-    const payload =
-      result.body === undefined
-        ? Buffer.alloc(0)
-        : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
-    send(res, status, headers, req.method === 'HEAD' ? undefined : payload);
-    options.onRequest?.({ method: req.method ?? 'GET', path: rawPath, group, status, calls: outcome.calls });
+    writeResponse(res, outcome.result, req.method ?? 'GET');
+    options.onRequest?.({
+      method: req.method ?? 'GET',
+      path: rawPath,
+      group,
+      status: res.statusCode,
+      calls: outcome.calls,
+    });
   }
 }
 

@@ -3,7 +3,14 @@ import { resolve } from 'node:path';
 import { createAwsClients, observeCalls, type AwsClients } from '../adapters/aws-clients';
 import { provision } from '../adapters/provision';
 import type { RegistryConfig } from '../config/config';
-import { routeTable, DEFAULT_MAX_NAME_DEPTH, FUNCTION_GROUPS, type FunctionGroup } from '../config/routes';
+import {
+  routeTable,
+  DEFAULT_MAX_NAME_DEPTH,
+  FUNCTION_GROUPS,
+  UPLOADER_PATH_PATTERN,
+  type FunctionGroup,
+} from '../config/routes';
+import { uploaderListener } from '../uploader/server';
 import { compose } from '../handlers/compose';
 import * as endpoints from '../http/endpoints';
 import { lambdaHandler } from '../http/lambda-handler';
@@ -29,6 +36,12 @@ export interface LocalRegistryOptions {
   readonly bucket?: string;
   readonly table?: string;
   readonly maxNameDepth?: number;
+  /**
+   * Serve uploads through the streaming upload data path (any body size), as a stack deployed with
+   * it does; false sends them to the functions, limited to one Lambda payload per request.
+   * @default true
+   */
+  readonly uploader?: boolean;
   readonly onRequest?: (record: RequestRecord) => void;
   readonly log?: (line: string) => void;
 }
@@ -98,6 +111,10 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     routes: routeTable(config.maxNameDepth),
     handlers,
     onRequest: options.onRequest,
+    uploader:
+      options.uploader === false
+        ? undefined
+        : { listener: uploaderListener(services), pathPattern: UPLOADER_PATH_PATTERN },
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

@@ -55,3 +55,12 @@ function matches(route: CompiledRoute, parts: readonly string[]): boolean {
   }
   return !route.greedy || parts.slice(fixed).join('/').length > 0;
 }
+
+/** CloudFront path-pattern matching: `*` is any run of characters (including `/`), `?` one character. */
+export function matchesPathPattern(pattern: string, path: string): boolean {
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${regex}$`).test(path);
+}

@@ -11,7 +11,7 @@ describe('AWS call budget per operation', () => {
   const table: { operation: string; calls: string }[] = [];
 
   beforeAll(async () => {
-    registry = await startTestRegistry();
+    registry = await startTestRegistry({ uploader: false });
     client = new RegistryClient(registry.url);
   });
   afterAll(async () => {

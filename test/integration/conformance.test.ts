@@ -22,10 +22,13 @@ function summary(stdout: string): Record<string, number> {
  * APIs, tags, referrers, deletes, sha512, range requests) against local mode, where the Lambda
  * payload limit and the HTTP API routing are enforced.
  */
-describe('OCI conformance suite', () => {
+describe.each([
+  ['with the upload data path', true],
+  ['with uploads through the functions only', false],
+])('OCI conformance suite, %s', (_label, uploader) => {
   let registry: TestRegistry;
   beforeAll(async () => {
-    registry = await startTestRegistry();
+    registry = await startTestRegistry({ uploader });
   });
   afterAll(async () => {
     await registry?.stop();
@@ -52,7 +55,7 @@ describe('OCI conformance suite', () => {
     const counts = summary(stdout);
     const failures = stdout.split('\n').filter((l) => /: (FAIL|Error)$/.test(l) || /^\s+- /.test(l));
     process.stdout.write(
-      `\nOCI conformance (spec 1.1, local mode): ${JSON.stringify(counts)}\nresults: ${results}\n${failures.slice(0, 80).join('\n')}\n`,
+      `\nOCI conformance (spec 1.1, local mode, ${_label}): ${JSON.stringify(counts)}\nresults: ${results}\n${failures.slice(0, 80).join('\n')}\n`,
     );
     expect(stdout).toContain('OCI Conformance Result: Pass');
     expect(counts.FAIL).toBe(0);

@@ -9,7 +9,7 @@ describe('error paths over HTTP (local mode)', () => {
   let registry: TestRegistry;
   let client: RegistryClient;
   beforeAll(async () => {
-    registry = await startTestRegistry();
+    registry = await startTestRegistry({ uploader: false });
     client = new RegistryClient(registry.url);
   });
   afterAll(async () => {

@@ -13,7 +13,7 @@ export interface TestRegistry extends LocalRegistry {
 }
 
 /** Local mode on the run's servers, with its own bucket and table, on a free port. */
-export async function startTestRegistry(): Promise<TestRegistry> {
+export async function startTestRegistry(options: { uploader?: boolean } = {}): Promise<TestRegistry> {
   const clients = testClients();
   const { bucket, table } = await freshStorage(clients);
   const requests: RequestRecord[] = [];
@@ -23,6 +23,7 @@ export async function startTestRegistry(): Promise<TestRegistry> {
     clients,
     bucket,
     table,
+    uploader: options.uploader,
     onRequest: (r) => requests.push(r),
   });
   return {

@@ -19,7 +19,9 @@ export class ManualClock implements Clock {
 }
 
 /** Services over the memory doubles, with a tiny part size so chunk folding is exercised cheaply. */
-export function memoryRegistry(options: { minPartSize?: number; partSize?: number; inlineLimit?: number; maxManifestSize?: number } = {}) {
+export function memoryRegistry(
+  options: { minPartSize?: number; partSize?: number; inlineLimit?: number; maxManifestSize?: number } = {},
+) {
   const minPartSize = options.minPartSize ?? 16;
   const store = new MemoryBlobStore(minPartSize);
   const metadata = new MemoryMetadata();

@@ -1,0 +1,17 @@
+import { createServer } from 'node:http';
+import { servicesFromEnv } from '../handlers/compose';
+import { uploaderListener } from './server';
+
+/**
+ * Entry point of the uploader container: the same services the functions compose from the same
+ * environment, served on PORT (default 8080), with no time limit on request bodies.
+ */
+const server = createServer(uploaderListener(servicesFromEnv()));
+server.requestTimeout = 0;
+server.keepAliveTimeout = 65_000;
+server.listen(Number(process.env.PORT ?? 8080), () => {
+  process.stdout.write(`${JSON.stringify({ level: 'info', message: 'uploader listening', port: server.address() })}\n`);
+});
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
