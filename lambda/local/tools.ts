@@ -18,6 +18,12 @@ export const TOOL_VERSIONS = {
    * the Go module proxy serves, run with OCI_VERSION=1.1.
    */
   conformance: 'github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111',
+  /** Registry clients the integration tests push and pull with (tests only). */
+  clients: {
+    crane: 'github.com/google/go-containerregistry/cmd/crane@v0.20.8',
+    regctl: 'github.com/regclient/regclient/cmd/regctl@v0.11.7',
+    oras: 'oras.land/oras/cmd/oras@v1.3.6',
+  },
 } as const;
 
 export interface ToolPaths {
@@ -89,6 +95,31 @@ export function ensureConformance(log: (line: string) => void = () => {}): strin
     rmSync(src, { recursive: true, force: true });
   }
   return binary;
+}
+
+/** Installs the Go registry clients (crane, regctl, oras) into `.tools/bin`; returns their paths. */
+export function ensureClients(
+  log: (line: string) => void = () => {},
+): Record<keyof typeof TOOL_VERSIONS.clients, string> {
+  const bin = join(toolsDir(), 'bin');
+  const paths = {} as Record<keyof typeof TOOL_VERSIONS.clients, string>;
+  for (const [name, module] of Object.entries(TOOL_VERSIONS.clients) as [
+    keyof typeof TOOL_VERSIONS.clients,
+    string,
+  ][]) {
+    const binary = join(bin, name);
+    const stamp = `${binary}.version`;
+    if (!existsSync(binary) || !existsSync(stamp) || readFileSync(stamp, 'utf8') !== module) {
+      log(`building ${module}`);
+      execFileSync('go', ['install', '-ldflags=-s -w', module], {
+        env: { ...process.env, GOBIN: bin, CGO_ENABLED: '0' },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      writeFileSync(stamp, module);
+    }
+    paths[name] = binary;
+  }
+  return paths;
 }
 
 if (require.main === module) {

@@ -31,24 +31,25 @@ export class OciLayoutBuilder {
     return { mediaType, digest: `sha256:${hex}`, size: bytes.length };
   }
 
-  /** A gzip'd tar holding one file of `size` random (incompressible) bytes. */
-  layer(size: number): { descriptor: Descriptor; diffId: string } {
+  /** A tar (gzip'd unless `gzip` is false) holding one file of `size` random (incompressible) bytes. */
+  layer(size: number, gzip = true): { descriptor: Descriptor; diffId: string } {
     const work = mkdtempSync(join(tmpdir(), 'layer-'));
     const content = join(work, 'content');
     mkdirSync(content);
     writeFileSync(join(content, `file-${randomBytes(4).toString('hex')}`), randomBytes(size));
-    execFileSync('tar', ['-czf', join(work, 'layer.tgz'), '-C', content, '.']);
-    const gz = readFileSync(join(work, 'layer.tgz'));
+    execFileSync('tar', [gzip ? '-czf' : '-cf', join(work, 'layer.tar'), '-C', content, '.']);
+    const bytes = readFileSync(join(work, 'layer.tar'));
     rmSync(work, { recursive: true, force: true });
+    const mediaType = gzip ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar';
     return {
-      descriptor: this.blob(gz, 'application/vnd.oci.image.layer.v1.tar+gzip'),
-      diffId: `sha256:${sha256(gunzipSync(gz))}`,
+      descriptor: this.blob(bytes, mediaType),
+      diffId: `sha256:${sha256(gzip ? gunzipSync(bytes) : bytes)}`,
     };
   }
 
   /** An image manifest for `architecture` with layers of the given sizes. */
-  image(layerSizes: number[], architecture = 'amd64'): Descriptor {
-    const layers = layerSizes.map((s) => this.layer(s));
+  image(layerSizes: number[], architecture = 'amd64', gzip = true): Descriptor {
+    const layers = layerSizes.map((s) => this.layer(s, gzip));
     const config = this.blob(
       Buffer.from(
         JSON.stringify({
