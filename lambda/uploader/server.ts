@@ -43,6 +43,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, services: Servi
   try {
     result = await uploadsEndpoint(request, services);
   } catch (err) {
+    if (req.destroyed && !req.complete) {
+      // The client went away mid-body: nothing was committed, and nobody is left to answer.
+      res.destroy();
+      return;
+    }
     result = errorResponse(err, requestId, log);
   }
   if (!req.readableEnded) {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { ensureClients } from '../../lambda/local/tools';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startDockerd } from '../support/dockerd';
 import { requireTool } from '../support/tools';
 
 const run = promisify(execFile);
@@ -155,4 +156,32 @@ describe('256 MiB layers from stock clients', () => {
     await run(tools.regctl, [...host, 'image', 'copy', ref, `ocidir://${back}:v1`], { env });
     expect(await fileDigest(join(back, 'blobs', 'sha256', layer.digest.slice(7)))).toBe(layer.digest);
   }, 180_000);
+
+  test('docker (Docker Engine, classic store: one chunked PATCH per layer)', async () => {
+    requireTool('skopeo');
+    const { layout } = bigImage('docker');
+    const archive = join(work, 'docker.tar');
+    const ref = `${registry.host}/large/docker:v1`;
+    await run('skopeo', ['--policy', policy, 'copy', `oci:${layout.dir}:v1`, `docker-archive:${archive}:${ref}`], {
+      env,
+    });
+    const dockerd = await startDockerd();
+    try {
+      await dockerd.docker('load', '-i', archive);
+      const imageId = (await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim();
+      await dockerd.docker('push', ref);
+      const pushed = (await dockerd.docker('inspect', '--format', '{{index .RepoDigests 0}}', ref)).stdout.trim();
+      const head = await fetch(`${registry.url}/v2/large/docker/manifests/v1`, {
+        method: 'HEAD',
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      expect(`${registry.host}/large/docker@${head.headers.get('docker-content-digest')}`).toBe(pushed);
+      await dockerd.docker('rmi', ref);
+      await dockerd.docker('pull', ref);
+      expect((await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim()).toBe(imageId);
+      expect((await dockerd.docker('inspect', '--format', '{{index .RepoDigests 0}}', ref)).stdout.trim()).toBe(pushed);
+    } finally {
+      await dockerd.stop();
+    }
+  }, 300_000);
 });

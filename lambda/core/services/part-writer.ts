@@ -99,30 +99,42 @@ export async function ingest(
   };
 
   const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = source instanceof Uint8Array ? [source] : source;
-  for await (const chunk of chunks) {
-    if (chunk.length === 0) continue;
-    hash.update(chunk);
-    received += chunk.length;
-    pieces.push(chunk);
-    piecesSize += chunk.length;
-    if (tailSize + piecesSize >= options.partSize) {
-      await absorbTail();
-      while (piecesSize >= options.partSize) await uploadPart(take(options.partSize));
+  try {
+    for await (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      hash.update(chunk);
+      received += chunk.length;
+      pieces.push(chunk);
+      piecesSize += chunk.length;
+      if (tailSize + piecesSize >= options.partSize) {
+        await absorbTail();
+        while (piecesSize >= options.partSize) await uploadPart(take(options.partSize));
+      }
     }
+    if (tailSize + piecesSize >= options.minPartSize) {
+      await absorbTail();
+      await uploadPart(take(piecesSize));
+    } else if (piecesSize > 0) {
+      // Too small for a part: stage it (after any earlier staged bytes) until more arrives.
+      const size = piecesSize;
+      const key = keys.staged(session.id, session.size + received - size, randomUUID().slice(0, 8));
+      await store.put(key, take(size));
+      tail.push({ key, size });
+      created.push(key);
+    }
+    await Promise.all(inflight);
+    if (failure) throw failure;
+  } catch (err) {
+    // The body broke off or a write failed: remove what this request wrote, since nothing will
+    // refer to it. Parts added to an existing multipart upload are never listed, so they vanish
+    // when it completes or is aborted.
+    await Promise.allSettled(inflight);
+    if (multipartId !== undefined && session.multipartId === undefined) {
+      await store.abortMultipart(target, multipartId).catch(() => undefined);
+    }
+    await store.delete(created).catch(() => undefined);
+    throw err;
   }
-  if (tailSize + piecesSize >= options.minPartSize) {
-    await absorbTail();
-    await uploadPart(take(piecesSize));
-  } else if (piecesSize > 0) {
-    // Too small for a part: stage it (after any earlier staged bytes) until more arrives.
-    const size = piecesSize;
-    const key = keys.staged(session.id, session.size + received - size, randomUUID().slice(0, 8));
-    await store.put(key, take(size));
-    tail.push({ key, size });
-    created.push(key);
-  }
-  await Promise.all(inflight);
-  if (failure) throw failure;
   parts.sort((a, b) => a.partNumber - b.partNumber);
   return {
     next: {

@@ -57,6 +57,14 @@ describe('streamed uploads', () => {
     expect(Buffer.from(await store.get(record.key))).toEqual(blob);
   });
 
+  test('a first body that breaks off aborts the multipart upload it started and its staged bytes', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const s = await services.uploads.start(NAME);
+    await expect(services.uploads.append(NAME, s.id, pieces(randomBytes(300), [13], 120))).rejects.toThrow();
+    expect(store.multiparts.size).toBe(0);
+    expect(store.objects.size).toBe(0);
+  });
+
   test('a Content-Range that disagrees with the streamed length commits nothing', async () => {
     const { services } = memoryRegistry({ minPartSize: 16, partSize: 40 });
     const s = await services.uploads.start(NAME);
