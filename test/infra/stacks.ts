@@ -88,6 +88,11 @@ type Json = Record<string, unknown>;
 export function grantsOf(stack: RegistryStack, template: Template, group: FunctionGroup): string[] {
   const fn = template.findResources('AWS::Lambda::Function')[functionId(stack, group)] as Json;
   const roleId = ((fn.Properties as Json).Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+  return grantsOfRole(stack, template, roleId);
+}
+
+/** `grantsOf` for any role, by its logical id. */
+export function grantsOfRole(stack: RegistryStack, template: Template, roleId: string): string[] {
   const ids = {
     bucket: stack.getLogicalId(stack.storage.bucket.node.defaultChild as CfnBucket),
     table: stack.getLogicalId(stack.storage.table.node.defaultChild as CfnGlobalTable),

@@ -1,13 +1,12 @@
-import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { ContainersTools } from '../support/containers';
 import { OciLayoutBuilder } from '../support/oci-layout';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 import { requireTool } from '../support/tools';
 
-const run = promisify(execFile);
 const KiB = 1024;
 
 /**
@@ -17,13 +16,7 @@ const KiB = 1024;
 describe('real clients against local mode', () => {
   let registry: TestRegistry;
   const work = mkdtempSync(join(tmpdir(), 'clients-'));
-  // A private blob-info cache, so skopeo never skips a blob it believes the registry has.
-  const env = {
-    ...process.env,
-    _CONTAINERS_ROOTLESS_UID: '1000',
-    XDG_DATA_HOME: join(work, 'xdg'),
-    XDG_RUNTIME_DIR: join(work, 'run'),
-  };
+  const tools = new ContainersTools(work);
 
   beforeAll(async () => {
     requireTool('skopeo');
@@ -34,8 +27,7 @@ describe('real clients against local mode', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  const skopeo = (...args: string[]) =>
-    run('skopeo', ['--policy', policyFile(work), ...args], { env, maxBuffer: 1 << 24 });
+  const skopeo = (...args: string[]) => tools.skopeo(...args);
 
   test('skopeo copies a multi-layer image in and back out with identical digests', async () => {
     const layout = new OciLayoutBuilder(join(work, 'multi'));
@@ -92,42 +84,13 @@ describe('real clients against local mode', () => {
       `oci:${layout.dir}:latest`,
       `docker://${registry.host}/it/podman:latest`,
     );
-    const podman = (...args: string[]) =>
-      run(
-        'podman',
-        [
-          '--root',
-          join(work, 'podroot'),
-          '--runroot',
-          join(work, 'podrun'),
-          '--tmpdir',
-          join(work, 'podtmp'),
-          '--storage-driver',
-          'vfs',
-          '--events-backend',
-          'none',
-          ...args,
-        ],
-        { env, maxBuffer: 1 << 24 },
-      );
-    await podman(
-      'pull',
-      '--signature-policy',
-      policyFile(work),
-      '--tls-verify=false',
-      `${registry.host}/it/podman:latest`,
-    );
+    const podman = (...args: string[]) => tools.podman(...args);
+    await podman('pull', '--signature-policy', tools.policy, '--tls-verify=false', `${registry.host}/it/podman:latest`);
     const { stdout } = await podman('image', 'inspect', '--format', '{{.Digest}}', `${registry.host}/it/podman:latest`);
     expect(stdout.trim()).toBe(image.digest);
   });
 });
 
 function sha256(data: string | Uint8Array): string {
-  return `sha256:${require('node:crypto').createHash('sha256').update(data).digest('hex')}`;
-}
-
-function policyFile(dir: string): string {
-  const file = join(dir, 'policy.json');
-  require('node:fs').writeFileSync(file, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-  return file;
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }

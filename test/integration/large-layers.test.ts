@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureClients } from '../../lambda/local/tools';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { ContainersTools } from '../support/containers';
 import { startDockerd } from '../support/dockerd';
 import { requireTool } from '../support/tools';
 
@@ -29,19 +30,12 @@ describe('256 MiB layers from stock clients', () => {
   let tools: ReturnType<typeof ensureClients>;
   // Lowercase on purpose: podman names images after their layout's path.
   const work = join(tmpdir(), `large-layers-${process.pid}-${Date.now()}`);
-  const env = {
-    ...process.env,
-    _CONTAINERS_ROOTLESS_UID: '1000',
-    XDG_DATA_HOME: join(work, 'xdg'),
-    XDG_RUNTIME_DIR: join(work, 'run'),
-    HOME: join(work, 'home'),
-  };
-  const policy = join(work, 'policy.json');
+  const containers = new ContainersTools(work);
+  const { env, policy } = containers;
 
   beforeAll(async () => {
     mkdirSync(work, { recursive: true });
     tools = ensureClients();
-    writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     registry = await startTestRegistry();
   });
   afterAll(async () => {
@@ -72,7 +66,7 @@ describe('256 MiB layers from stock clients', () => {
   test('skopeo', async () => {
     requireTool('skopeo');
     const { layout } = bigImage('skopeo');
-    const skopeo = (...args: string[]) => run('skopeo', ['--policy', policy, ...args], { env, maxBuffer: 1 << 24 });
+    const skopeo = (...args: string[]) => containers.skopeo(...args);
     // skopeo gzips uncompressed layers on the way (random bytes stay ~256 MiB), so the pushed
     // manifest is the one it reports, not the layout's.
     const digestFile = join(work, 'skopeo.digest');
@@ -93,24 +87,7 @@ describe('256 MiB layers from stock clients', () => {
   test('podman', async () => {
     requireTool('podman');
     const { layout } = bigImage('podman');
-    const podman = (...args: string[]) =>
-      run(
-        'podman',
-        [
-          '--root',
-          join(work, 'podroot'),
-          '--runroot',
-          join(work, 'podrun'),
-          '--tmpdir',
-          join(work, 'podtmp'),
-          '--storage-driver',
-          'vfs',
-          '--events-backend',
-          'none',
-          ...args,
-        ],
-        { env, maxBuffer: 1 << 24 },
-      );
+    const podman = (...args: string[]) => containers.podman(...args);
     const ref = `${registry.host}/large/podman:v1`;
     await podman('pull', '--signature-policy', policy, `oci:${layout.dir}:v1`);
     const { stdout: id } = await podman('images', '--quiet', '--no-trunc', '--filter', 'dangling=false');
@@ -162,9 +139,7 @@ describe('256 MiB layers from stock clients', () => {
     const { layout } = bigImage('docker');
     const archive = join(work, 'docker.tar');
     const ref = `${registry.host}/large/docker:v1`;
-    await run('skopeo', ['--policy', policy, 'copy', `oci:${layout.dir}:v1`, `docker-archive:${archive}:${ref}`], {
-      env,
-    });
+    await containers.skopeo('copy', `oci:${layout.dir}:v1`, `docker-archive:${archive}:${ref}`);
     const dockerd = await startDockerd();
     try {
       await dockerd.docker('load', '-i', archive);
