@@ -63,8 +63,7 @@ async function uploads(
     if (digest && req.stream) {
       parseDigest(digest);
       const session = await uploads.start(route.name);
-      await uploads.append(route.name, session.id, req.stream);
-      return blobCreated(route.name, (await uploads.complete(route.name, session.id, digest)).digest);
+      return blobCreated(route.name, (await uploads.putStreamed(route.name, session.id, digest, req.stream)).digest);
     }
     if (digest) {
       checkContentLength(req);
@@ -86,6 +85,9 @@ async function uploads(
       if (!digest) throw new UnsupportedError('PUT to an upload needs ?digest= to finish it');
       parseDigest(digest);
       const range = contentRange(req);
+      if (req.stream && !range) {
+        return blobCreated(route.name, (await uploads.putStreamed(route.name, route.id, digest, req.stream)).digest);
+      }
       let last = req.body;
       if (range || req.stream) {
         // A ranged final chunk must start where the session ends, like any PATCH; a streamed one is

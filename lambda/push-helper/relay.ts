@@ -114,7 +114,12 @@ export function createPushHelper(options: PushHelperOptions): Server {
     return range && Number(range[1]) > 0 ? Number(range[1]) + 1 : 0;
   }
 
-  function send(method: string, url: URL, headers: Record<string, string>, body?: RequestInit['body']): Promise<Response> {
+  function send(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: RequestInit['body'],
+  ): Promise<Response> {
     return fetch(url, {
       method,
       headers,

@@ -6,6 +6,16 @@ import type { BlobStore } from '../ports/blob-store';
 import type { UploadSession } from '../ports/metadata';
 import { ResumableSha256 } from '../resumable-hash';
 
+/**
+ * What hashes the bytes on the way: by default the session's resumable SHA-256; a request that
+ * finishes its session may use a faster hash whose state is never saved.
+ */
+export interface StreamHasher {
+  update(bytes: Uint8Array): unknown;
+  /** The state to save with the session, so a later request can go on hashing. */
+  save(): Uint8Array;
+}
+
 /** Request bodies arrive whole (Lambda) or as a stream (the uploader). */
 export type ByteSource = Uint8Array | AsyncIterable<Uint8Array>;
 
@@ -43,8 +53,9 @@ export async function ingest(
   session: UploadSession,
   source: ByteSource,
   options: PartWriterOptions,
+  hasher?: StreamHasher,
 ): Promise<Ingested> {
-  const hash = await ResumableSha256.create(session.hashState);
+  const hash: StreamHasher = hasher ?? (await ResumableSha256.create(session.hashState));
   const target = keys.assembled(session.id);
   const parts = [...session.parts];
   let tail = [...session.tail];

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BlobUploadInvalidError } from '../../../lambda/core/errors';
+import { BlobUploadInvalidError, DigestInvalidError } from '../../../lambda/core/errors';
 import { memoryRegistry } from '../../support/memory-registry';
 
 const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -72,5 +72,32 @@ describe('streamed uploads', () => {
       services.uploads.append(NAME, s.id, pieces(randomBytes(100), [30]), { start: 0, end: 49 }),
     ).rejects.toBeInstanceOf(BlobUploadInvalidError);
     expect((await services.uploads.status(NAME, s.id)).size).toBe(0);
+  });
+
+  test('a whole streamed blob with its digest is hashed natively, in any supported algorithm', async () => {
+    const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(250);
+    for (const algorithm of ['sha256', 'sha512']) {
+      const digest = `${algorithm}:${createHash(algorithm).update(blob).digest('hex')}`;
+      const s = await services.uploads.start(NAME);
+      const record = await services.uploads.putStreamed(NAME, s.id, digest, pieces(blob, [17]));
+      expect(record.digest).toBe(digest);
+      expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+      expect(await metadata.getLink(NAME, digest)).toEqual(record);
+    }
+    const small = randomBytes(10);
+    const s = await services.uploads.start(NAME);
+    const record = await services.uploads.putStreamed(NAME, s.id, digestOf(small), pieces(small, [3]));
+    expect(record.key).toBe(`blobs/sha256/${digestOf(small).slice(7)}`);
+  });
+
+  test('a whole streamed blob with the wrong digest leaves nothing behind', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const s = await services.uploads.start(NAME);
+    await expect(
+      services.uploads.putStreamed(NAME, s.id, digestOf(Buffer.from('other')), pieces(randomBytes(300), [29])),
+    ).rejects.toBeInstanceOf(DigestInvalidError);
+    expect(store.objects.size).toBe(0);
+    expect(store.multiparts.size).toBe(0);
   });
 });
