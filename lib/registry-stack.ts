@@ -1,10 +1,13 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, Token, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAX_NAME_DEPTH } from '../lambda/config/routes';
 import { RegistryApi, type RegistryDomainProps } from './constructs/api';
+import { RegistryFrontDoor } from './constructs/front-door';
 import { RegistryFunctions } from './constructs/functions';
 import { RegistryStorage } from './constructs/storage';
+import { RegistryUploader } from './constructs/uploader';
 
 export interface RegistryStackProps extends StackProps {
   /**
@@ -14,7 +17,9 @@ export interface RegistryStackProps extends StackProps {
   readonly maxNameDepth?: number;
   /**
    * Serve the registry at the root of this domain; point a CNAME or alias at the `DomainTarget` output.
-   * @default - the API's `execute-api` host
+   * With `uploadDataPath` the domain is CloudFront's, so the certificate must be in us-east-1, the
+   * API gets no custom domain of its own, and `disableExecuteApiEndpoint` is refused.
+   * @default - the API's `execute-api` host, or the distribution's domain with `uploadDataPath`
    */
   readonly customDomain?: RegistryDomainProps;
   /**
@@ -42,6 +47,25 @@ export interface RegistryStackProps extends StackProps {
    * @default - burst 500, rate 1000 requests per second
    */
   readonly throttle?: ThrottleSettings;
+  /**
+   * Serve uploads of any size from any client: a CloudFront distribution becomes the registry's
+   * front door, sending the upload endpoints (`UPLOADER_PATH_PATTERN`) to a streaming uploader on
+   * ECS Fargate behind an internal load balancer, and everything else to the HTTP API. Without it,
+   * request bodies are limited to what one Lambda invoke carries (about 4.5 MiB).
+   *
+   * Off by default because it costs money when idle, roughly per month in us-east-1: the Fargate
+   * task (1 vCPU, 2 GiB, arm64) about $29, the Application Load Balancer about $16.50, the task's
+   * public IPv4 address $3.65; about $49 in all, plus per-request and per-GB charges (CloudFront
+   * requests, load balancer LCUs, more tasks under load). CloudFront itself and its VPC origin have
+   * no fixed charge.
+   * @default false
+   */
+  readonly uploadDataPath?: boolean;
+  /**
+   * Edge locations of the CloudFront distribution (only with `uploadDataPath`).
+   * @default PriceClass.PRICE_CLASS_100
+   */
+  readonly priceClass?: PriceClass;
 }
 
 /**
@@ -52,10 +76,15 @@ export class RegistryStack extends Stack {
   readonly storage: RegistryStorage;
   readonly functions: RegistryFunctions;
   readonly api: RegistryApi;
+  /** The streaming uploader, with `uploadDataPath`. */
+  readonly uploader?: RegistryUploader;
+  /** The CloudFront distribution in front of the API and the uploader, with `uploadDataPath`. */
+  readonly frontDoor?: RegistryFrontDoor;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
     const maxNameDepth = props.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH;
+    if (props.uploadDataPath) checkFrontDoorDomain(props.customDomain);
 
     this.storage = new RegistryStorage(this, 'Storage', {
       uploadStagingExpirationDays: props.uploadStagingExpirationDays,
@@ -70,10 +99,9 @@ export class RegistryStack extends Stack {
     // base answers /v2/ and unknown paths from its config alone.
     this.storage.bind(base);
     // Blob HEAD/GET/DELETE, mount and uploads: point reads and (conditional) writes of links,
-    // blob records and sessions.
+    // blob records and sessions. Blob reads and deletes need no item action beyond the uploads'.
     this.storage.grantBlobRead(blobs);
-    this.storage.grantUploadWrite(blobs);
-    this.storage.grantMetadata(blobs, ['GetItem', 'PutItem', 'DeleteItem']);
+    this.storage.grantUploads(blobs);
     // Manifest GET/PUT/DELETE: BatchGetItem checks references, TransactWriteItems puts and deletes,
     // Query finds the tags of a deleted revision.
     this.storage.grantManifestObjects(manifests);
@@ -85,19 +113,60 @@ export class RegistryStack extends Stack {
       functions: this.functions.byGroup,
       maxNameDepth,
       throttle: props.throttle,
-      customDomain: props.customDomain,
+      // With the data path the domain belongs to CloudFront, which reaches the API by its own host.
+      customDomain: props.uploadDataPath ? undefined : props.customDomain,
     });
 
-    new CfnOutput(this, 'RegistryUrl', { value: this.api.url, description: 'The registry API root (/v2/ below it)' });
+    let url = this.api.url;
+    let host = this.api.host;
+    let domainTarget = this.api.domainName?.regionalDomainName;
+    if (props.uploadDataPath) {
+      this.uploader = new RegistryUploader(this, 'Uploader', {
+        maxNameDepth,
+        logBucket: this.storage.accessLogBucket,
+      });
+      // Exactly the blobs function's upload grants, and the environment that goes with them.
+      this.storage.grantUploads(this.uploader.grantee);
+      this.frontDoor = new RegistryFrontDoor(this, 'FrontDoor', {
+        apiHost: this.api.executeApiHost,
+        uploaderLoadBalancer: this.uploader.loadBalancer,
+        customDomain: props.customDomain,
+        priceClass: props.priceClass,
+        accessLogBucket: this.storage.accessLogBucket,
+        removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+      });
+      url = this.frontDoor.url;
+      host = this.frontDoor.host;
+      domainTarget = props.customDomain ? this.frontDoor.distribution.distributionDomainName : undefined;
+    }
+
+    new CfnOutput(this, 'RegistryUrl', { value: url, description: 'The registry API root (/v2/ below it)' });
     new CfnOutput(this, 'RegistryHost', {
-      value: this.api.host,
+      value: host,
       description: 'Host for docker login and image references',
     });
-    if (this.api.domainName) {
+    if (domainTarget) {
       new CfnOutput(this, 'DomainTarget', {
-        value: this.api.domainName.regionalDomainName,
+        value: domainTarget,
         description: 'Point the custom domain (CNAME or alias) here',
       });
     }
+  }
+}
+
+/** CloudFront takes certificates from us-east-1 only, and reaches the API by its `execute-api` host. */
+function checkFrontDoorDomain(domain: RegistryDomainProps | undefined): void {
+  if (!domain) return;
+  if (domain.disableExecuteApiEndpoint) {
+    throw new Error(
+      'customDomain.disableExecuteApiEndpoint cannot be used with uploadDataPath: CloudFront reaches the API by its execute-api host',
+    );
+  }
+  if (Token.isUnresolved(domain.certificateArn)) return;
+  const region = Arn.split(domain.certificateArn, ArnFormat.SLASH_RESOURCE_NAME).region;
+  if (region !== 'us-east-1') {
+    throw new Error(
+      `customDomain.certificateArn must be in us-east-1 with uploadDataPath (CloudFront takes certificates only from there), got region "${region}"`,
+    );
   }
 }

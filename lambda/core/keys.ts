@@ -5,7 +5,7 @@
  */
 export const keys = {
   blob: (digest: string): string => `blobs/${digest.replace(':', '/')}`,
-  assembled: (uploadId: string): string => `blobs/assembled/${uploadId}`,
+  assembled: (uploadId: string, nonce: string): string => `blobs/assembled/${uploadId}-${nonce}`,
   manifest: (digest: string): string => `manifests/${digest.replace(':', '/')}`,
   /** Staged chunk bytes; the bucket's lifecycle rule expires this prefix. */
   staged: (uploadId: string, offset: number, nonce: string): string => `uploads/${uploadId}/${offset}-${nonce}`,

@@ -110,7 +110,10 @@ async function uploads(
  */
 export const uploadsEndpoint: Endpoint = async (req, services) => {
   const route = parseOciPath(req.rawPath);
-  if (route?.kind === 'upload-start' || route?.kind === 'upload') return uploads(req, route, services);
+  // The API's routes end at maxNameDepth; the uploader's path pattern does not, so it checks itself.
+  if ((route?.kind === 'upload-start' || route?.kind === 'upload') && depth(route.name) <= services.maxNameDepth) {
+    return uploads(req, route, services);
+  }
   return unroutable(route, req, services);
 };
 
@@ -174,15 +177,16 @@ function allow(req: RegistryRequest, methods: readonly string[]): string {
 
 /** Answers a path no route of this function serves: too-deep names get NAME_INVALID, the rest 404. */
 function unroutable(route: OciRoute | undefined, req: RegistryRequest, services: Services): never {
-  if (route && 'name' in route) {
-    const depth = route.name.split('/').length;
-    if (depth > services.maxNameDepth) {
-      throw new NameInvalidError(
-        `repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth}`,
-      );
-    }
+  if (route && 'name' in route && depth(route.name) > services.maxNameDepth) {
+    throw new NameInvalidError(
+      `repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth(route.name)}`,
+    );
   }
   throw new EndpointUnknownError(`${req.method} ${req.rawPath} is not an endpoint of this registry`);
+}
+
+function depth(name: string): number {
+  return name.split('/').length;
 }
 
 function uploadAccepted(session: UploadSession, status = 202): HttpResponse {

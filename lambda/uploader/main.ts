@@ -8,7 +8,9 @@ import { uploaderListener } from './server';
  */
 const server = createServer(uploaderListener(servicesFromEnv()));
 server.requestTimeout = 0;
-server.keepAliveTimeout = 65_000;
+// Longer than the load balancer's 300 s idle timeout, so it never reuses a connection Node closed.
+server.keepAliveTimeout = 310_000;
+server.headersTimeout = 320_000;
 server.listen(Number(process.env.PORT ?? 8080), () => {
   process.stdout.write(`${JSON.stringify({ level: 'info', message: 'uploader listening', port: server.address() })}\n`);
 });

@@ -21,10 +21,15 @@ import { routeTable, type FunctionGroup } from '../../lambda/config/routes';
 export interface RegistryDomainProps {
   /** The registry's host name, e.g. `registry.example.com`. */
   readonly domainName: string;
-  /** ARN of an ACM certificate for `domainName`, in the stack's region (a regional endpoint). */
+  /**
+   * ARN of an ACM certificate for `domainName`: in the stack's region (a regional API endpoint), or
+   * in us-east-1 when the stack's `uploadDataPath` puts CloudFront in front, which takes certificates
+   * only from there.
+   */
   readonly certificateArn: string;
   /**
    * Turn off the `execute-api` host, so that clients can reach the registry only by the domain.
+   * Not with `uploadDataPath`: CloudFront reaches the API by that host.
    * @default false
    */
   readonly disableExecuteApiEndpoint?: boolean;
@@ -78,6 +83,8 @@ export class RegistryApi extends Construct {
   readonly domainName?: DomainName;
   /** The host clients use (`docker login <host>`). */
   readonly host: string;
+  /** The API's own `execute-api` host, whatever domain clients use. */
+  readonly executeApiHost: string;
   /** `https://<host>`. */
   readonly url: string;
 
@@ -129,6 +136,8 @@ export class RegistryApi extends Construct {
       },
     });
 
+    const stack = Stack.of(this);
+    this.executeApiHost = `${this.httpApi.apiId}.execute-api.${stack.region}.${stack.urlSuffix}`;
     if (props.customDomain) {
       const { domainName, certificateArn } = props.customDomain;
       this.domainName = new DomainName(this, 'DomainName', {
@@ -139,8 +148,7 @@ export class RegistryApi extends Construct {
       new ApiMapping(this, 'RootMapping', { api: this.httpApi, domainName: this.domainName, stage: this.stage });
       this.host = domainName;
     } else {
-      const stack = Stack.of(this);
-      this.host = `${this.httpApi.apiId}.execute-api.${stack.region}.${stack.urlSuffix}`;
+      this.host = this.executeApiHost;
     }
     this.url = `https://${this.host}`;
 

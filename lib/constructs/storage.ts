@@ -1,7 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
@@ -13,6 +12,18 @@ import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
  * touches, so those are listed instead.
  */
 export type MetadataAction = 'GetItem' | 'PutItem' | 'DeleteItem' | 'BatchGetItem' | 'Query';
+
+/**
+ * Whatever runs registry code with a role and an environment: a Lambda function satisfies it as is,
+ * and the uploader's container adapts its task role and container definition to it. The grants below
+ * are written once against this, so the functions and the uploader cannot drift apart.
+ */
+export interface StorageGrantee {
+  /** The role the code runs as; cdk-nag acknowledgements of the grants' object wildcards go on it. */
+  readonly role?: IRole;
+  addEnvironment(name: string, value: string): unknown;
+  addToRolePolicy(statement: PolicyStatement): void;
+}
 
 export interface RegistryStorageProps {
   /**
@@ -109,7 +120,7 @@ export class RegistryStorage extends Construct {
   }
 
   /** Sets the bucket and table names, which every function's config requires even without grants. */
-  bind(fn: LambdaFunction): void {
+  bind(fn: StorageGrantee): void {
     fn.addEnvironment(ENV.bucket, this.bucket.bucketName);
     fn.addEnvironment(ENV.table, this.table.tableName);
   }
@@ -118,7 +129,7 @@ export class RegistryStorage extends Construct {
    * Blob reads: `s3:GetObject` on `blobs/*`. The function itself reads no blob bytes, but the
    * presigned GET URLs it hands out act with its permissions.
    */
-  grantBlobRead(fn: LambdaFunction): void {
+  grantBlobRead(fn: StorageGrantee): void {
     this.bind(fn);
     fn.addEnvironment(ENV.redirectTtl, String(this.redirectTtlSeconds));
     this.allow(fn, ['s3:GetObject'], ['blobs/*']);
@@ -131,7 +142,7 @@ export class RegistryStorage extends Construct {
    * Deletes are limited to staging and assembled objects: no upload can remove a blob stored under
    * its digest.
    */
-  grantUploadWrite(fn: LambdaFunction): void {
+  grantUploadWrite(fn: StorageGrantee): void {
     this.bind(fn);
     fn.addEnvironment(ENV.uploadTtl, String(this.uploadTtlSeconds));
     this.allow(fn, ['s3:PutObject'], ['uploads/*', 'blobs/*']);
@@ -139,21 +150,32 @@ export class RegistryStorage extends Construct {
     this.allow(fn, ['s3:AbortMultipartUpload'], ['blobs/assembled/*']);
   }
 
+  /**
+   * Everything the upload endpoints call, and nothing else: upload sessions and their objects
+   * (`grantUploadWrite`), plus point reads and (conditional) writes of sessions, blob records and
+   * repository links, which a cross-repository mount also uses. The blobs function and the uploader
+   * both get exactly this.
+   */
+  grantUploads(fn: StorageGrantee): void {
+    this.grantUploadWrite(fn);
+    this.grantMetadata(fn, ['GetItem', 'PutItem', 'DeleteItem']);
+  }
+
   /** Manifest bodies too large for their table item: `s3:GetObject` and `s3:PutObject` on `manifests/*`. */
-  grantManifestObjects(fn: LambdaFunction): void {
+  grantManifestObjects(fn: StorageGrantee): void {
     this.bind(fn);
     this.allow(fn, ['s3:GetObject', 's3:PutObject'], ['manifests/*']);
   }
 
   /** Exactly `actions` on the metadata table (no index exists, so none is granted). */
-  grantMetadata(fn: LambdaFunction, actions: readonly MetadataAction[]): void {
+  grantMetadata(fn: StorageGrantee, actions: readonly MetadataAction[]): void {
     this.bind(fn);
     fn.addToRolePolicy(
       new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [this.table.tableArn] }),
     );
   }
 
-  private allow(fn: LambdaFunction, actions: string[], prefixes: string[]): void {
+  private allow(fn: StorageGrantee, actions: string[], prefixes: string[]): void {
     fn.addToRolePolicy(new PolicyStatement({ actions, resources: prefixes.map((p) => this.bucket.arnForObjects(p)) }));
     if (!fn.role) return;
     for (const prefix of prefixes) {

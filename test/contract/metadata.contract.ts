@@ -141,7 +141,7 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
         ...session,
         size: 10,
         version: 1,
-        multipartId: 'mp',
+        multipart: { id: 'mp', key: 'blobs/assembled/x-1' },
         parts: [{ partNumber: 1, etag: '"e"', size: 10 }],
         tail: [{ key: 'k', size: 3 }],
       };
@@ -150,7 +150,7 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       expect(await m.get(session.id)).toMatchObject({
         size: 10,
         version: 1,
-        multipartId: 'mp',
+        multipart: { id: 'mp', key: 'blobs/assembled/x-1' },
         parts: next.parts,
         tail: next.tail,
       });

@@ -6,6 +6,8 @@ const DOMAIN = {
   domainName: 'registry.example.com',
   certificateArn: 'arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-0000-0000-000000000000',
 };
+/** CloudFront takes certificates from us-east-1 only. */
+const CLOUDFRONT_DOMAIN = { ...DOMAIN, certificateArn: DOMAIN.certificateArn.replace('eu-west-1', 'us-east-1') };
 
 /** Every acknowledged rule in the app, as `<rule id> @ <construct path>`. */
 function acknowledgements(s: Synthesized): string[] {
@@ -36,6 +38,8 @@ describe('cdk-nag AwsSolutions', () => {
   test.each([
     ['default props', {}],
     ['a custom domain', { customDomain: DOMAIN }],
+    ['the upload data path', { uploadDataPath: true }],
+    ['the upload data path and a custom domain', { uploadDataPath: true, customDomain: CLOUDFRONT_DOMAIN }],
   ])('reports nothing unacknowledged for a stack with %s', (_name, props) => {
     const s = synth(props, { nag: true });
     expect(violations(s.app)).toEqual([]);
@@ -56,6 +60,48 @@ describe('cdk-nag AwsSolutions', () => {
       ].sort(),
     );
   });
+
+  test.each([
+    ['its default domain', {}, ['AwsSolutions-CFR4 @ Registry/FrontDoor/Distribution']],
+    ['a custom domain (TLS 1.2 at least, so no CFR4)', { customDomain: CLOUDFRONT_DOMAIN }, []],
+  ])(
+    'the upload data path with %s adds only its own acknowledgements, each on its construct',
+    (_name, props, extra) => {
+      const s = synth({ uploadDataPath: true, ...props }, { nag: true });
+      const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+      const iam5 = (prefix: string, role: string) =>
+        `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/${prefix}] @ Registry/${role}`;
+      // Only cdk-nag's rules: aws-cdk-lib acknowledges cfn-lint findings of its own VPC and flow log
+      // constructs (CloudFormation-Validate::*), which are none of this stack's decisions.
+      // Logging is turned on rather than acknowledged: no CFR3, ELB2, VPC7 or S1 below.
+      const ours = acknowledgements(s).filter((a) => a.startsWith('AwsSolutions-'));
+      expect([...new Set(ours)]).toEqual(
+        [
+          'AwsSolutions-APIG4 @ Registry/Api/HttpApi',
+          iam5('blobs/*', 'Functions/Blobs/Role'),
+          iam5('uploads/*', 'Functions/Blobs/Role'),
+          iam5('blobs/assembled/*', 'Functions/Blobs/Role'),
+          iam5('manifests/*', 'Functions/Manifests/Role'),
+          // The uploader's task role gets the blobs function's upload grants, acknowledged the same way.
+          iam5('blobs/*', 'Uploader/TaskDefinition/TaskRole'),
+          iam5('uploads/*', 'Uploader/TaskDefinition/TaskRole'),
+          iam5('blobs/assembled/*', 'Uploader/TaskDefinition/TaskRole'),
+          // ecr:GetAuthorizationToken has no resource-level permissions.
+          'AwsSolutions-IAM5[Resource::*] @ Registry/Uploader/TaskDefinition/ExecutionRole',
+          // Environment variables carry names and settings, no secrets.
+          'AwsSolutions-ECS2 @ Registry/Uploader/TaskDefinition',
+          // Container Insights would be a fixed monthly charge.
+          'AwsSolutions-ECS4 @ Registry/Uploader/Cluster',
+          // The internal load balancer's listener is open; the VPC placement is the boundary.
+          'AwsSolutions-EC23 @ Registry/Uploader/LoadBalancer/SecurityGroup',
+          // No geo restriction, no WAF (uploads are bodies far beyond its inspection limit).
+          'AwsSolutions-CFR1 @ Registry/FrontDoor/Distribution',
+          'AwsSolutions-CFR2 @ Registry/FrontDoor/Distribution',
+          ...extra,
+        ].sort(),
+      );
+    },
+  );
 
   test('does report what nobody acknowledged (the check itself is live)', () => {
     let thrown: unknown;

@@ -100,4 +100,11 @@ describe('upload data path: wrong digests and interrupted bodies', () => {
     expect((await openMultiparts()).filter((k) => k.includes(id))).toEqual([]);
     expect((await client.request('GET', location)).status).toBe(404);
   });
+
+  test('names deeper than the API routes are NAME_INVALID on the upload path too', async () => {
+    const deep = Array.from({ length: registry.config.maxNameDepth + 1 }, (_, i) => `p${i}`).join('/');
+    const res = await client.request('POST', `/v2/${deep}/blobs/uploads/`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('NAME_INVALID');
+  });
 });

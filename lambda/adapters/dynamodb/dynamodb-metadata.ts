@@ -298,7 +298,10 @@ function sessionItem(session: UploadSession): Item {
     createdAt: n(session.createdAt),
     ttl: n(session.expiresAt),
   };
-  if (session.multipartId) item.multipartId = s(session.multipartId);
+  if (session.multipart) {
+    item.multipartId = s(session.multipart.id);
+    item.multipartKey = s(session.multipart.key);
+  }
   return item;
 }
 
@@ -309,10 +312,16 @@ function toSession(id: string, item: Item): UploadSession {
     size: num(item, 'size') ?? 0,
     hashState: bin(item, 'hashState') ?? new Uint8Array(0),
     version: num(item, 'version') ?? 0,
-    multipartId: str(item, 'multipartId'),
+    multipart: multipartOf(item),
     parts: JSON.parse(str(item, 'parts') ?? '[]'),
     tail: JSON.parse(str(item, 'tail') ?? '[]'),
     createdAt: num(item, 'createdAt') ?? 0,
     expiresAt: num(item, 'ttl') ?? 0,
   };
+}
+
+function multipartOf(item: Item): UploadSession['multipart'] {
+  const id = str(item, 'multipartId');
+  const key = str(item, 'multipartKey');
+  return id && key ? { id, key } : undefined;
 }

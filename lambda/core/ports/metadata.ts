@@ -80,8 +80,12 @@ export interface UploadSession {
   readonly hashState: Uint8Array;
   /** Incremented on every change; writes are conditional on it. */
   readonly version: number;
-  /** The blob-store multipart upload, once the first full part was written. */
-  readonly multipartId?: string;
+  /**
+   * The blob-store multipart upload, once the first full part was written, and the key it writes.
+   * Each multipart upload has a key of its own, so two requests racing to finish one session can
+   * never complete different bytes under the same key.
+   */
+  readonly multipart?: { readonly id: string; readonly key: string };
   readonly parts: readonly { readonly partNumber: number; readonly etag: string; readonly size: number }[];
   /** Staged objects holding received bytes not yet in a part, in order. */
   readonly tail: readonly { readonly key: string; readonly size: number }[];

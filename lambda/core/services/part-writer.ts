@@ -56,7 +56,6 @@ export async function ingest(
   hasher?: StreamHasher,
 ): Promise<Ingested> {
   const hash: StreamHasher = hasher ?? (await ResumableSha256.create(session.hashState));
-  const target = keys.assembled(session.id);
   const parts = [...session.parts];
   let tail = [...session.tail];
   let tailSize = tail.reduce((sum, t) => sum + t.size, 0);
@@ -65,7 +64,7 @@ export async function ingest(
   let pieces: Uint8Array[] = [];
   let piecesSize = 0;
   let received = 0;
-  let multipartId = session.multipartId;
+  let multipart = session.multipart;
   let nextPart = parts.length + 1;
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
@@ -85,10 +84,14 @@ export async function ingest(
     if (nextPart > options.maxParts) {
       throw new SizeInvalidError(`blob exceeds ${options.maxParts} parts of ${options.partSize} bytes`, true);
     }
-    multipartId ??= await store.createMultipart(target);
+    if (!multipart) {
+      const key = keys.assembled(session.id, randomUUID().slice(0, 8));
+      multipart = { id: await store.createMultipart(key), key };
+    }
+    const { id, key } = multipart;
     const partNumber = nextPart++;
     const upload = store
-      .uploadPart(target, multipartId, partNumber, bytes)
+      .uploadPart(key, id, partNumber, bytes)
       .then((etag) => {
         parts.push({ partNumber, etag, size: bytes.length });
       })
@@ -140,9 +143,7 @@ export async function ingest(
     // refer to it. Parts added to an existing multipart upload are never listed, so they vanish
     // when it completes or is aborted.
     await Promise.allSettled(inflight);
-    if (multipartId !== undefined && session.multipartId === undefined) {
-      await store.abortMultipart(target, multipartId).catch(() => undefined);
-    }
+    if (multipart && !session.multipart) await store.abortMultipart(multipart.key, multipart.id).catch(() => undefined);
     await store.delete(created).catch(() => undefined);
     throw err;
   }
@@ -153,13 +154,13 @@ export async function ingest(
       size: session.size + received,
       hashState: hash.save(),
       version: session.version + 1,
-      multipartId,
+      multipart,
       parts,
       tail,
     },
     received,
     created,
     replaced,
-    startedMultipart: multipartId !== undefined && session.multipartId === undefined,
+    startedMultipart: multipart !== undefined && session.multipart === undefined,
   };
 }

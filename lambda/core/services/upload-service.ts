@@ -148,7 +148,7 @@ export class UploadService {
     const ingested = await ingest(this.store, session, body, this.options);
     const next = { ...ingested.next, expiresAt: this.expiry(this.clock.now()) };
     if (range && range.end - range.start + 1 !== ingested.received) {
-      await this.abandon(ingested, session);
+      await this.abandon(ingested);
       throw new BlobUploadInvalidError(
         `Content-Range ${range.start}-${range.end} covers ${range.end - range.start + 1} bytes but the body has ${ingested.received}`,
       );
@@ -158,7 +158,7 @@ export class UploadService {
       await this.sessions.update(next, session.version);
     } catch (err) {
       if (!(err instanceof ConcurrentModificationError)) throw err;
-      await this.abandon(ingested, session);
+      await this.abandon(ingested);
       const current = await this.status(name, id);
       throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
     }
@@ -167,8 +167,8 @@ export class UploadService {
   }
 
   /** Undoes what an uncommitted request wrote (parts beyond the committed ones are simply never listed). */
-  private async abandon(ingested: Ingested, session: UploadSession): Promise<void> {
-    await this.discard(ingested.created, ingested.startedMultipart ? ingested.next.multipartId : undefined, session.id);
+  private async abandon(ingested: Ingested): Promise<void> {
+    await this.discard(ingested.created, ingested.startedMultipart ? ingested.next.multipart : undefined);
   }
 
   /**
@@ -230,7 +230,7 @@ export class UploadService {
         `chunked ${algorithm} uploads are limited to ${this.options.maxRereadSize} bytes; push this blob in one request or with a sha256 digest`,
       );
     }
-    const key = keys.assembled(session.id);
+    const key = session.multipart?.key ?? keys.assembled(session.id, randomUUID().slice(0, 8));
     await this.assembleAt(session, key, last);
     const actual = digestOf(await this.store.get(key), algorithm);
     if (actual !== digest) {
@@ -247,7 +247,7 @@ export class UploadService {
 
   /** Turns a verified session plus its last chunk into the blob's one stored object and records it. */
   private async assemble(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
-    const key = session.multipartId ? keys.assembled(session.id) : keys.blob(digest);
+    const key = session.multipart?.key ?? keys.blob(digest);
     await this.assembleAt(session, key, last, digest.startsWith('sha256:') ? digest : undefined);
     return this.record(digest, session.size + last.length, key);
   }
@@ -265,17 +265,18 @@ export class UploadService {
   ): Promise<void> {
     const remainder = async () =>
       concatBytes([...(await Promise.all(session.tail.map((t) => this.store.get(t.key)))), last]);
-    if (session.multipartId) {
+    if (session.multipart) {
+      const { id } = session.multipart;
       const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
       const partNumber = parts.length + 1;
       if (session.tail.length === 1 && last.length === 0) {
-        const etag = await this.store.uploadPartCopy(key, session.multipartId, partNumber, session.tail[0]!.key);
+        const etag = await this.store.uploadPartCopy(key, id, partNumber, session.tail[0]!.key);
         parts.push({ partNumber, etag });
       } else if (session.tail.length > 0 || last.length > 0) {
-        const etag = await this.store.uploadPart(key, session.multipartId, partNumber, await remainder());
+        const etag = await this.store.uploadPart(key, id, partNumber, await remainder());
         parts.push({ partNumber, etag });
       }
-      await this.store.completeMultipart(key, session.multipartId, parts);
+      await this.store.completeMultipart(key, id, parts);
     } else {
       await this.store.put(key, await remainder(), sha256Digest?.slice(7));
     }
@@ -292,13 +293,12 @@ export class UploadService {
   private async discardStaging(session: UploadSession): Promise<void> {
     await this.discard(
       session.tail.map((t) => t.key),
-      session.multipartId,
-      session.id,
+      session.multipart,
     );
   }
 
-  private async discard(stagedKeys: string[], multipartId: string | undefined, id: string): Promise<void> {
-    if (multipartId) await this.store.abortMultipart(keys.assembled(id), multipartId);
+  private async discard(stagedKeys: string[], multipart: UploadSession['multipart']): Promise<void> {
+    if (multipart) await this.store.abortMultipart(multipart.key, multipart.id);
     await this.store.delete(stagedKeys);
   }
 

@@ -100,4 +100,23 @@ describe('streamed uploads', () => {
     expect(store.objects.size).toBe(0);
     expect(store.multiparts.size).toBe(0);
   });
+
+  test('two whole-blob PUTs racing on one session never leave a record pointing at the other bytes', async () => {
+    const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const s = await services.uploads.start(NAME);
+    const a = randomBytes(200);
+    const b = randomBytes(200);
+    const results = await Promise.allSettled([
+      services.uploads.putStreamed(NAME, s.id, digestOf(a), pieces(a, [11])),
+      services.uploads.putStreamed(NAME, s.id, digestOf(b), pieces(b, [13])),
+    ]);
+    for (const [result, bytes] of [
+      [results[0], a],
+      [results[1], b],
+    ] as const) {
+      if (result?.status !== 'fulfilled') continue;
+      const record = await metadata.getBlob(digestOf(bytes));
+      expect(Buffer.from(await store.get(record!.key))).toEqual(bytes);
+    }
+  });
 });
