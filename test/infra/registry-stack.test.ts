@@ -5,7 +5,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV } from '../../lambda/config/env';
 import { DEFAULT_MAX_NAME_DEPTH, FUNCTION_GROUPS, routeTable, type FunctionGroup } from '../../lambda/config/routes';
 import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
-import { allowStatements, functionId, grantsOf, synthRegistry, type Synthesized } from './stacks';
+import { allowStatements, functionId, grantsOf, synthRegistry, UPLOAD_GRANTS, type Synthesized } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -14,20 +14,8 @@ const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
 /** Exactly what each endpoint group's calls need (docs/storage.md, "Access patterns"). */
 const EXPECTED_GRANTS: Record<FunctionGroup, string[]> = {
   base: LOGS,
-  blobs: [
-    ...LOGS,
-    'dynamodb:DeleteItem table',
-    'dynamodb:GetItem table',
-    'dynamodb:PutItem table',
-    's3:AbortMultipartUpload bucket:blobs/assembled/*',
-    's3:DeleteObject bucket:blobs/assembled/*',
-    's3:DeleteObject bucket:uploads/*',
-    's3:GetObject bucket:blobs/*',
-    's3:GetObject bucket:blobs/assembled/*',
-    's3:GetObject bucket:uploads/*',
-    's3:PutObject bucket:blobs/*',
-    's3:PutObject bucket:uploads/*',
-  ],
+  // Uploads, plus reading blobs (the role signs the presigned GET URLs).
+  blobs: [...LOGS, ...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*'].sort(),
   manifests: [
     ...LOGS,
     'dynamodb:BatchGetItem table',

@@ -138,3 +138,17 @@ function name(resource: unknown, ids: { bucket: string; table: string; logGroups
   if (prefix?.[1] === ids.bucket) return `bucket:${prefix[2]}`;
   return text;
 }
+
+/** What the upload endpoints call (lambda/core/services/upload-service.ts, part-writer.ts, blob-service.ts mount). */
+export const UPLOAD_GRANTS = [
+  'dynamodb:DeleteItem table',
+  'dynamodb:GetItem table',
+  'dynamodb:PutItem table',
+  's3:AbortMultipartUpload bucket:blobs/assembled/*',
+  's3:DeleteObject bucket:blobs/assembled/*',
+  's3:DeleteObject bucket:uploads/*',
+  's3:GetObject bucket:blobs/assembled/*',
+  's3:GetObject bucket:uploads/*',
+  's3:PutObject bucket:blobs/*',
+  's3:PutObject bucket:uploads/*',
+];

@@ -7,7 +7,7 @@ import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { ENV } from '../../lambda/config/env';
 import { UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
 import { UPLOADER_ORIGIN_READ_TIMEOUT } from '../../lib/constructs/front-door';
-import { grantsOf, grantsOfRole, synthRegistry, type Synthesized } from './stacks';
+import { grantsOf, grantsOfRole, synthRegistry, UPLOAD_GRANTS, type Synthesized } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -15,20 +15,6 @@ const DOMAIN = {
   domainName: 'registry.example.com',
   certificateArn: 'arn:aws:acm:us-east-1:111111111111:certificate/00000000-0000-0000-0000-000000000000',
 };
-
-/** What the upload endpoints call (lambda/core/services/upload-service.ts, part-writer.ts, blob-service.ts mount). */
-const UPLOAD_GRANTS = [
-  'dynamodb:DeleteItem table',
-  'dynamodb:GetItem table',
-  'dynamodb:PutItem table',
-  's3:AbortMultipartUpload bucket:blobs/assembled/*',
-  's3:DeleteObject bucket:blobs/assembled/*',
-  's3:DeleteObject bucket:uploads/*',
-  's3:GetObject bucket:blobs/assembled/*',
-  's3:GetObject bucket:uploads/*',
-  's3:PutObject bucket:blobs/*',
-  's3:PutObject bucket:uploads/*',
-];
 
 /** Resource types only the upload data path creates. */
 const DATA_PATH_TYPES = /^AWS::(CloudFront|ECS|ElasticLoadBalancingV2|EC2|ApplicationAutoScaling)::/;
