@@ -291,13 +291,14 @@ function sessionItem(session: UploadSession): Item {
     ...key(K.upload(session.id)),
     name: s(session.name),
     size: n(session.size),
-    hashState: b(session.hashState),
     version: n(session.version),
     parts: s(JSON.stringify(session.parts)),
     tail: s(JSON.stringify(session.tail)),
     createdAt: n(session.createdAt),
     ttl: n(session.expiresAt),
   };
+  if (session.hashState.length > 0) item.hashState = b(session.hashState);
+  if (session.nativeDigest) item.nativeDigest = s(session.nativeDigest);
   if (session.multipart) {
     item.multipartId = s(session.multipart.id);
     item.multipartKey = s(session.multipart.key);
@@ -311,6 +312,7 @@ function toSession(id: string, item: Item): UploadSession {
     name: str(item, 'name') as string,
     size: num(item, 'size') ?? 0,
     hashState: bin(item, 'hashState') ?? new Uint8Array(0),
+    nativeDigest: str(item, 'nativeDigest'),
     version: num(item, 'version') ?? 0,
     multipart: multipartOf(item),
     parts: JSON.parse(str(item, 'parts') ?? '[]'),

@@ -78,6 +78,13 @@ export interface UploadSession {
   readonly size: number;
   /** Serialized resumable SHA-256 state after `size` bytes (treat as upload data: it may hold input bytes). */
   readonly hashState: Uint8Array;
+  /**
+   * Set when the session's first request streamed a whole body and was hashed natively (several times
+   * faster than the resumable hash): the bytes so far hash to this sha256 digest, and `hashState` is
+   * empty. A finishing request with no more bytes uses it as is; one that adds bytes first rebuilds
+   * the resumable state from what was stored.
+   */
+  readonly nativeDigest?: string;
   /** Incremented on every change; writes are conditional on it. */
   readonly version: number;
   /**

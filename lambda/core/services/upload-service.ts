@@ -135,7 +135,7 @@ export class UploadService {
    * session first. @throws BlobUploadInvalidError when the range disagrees with the body's length.
    */
   async append(name: string, id: string, body: ByteSource, range?: ByteRange): Promise<UploadSession> {
-    const session = await this.status(name, id);
+    let session = await this.status(name, id);
     if (range && range.start !== session.size) {
       throw new RangeInvalidError(
         `chunk starts at byte ${range.start} but the upload has ${session.size} bytes`,
@@ -144,9 +144,23 @@ export class UploadService {
         session.size,
       );
     }
-    if (body instanceof Uint8Array && body.length === 0 && !range) return session;
-    const ingested = await ingest(this.store, session, body, this.options);
-    const next = { ...ingested.next, expiresAt: this.expiry(this.clock.now()) };
+    const source = body instanceof Uint8Array ? body : await nonEmpty(body);
+    if (source === undefined || (source instanceof Uint8Array && source.length === 0)) {
+      if (range) throw new BlobUploadInvalidError(`Content-Range ${range.start}-${range.end} came with an empty body`);
+      return session;
+    }
+    body = source;
+    if (session.nativeDigest) session = await this.resume(session);
+    // A streamed first body without Content-Range is how docker, podman, skopeo and crane send a
+    // whole layer; they finish with an empty PUT, so no resumable state is needed yet.
+    const native = session.size === 0 && !range && !(body instanceof Uint8Array) ? createHash('sha256') : undefined;
+    const hasher = native && { update: (bytes: Uint8Array) => native.update(bytes), save: () => new Uint8Array(0) };
+    const ingested = await ingest(this.store, session, body, this.options, hasher);
+    const next: UploadSession = {
+      ...ingested.next,
+      nativeDigest: native ? `sha256:${native.digest('hex')}` : undefined,
+      expiresAt: this.expiry(this.clock.now()),
+    };
     if (range && range.end - range.start + 1 !== ingested.received) {
       await this.abandon(ingested);
       throw new BlobUploadInvalidError(
@@ -154,16 +168,73 @@ export class UploadService {
       );
     }
     if (ingested.received === 0) return session;
-    try {
-      await this.sessions.update(next, session.version);
-    } catch (err) {
-      if (!(err instanceof ConcurrentModificationError)) throw err;
-      await this.abandon(ingested);
-      const current = await this.status(name, id);
-      throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
-    }
+    await this.save(next, session.version, ingested);
     await this.store.delete(ingested.replaced);
     return next;
+  }
+
+  /** Commits a session change conditionally; a lost race undoes `ingested` and is a 416. */
+  private async save(next: UploadSession, expectedVersion: number, ingested?: Ingested): Promise<void> {
+    try {
+      await this.sessions.update(next, expectedVersion);
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+      if (ingested) await this.abandon(ingested);
+      const current = await this.status(next.name, next.id);
+      throw new RangeInvalidError('another request changed this upload first', next.id, next.name, current.size);
+    }
+  }
+
+  /**
+   * Rebuilds the resumable hash state of a session whose first body was hashed natively, from the
+   * bytes stored: the multipart upload is completed, read back and hashed, and becomes part 1 of a new
+   * one (a server-side copy). Bounded like other read-backs; clients that continue after a streamed
+   * body are rare (stock clients finish with an empty PUT).
+   */
+  private async resume(session: UploadSession): Promise<UploadSession> {
+    const tailSize = session.tail.reduce((sum, t) => sum + t.size, 0);
+    if (session.size - tailSize > this.options.maxRereadSize) {
+      throw new BlobUploadInvalidError(
+        `this upload cannot take more bytes after a streamed body over ${this.options.maxRereadSize} bytes; finish it with PUT ?digest= or start a new upload`,
+      );
+    }
+    const hash = await ResumableSha256.create();
+    let multipart: UploadSession['multipart'];
+    let parts: UploadSession['parts'] = [];
+    const old = session.multipart;
+    if (old) {
+      await this.store.completeMultipart(
+        old.key,
+        old.id,
+        session.parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
+      );
+      const bytes = await this.store.get(old.key);
+      hash.update(bytes);
+      const key = keys.assembled(session.id, randomUUID().slice(0, 8));
+      multipart = { id: await this.store.createMultipart(key), key };
+      parts = [
+        { partNumber: 1, etag: await this.store.uploadPartCopy(key, multipart.id, 1, old.key), size: bytes.length },
+      ];
+    }
+    for (const t of session.tail) hash.update(await this.store.get(t.key));
+    if (hash.digest() !== session.nativeDigest) {
+      await this.destroy({ ...session, multipart });
+      if (old) await this.store.delete([old.key]);
+      throw new BlobUploadInvalidError(
+        'stored bytes of this upload do not match what was received; start a new upload',
+      );
+    }
+    const resumed: UploadSession = {
+      ...session,
+      hashState: hash.save(),
+      nativeDigest: undefined,
+      multipart,
+      parts,
+      version: session.version + 1,
+    };
+    await this.save(resumed, session.version);
+    if (old) await this.store.delete([old.key]);
+    return resumed;
   }
 
   /** Undoes what an uncommitted request wrote (parts beyond the committed ones are simply never listed). */
@@ -177,7 +248,7 @@ export class UploadService {
    * @throws DigestInvalidError on a mismatch or an unsupported algorithm.
    */
   async complete(name: string, id: string, digest: string, body?: Uint8Array): Promise<BlobRecord> {
-    const session = await this.status(name, id);
+    let session = await this.status(name, id);
     const { algorithm } = parseDigest(digest);
     if (session.size === 0) {
       const record = await this.putWhole(name, digest, body ?? new Uint8Array(0));
@@ -186,8 +257,13 @@ export class UploadService {
     }
     const last = body ?? new Uint8Array(0);
     if (algorithm !== 'sha256') return this.completeByReread(session, digest, last);
-    const hash = await ResumableSha256.create(session.hashState);
-    const actual = hash.update(last).digest();
+    let actual: string;
+    if (session.nativeDigest && last.length === 0) {
+      actual = session.nativeDigest;
+    } else {
+      if (session.nativeDigest) session = await this.resume(session);
+      actual = (await ResumableSha256.create(session.hashState)).update(last).digest();
+    }
     if (actual !== digest) {
       await this.destroy(session);
       throw mismatch(actual, digest);
@@ -306,6 +382,22 @@ export class UploadService {
     await this.discardStaging(session);
     await this.sessions.delete(session.id);
   }
+}
+
+/**
+ * The stream again, or undefined when it turns out to carry no bytes (a finishing request with an
+ * empty body must not cost anything, whatever state the session is in).
+ */
+async function nonEmpty(source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array> | undefined> {
+  const iterator = source[Symbol.asyncIterator]();
+  let first = await iterator.next();
+  while (!first.done && first.value.length === 0) first = await iterator.next();
+  if (first.done) return undefined;
+  const head = first.value;
+  return (async function* () {
+    yield head;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+  })();
 }
 
 function mismatch(actual: string, expected: string): DigestInvalidError {

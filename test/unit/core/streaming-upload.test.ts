@@ -119,4 +119,59 @@ describe('streamed uploads', () => {
       expect(Buffer.from(await store.get(record!.key))).toEqual(bytes);
     }
   });
+
+  test('a streamed first body is hashed natively; an empty finishing PUT uses that digest', async () => {
+    const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(300);
+    const s = await services.uploads.start(NAME);
+    const after = await services.uploads.append(NAME, s.id, pieces(blob, [23]));
+    expect(after.nativeDigest).toBe(digestOf(blob));
+    expect(after.hashState.length).toBe(0);
+    expect((await metadata.get(s.id))?.nativeDigest).toBe(digestOf(blob));
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+    await expect(
+      (async () => {
+        const t = await services.uploads.start(NAME);
+        await services.uploads.append(NAME, t.id, pieces(blob, [23]));
+        return services.uploads.complete(NAME, t.id, digestOf(randomBytes(4)));
+      })(),
+    ).rejects.toBeInstanceOf(DigestInvalidError);
+  });
+
+  test.each([
+    ['with parts', 300],
+    ['staged only', 10],
+  ])('more bytes after a streamed first body rebuild the resumable state (%s)', async (_label, first) => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(first + 120);
+    const s = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, s.id, pieces(blob.subarray(0, first), [7]));
+    const more = await services.uploads.append(NAME, s.id, pieces(blob.subarray(first, first + 100), [9]), {
+      start: first,
+      end: first + 99,
+    });
+    expect(more.nativeDigest).toBeUndefined();
+    expect(more.hashState.length).toBeGreaterThan(0);
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob), blob.subarray(first + 100));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+    expect([...store.objects.keys()]).toEqual([record.key]);
+    expect(store.multiparts.size).toBe(0);
+  });
+
+  test('a finishing PUT with a last chunk after a streamed body also rebuilds the state', async () => {
+    const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const blob = randomBytes(210);
+    const s = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, s.id, pieces(blob.subarray(0, 200), [31]));
+    const record = await services.uploads.complete(NAME, s.id, digestOf(blob), blob.subarray(200));
+    expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+  });
+
+  test('continuing after a streamed body larger than the read-back limit is refused clearly', async () => {
+    const { services } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+    const s = await services.uploads.start(NAME);
+    await services.uploads.append(NAME, s.id, pieces(randomBytes(2000), [100]));
+    await expect(services.uploads.append(NAME, s.id, randomBytes(10))).rejects.toThrow(/finish it with PUT/);
+  });
 });
