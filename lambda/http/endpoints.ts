@@ -89,9 +89,8 @@ async function uploads(
         return blobCreated(route.name, (await uploads.putStreamed(route.name, route.id, digest, req.stream)).digest);
       }
       let last = req.body;
-      if (range || req.stream) {
-        // A ranged final chunk must start where the session ends, like any PATCH; a streamed one is
-        // written like a PATCH before the session is finished.
+      if (range) {
+        // A ranged final chunk must start where the session ends, like any PATCH.
         await uploads.append(route.name, route.id, req.stream ?? last, range);
         last = new Uint8Array(0);
       }

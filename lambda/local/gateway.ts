@@ -48,8 +48,7 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   return createServer((req, res) => {
     void serve(req, res).catch((err) => {
-      if (!res.headersSent)
-        send(res, 502, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Internal Server Error"}'));
+      if (!res.headersSent) answer(res, req.method, 502, { message: 'Internal Server Error' });
       process.stderr.write(`local gateway: ${String(err)}\n`);
     });
   });
@@ -79,23 +78,15 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
     const body = await readBody(req, LAMBDA_PAYLOAD_LIMIT);
     if (body === undefined) {
       const message = `request body too large: after base64 encoding it exceeds the ${LAMBDA_PAYLOAD_LIMIT}-byte Lambda payload limit (about 4.5 MiB of raw bytes); send it in smaller chunks`;
-      const json = JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message }] });
-      send(res, 413, { 'Content-Type': 'application/json', Connection: 'close' }, Buffer.from(json));
+      answer(res, req.method, 413, { errors: [{ code: 'SIZE_INVALID', message }] }, { Connection: 'close' });
       res.on('finish', () => req.destroy());
       return;
     }
     const event = toEvent(req, rawPath, url.search.slice(1), body, group);
     const eventSize = Buffer.byteLength(JSON.stringify(event));
     if (eventSize > LAMBDA_PAYLOAD_LIMIT) {
-      const json = JSON.stringify({
-        errors: [
-          {
-            code: 'SIZE_INVALID',
-            message: `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}`,
-          },
-        ],
-      });
-      send(res, 413, { 'Content-Type': 'application/json' }, Buffer.from(json));
+      const message = `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}`;
+      answer(res, req.method, 413, { errors: [{ code: 'SIZE_INVALID', message }] });
       return;
     }
     const context = { awsRequestId: event.requestContext.requestId, functionName: group } as Context;
@@ -106,7 +97,7 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
     });
     const outcome = await Promise.race([invocation, timeout]).finally(() => clearTimeout(timer));
     if (outcome === 'timeout') {
-      send(res, 503, { 'Content-Type': 'application/json' }, Buffer.from('{"message":"Service Unavailable"}'));
+      answer(res, req.method, 503, { message: 'Service Unavailable' });
       return;
     }
     writeResponse(res, outcome.result, req.method ?? 'GET');
@@ -186,11 +177,18 @@ function toEvent(
   };
 }
 
-function send(res: ServerResponse, status: number, headers: Record<string, string>, body?: Buffer): void {
-  res.statusCode = status;
-  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-  if (body !== undefined && !('Content-Length' in headers) && !('content-length' in headers)) {
-    res.setHeader('Content-Length', body.length);
-  }
-  res.end(body);
+/** A JSON answer the gateway gives itself, written like any function result. */
+function answer(
+  res: ServerResponse,
+  method: string | undefined,
+  status: number,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const result = {
+    statusCode: status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(value),
+  };
+  writeResponse(res, result, method ?? 'GET');
 }

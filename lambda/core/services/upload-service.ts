@@ -81,7 +81,7 @@ export class UploadService {
     if (!record) {
       const key = keys.blob(digest);
       await this.store.put(key, body, algorithm === 'sha256' ? actual.slice(7) : undefined);
-      record = await this.blobs.putBlobIfAbsent({ digest, size: body.length, key });
+      record = await this.record(digest, body.length, key);
     }
     await this.blobs.putLink(name, record);
     return record;
