@@ -4,7 +4,8 @@ import { startLocalRegistry } from '../lambda/local/registry';
 /**
  * `npm start`: the registry on http://localhost:5000 (REGISTRY_PORT), data under .registry-data
  * (REGISTRY_DATA_DIR), on embedded S3 and DynamoDB servers; or on the endpoints of the environment
- * when AWS_ENDPOINT_URL is set (e.g. LocalStack).
+ * when AWS_ENDPOINT_URL is set (e.g. LocalStack). REGISTRY_AUTH_MODE=token or basic turns access control
+ * on (users are managed with `npm run admin -- --local user add …`).
  */
 async function main(): Promise<void> {
   const port = Number(process.env.REGISTRY_PORT ?? 5000);
@@ -14,6 +15,10 @@ async function main(): Promise<void> {
     dataDir: process.env.REGISTRY_DATA_DIR ?? '.registry-data',
     external: Boolean(process.env.AWS_ENDPOINT_URL),
     uploader: process.env.REGISTRY_UPLOADER !== 'off',
+    auth: {
+      mode: (process.env.REGISTRY_AUTH_MODE ?? 'none') as 'none' | 'basic' | 'token',
+      anonymousPull: (process.env.REGISTRY_ANONYMOUS_PULL ?? '').split(',').filter(Boolean),
+    },
     log: (line) => console.log(line),
     onRequest: (r) => {
       if (process.env.REGISTRY_LOG_REQUESTS !== 'false')

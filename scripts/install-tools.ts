@@ -1,7 +1,8 @@
-import { ensureClients, ensureConformance, ensureTools } from '../lambda/local/tools';
+import { ensureClients, ensureConformance, ensureMoto, ensureTools } from '../lambda/local/tools';
 
 /** Installs the pinned servers and test tools into .tools/ (idempotent). */
 const paths = ensureTools((line) => console.log(line));
 const conformance = ensureConformance((line) => console.log(line));
 const clients = ensureClients((line) => console.log(line));
-console.log(`tools ready: ${JSON.stringify({ ...paths, conformance, ...clients })}`);
+const moto = ensureMoto((line) => console.log(line));
+console.log(`tools ready: ${JSON.stringify({ ...paths, conformance, ...clients, moto })}`);

@@ -12,8 +12,8 @@ import type { AwsClients } from './aws-clients';
  * Creates the bucket and table local mode runs on, as the CDK stack defines them, unless they exist.
  * Only for local mode and tests: deployed stacks get theirs from CloudFormation.
  */
-export async function provision(clients: AwsClients, bucket: string, table: string): Promise<void> {
-  await Promise.all([provisionBucket(clients, bucket), provisionTable(clients, table)]);
+export async function provision(clients: AwsClients, bucket: string, ...tables: string[]): Promise<void> {
+  await Promise.all([provisionBucket(clients, bucket), ...tables.map((t) => provisionTable(clients, t))]);
 }
 
 async function provisionBucket({ s3 }: AwsClients, bucket: string): Promise<void> {

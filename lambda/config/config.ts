@@ -10,7 +10,25 @@ export interface RegistryConfig {
   readonly maxNameDepth: number;
   readonly s3ForcePathStyle: boolean;
   readonly s3PublicEndpoint?: string;
+  readonly auth: AuthConfig;
 }
+
+/** Who may do what; off unless a mode is set. */
+export interface AuthConfig {
+  readonly mode: 'none' | 'basic' | 'token';
+  readonly service: string;
+  readonly issuer: string;
+  readonly accountsTable: string;
+  readonly tokenKeyArns: readonly string[];
+  readonly tokenTtlSeconds: number;
+  readonly refreshTtlSeconds: number;
+  readonly anonymousPull: readonly string[];
+  readonly maxFailures: number;
+  readonly failureWindowSeconds: number;
+  readonly publicUrl?: string;
+}
+
+export const AUTH_MODES = ['none', 'basic', 'token'] as const;
 
 /** Raised at cold start with every problem found, so a misconfigured function fails with one clear log line. */
 export class ConfigError extends Error {
@@ -38,6 +56,32 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
   if (publicEndpoint && !/^https?:\/\/[^/]+\/?$/.test(publicEndpoint)) {
     problems.push(`${ENV.s3PublicEndpoint} must be an http(s) origin such as http://127.0.0.1:9000`);
   }
+  const mode = (env[ENV.authMode] || 'none') as AuthConfig['mode'];
+  if (!AUTH_MODES.includes(mode))
+    problems.push(`${ENV.authMode} must be one of ${AUTH_MODES.join(', ')}, got "${mode}"`);
+  const list = (name: string) =>
+    (env[name] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+  const publicUrl = env[ENV.publicUrl] || undefined;
+  if (publicUrl && !/^https?:\/\/[^/]+$/.test(publicUrl)) {
+    problems.push(`${ENV.publicUrl} must be an origin such as https://registry.example.com, got "${publicUrl}"`);
+  }
+  const auth: AuthConfig = {
+    mode,
+    service: env[ENV.authService] || 'registry',
+    issuer: env[ENV.authIssuer] || 'registry-token-service',
+    accountsTable: mode === 'none' ? (env[ENV.accountsTable] ?? '') : required(ENV.accountsTable),
+    tokenKeyArns: list(ENV.tokenKeys),
+    tokenTtlSeconds: integer(ENV.tokenTtl, 300, 60, 3600),
+    refreshTtlSeconds: integer(ENV.refreshTtl, 30 * 86_400, 3600, 365 * 86_400),
+    anonymousPull: list(ENV.anonymousPull),
+    maxFailures: integer(ENV.maxFailedSignIns, 10, 1, 1000),
+    failureWindowSeconds: 900,
+    ...(publicUrl ? { publicUrl } : {}),
+  };
+  if (mode === 'token' && auth.tokenKeyArns.length === 0) problems.push(`${ENV.tokenKeys} is required in token mode`);
   const config: RegistryConfig = {
     bucket: required(ENV.bucket),
     table: required(ENV.table),
@@ -47,6 +91,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     maxNameDepth: integer(ENV.maxNameDepth, DEFAULT_MAX_NAME_DEPTH, 1, MAX_SUPPORTED_NAME_DEPTH),
     s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
     s3PublicEndpoint: publicEndpoint,
+    auth,
   };
   if (problems.length > 0) throw new ConfigError(`invalid registry configuration: ${problems.join('; ')}`);
   return config;

@@ -15,4 +15,20 @@ export const ENV = {
   /** Endpoint written into presigned blob URLs, when clients reach S3 by another address than the functions. */
   s3PublicEndpoint: 'REGISTRY_S3_PUBLIC_ENDPOINT',
   logLevel: 'REGISTRY_LOG_LEVEL',
+  /** `none`, `basic` or `token`. */
+  authMode: 'REGISTRY_AUTH_MODE',
+  /** The `service` of challenges and the audience of tokens. */
+  authService: 'REGISTRY_AUTH_SERVICE',
+  authIssuer: 'REGISTRY_AUTH_ISSUER',
+  /** Users, robot tokens and sign-in counters. */
+  accountsTable: 'REGISTRY_ACCOUNTS_TABLE',
+  /** KMS key ARNs, comma-separated: the first signs tokens, all verify them (rotation). */
+  tokenKeys: 'REGISTRY_TOKEN_KEYS',
+  tokenTtl: 'REGISTRY_TOKEN_TTL_SECONDS',
+  refreshTtl: 'REGISTRY_REFRESH_TTL_SECONDS',
+  /** Repository patterns anyone may pull, comma-separated. */
+  anonymousPull: 'REGISTRY_ANONYMOUS_PULL',
+  maxFailedSignIns: 'REGISTRY_MAX_FAILED_SIGNINS',
+  /** The registry's public origin (`https://registry.example.com`), for the token realm. */
+  publicUrl: 'REGISTRY_PUBLIC_URL',
 } as const;

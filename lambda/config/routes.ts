@@ -13,7 +13,7 @@
  * because they share a path prefix that only a greedy route can claim without relying on how API
  * Gateway breaks ties between literal and variable segments (which it does not document).
  */
-export const FUNCTION_GROUPS = ['base', 'blobs', 'manifests', 'discovery'] as const;
+export const FUNCTION_GROUPS = ['base', 'blobs', 'manifests', 'discovery', 'token'] as const;
 export type FunctionGroup = (typeof FUNCTION_GROUPS)[number];
 
 export interface RouteSpec {
@@ -27,7 +27,7 @@ export const DEFAULT_MAX_NAME_DEPTH = 8;
 
 /** Each depth adds this many routes; HTTP APIs allow 300 routes by default. */
 const ROUTES_PER_DEPTH = 4;
-export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - 3) / ROUTES_PER_DEPTH);
+export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - 4) / ROUTES_PER_DEPTH);
 
 export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): RouteSpec[] {
   if (!Number.isInteger(maxNameDepth) || maxNameDepth < 1 || maxNameDepth > MAX_SUPPORTED_NAME_DEPTH) {
@@ -37,6 +37,8 @@ export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): Route
     { path: '/v2', group: 'base' },
     { path: '/v2/_catalog', group: 'discovery' },
     { path: '$default', group: 'base' },
+    // The token service (token auth): Docker's GET form and the OAuth2 POST form.
+    { path: '/token', group: 'token' },
   ];
   for (let depth = 1; depth <= maxNameDepth; depth++) {
     const name = Array.from({ length: depth }, (_, i) => `{n${i + 1}}`).join('/');

@@ -111,6 +111,13 @@ export class UnsupportedError extends RegistryError {
 export class UnauthorizedError extends RegistryError {
   override readonly name = 'UnauthorizedError';
   readonly code = 'UNAUTHORIZED';
+  constructor(
+    message: string,
+    /** The `WWW-Authenticate` challenge telling the client how to sign in. */
+    readonly challenge?: string,
+  ) {
+    super(message);
+  }
 }
 
 export class DeniedError extends RegistryError {

@@ -29,6 +29,11 @@ export function assertValidName(name: string): string {
   return name;
 }
 
+/** True when the name is a valid repository name (what tokens and rules may ever name). */
+export function isValidName(name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH && NAME_GRAMMAR.test(name);
+}
+
 /** True when the string is a valid tag: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`. */
 export function isValidTag(tag: string): boolean {
   return TAG_GRAMMAR.test(tag);

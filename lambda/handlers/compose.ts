@@ -1,8 +1,13 @@
 import { createAwsClients, type AwsClients } from '../adapters/aws-clients';
+import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
 import { DynamoDbMetadata } from '../adapters/dynamodb/dynamodb-metadata';
+import { kmsTokenKeys } from '../adapters/kms/kms-token-keys';
 import { S3BlobStore } from '../adapters/s3/s3-blob-store';
 import { loadConfig, type RegistryConfig } from '../config/config';
 import { systemClock } from '../core/ports/clock';
+import type { AccountStore } from '../core/ports/accounts';
+import type { TokenKeys } from '../core/ports/token-keys';
+import { AuthService } from '../core/services/auth-service';
 import { BlobService } from '../core/services/blob-service';
 import { DiscoveryService } from '../core/services/discovery-service';
 import { ManifestService } from '../core/services/manifest-service';
@@ -27,7 +32,11 @@ export const INLINE_MANIFEST_LIMIT = 256 * 1024;
  * `AWS_ENDPOINT_URL` come from the environment as the SDK reads them, so the same code runs in
  * Lambda, in local mode and against LocalStack.
  */
-export function compose(config: RegistryConfig, clients?: AwsClients): Services {
+export function compose(
+  config: RegistryConfig,
+  clients?: AwsClients,
+  auth: { accounts?: AccountStore; keys?: TokenKeys } = {},
+): Services {
   const { s3, dynamodb, presign } =
     clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle, s3PublicEndpoint: config.s3PublicEndpoint });
   const store = new S3BlobStore({ client: s3, bucket: config.bucket, presignClient: presign });
@@ -48,6 +57,23 @@ export function compose(config: RegistryConfig, clients?: AwsClients): Services 
     }),
     discovery: new DiscoveryService(metadata),
     maxNameDepth: config.maxNameDepth,
+    auth: new AuthService(
+      auth.accounts ??
+        (config.auth.accountsTable ? new DynamoDbAccounts(dynamodb, config.auth.accountsTable) : undefined),
+      auth.keys ?? (config.auth.tokenKeyArns.length > 0 ? kmsTokenKeys(config.auth.tokenKeyArns) : undefined),
+      systemClock,
+      {
+        mode: config.auth.mode,
+        service: config.auth.service,
+        issuer: config.auth.issuer,
+        tokenTtlSeconds: config.auth.tokenTtlSeconds,
+        refreshTtlSeconds: config.auth.refreshTtlSeconds,
+        anonymousPull: config.auth.anonymousPull,
+        maxFailures: config.auth.maxFailures,
+        failureWindowSeconds: config.auth.failureWindowSeconds,
+      },
+    ),
+    ...(config.auth.publicUrl ? { publicUrl: config.auth.publicUrl } : {}),
   };
 }
 

@@ -2,6 +2,8 @@ import { parseDigest } from '../core/digest';
 import { EndpointUnknownError, NameInvalidError, PaginationInvalidError, UnsupportedError } from '../core/errors';
 import type { UploadSession } from '../core/ports/metadata';
 import type { ByteRange } from '../core/services/upload-service';
+import type { Grant } from '../core/auth/access';
+import { authorize } from './auth';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from './paths';
 import type { RegistryRequest } from './request';
@@ -19,6 +21,7 @@ export const baseEndpoint: Endpoint = async (req, services) => {
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'base') return unroutable(route, req, services);
   allow(req, ['GET', 'HEAD']);
+  await authorize(req, route, services);
   return json(200, {});
 };
 
@@ -29,6 +32,7 @@ export const blobsEndpoint: Endpoint = async (req, services) => {
   if (route?.kind !== 'blob') return unroutable(route, req, services);
   const { blobs } = services;
   const method = allow(req, ['GET', 'HEAD', 'DELETE']);
+  await authorize(req, route, services);
   if (method === 'DELETE') {
     await blobs.delete(route.name, route.digest);
     return respond(202);
@@ -53,9 +57,11 @@ async function uploads(
   const { uploads, blobs } = services;
   if (route.kind === 'upload-start') {
     allow(req, ['POST']);
+    const grant = await authorize(req, route, services);
     const mount = req.query.get('mount');
     const from = req.query.get('from');
-    if (mount && from) {
+    // A mount reads `from`: without pull there it is an ordinary upload, and says nothing of `from`.
+    if (mount && from && mayPull(grant, from)) {
       const record = await blobs.mount(route.name, mount, from);
       if (record) return blobCreated(route.name, record.digest);
     }
@@ -73,6 +79,7 @@ async function uploads(
     return uploadAccepted(await uploads.start(route.name));
   }
   const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE']);
+  await authorize(req, route, services);
   switch (method) {
     case 'GET':
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
@@ -121,6 +128,7 @@ export const manifestsEndpoint: Endpoint = async (req, services) => {
   if (route?.kind !== 'manifest') return unroutable(route, req, services);
   const { manifests } = services;
   const method = allow(req, ['GET', 'HEAD', 'PUT', 'DELETE']);
+  await authorize(req, route, services);
   if (method === 'PUT') {
     const record = await manifests.put(route.name, route.reference, req.header('content-type'), req.body);
     return respond(201, {
@@ -147,6 +155,7 @@ export const discoveryEndpoint: Endpoint = async (req, services) => {
   const { discovery } = services;
   if (route?.kind === 'tags' || route?.kind === 'catalog') {
     allow(req, ['GET']);
+    await authorize(req, route, services);
     const n = pageSize(req.query.get('n'));
     const last = req.query.get('last') ?? undefined;
     const page =
@@ -159,6 +168,7 @@ export const discoveryEndpoint: Endpoint = async (req, services) => {
   }
   if (route?.kind !== 'referrers') return unroutable(route, req, services);
   allow(req, ['GET']);
+  await authorize(req, route, services);
   const artifactType = req.query.get('artifactType') ?? undefined;
   const index = await discovery.referrers(route.name, route.digest, artifactType);
   return json(200, index, {
@@ -166,6 +176,10 @@ export const discoveryEndpoint: Endpoint = async (req, services) => {
     ...(artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {}),
   });
 };
+
+function mayPull(grant: Grant, name: string): boolean {
+  return grant.allows({ type: 'repository', name, actions: ['pull'] }, 'pull');
+}
 
 function allow(req: RegistryRequest, methods: readonly string[]): string {
   if (!methods.includes(req.method)) {

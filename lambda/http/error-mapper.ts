@@ -5,6 +5,7 @@ import {
   RegistryError,
   SizeInvalidError,
   TooManyRequestsError,
+  UnauthorizedError,
   UnavailableError,
   UnsupportedError,
   type OciErrorCode,
@@ -64,6 +65,7 @@ export function errorResponse(err: unknown, requestId: string, log: ErrorLogger)
     headers.Location = `/v2/${err.repository}/blobs/uploads/${err.uploadId}`;
     headers['Docker-Upload-UUID'] = err.uploadId;
   }
+  if (err instanceof UnauthorizedError && err.challenge) headers['WWW-Authenticate'] = err.challenge;
   if (err instanceof TooManyRequestsError || err instanceof UnavailableError) {
     headers['Retry-After'] = String(err.retryAfterSeconds);
   }

@@ -1,3 +1,4 @@
+import type { AuthService } from '../core/services/auth-service';
 import type { BlobService } from '../core/services/blob-service';
 import type { DiscoveryService } from '../core/services/discovery-service';
 import type { ManifestService } from '../core/services/manifest-service';
@@ -11,4 +12,8 @@ export interface Services {
   readonly discovery: DiscoveryService;
   /** Deepest repository name the deployed routes carry. */
   readonly maxNameDepth: number;
+  /** Signing in, tokens and access checks. */
+  readonly auth: AuthService;
+  /** The registry's public origin, when requests do not carry it (behind CloudFront). */
+  readonly publicUrl?: string;
 }

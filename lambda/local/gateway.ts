@@ -58,6 +58,8 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
     const rawPath = url.pathname;
     if (options.uploader && matchesPathPattern(options.uploader.pathPattern, rawPath)) {
       const { listener } = options.uploader;
+      // The load balancer in front of the deployed uploader says which scheme the client used.
+      req.headers['x-forwarded-proto'] ??= 'http';
       const { calls } = await withCallCount(
         () =>
           new Promise<void>((resolve) => {
@@ -143,6 +145,10 @@ function toEvent(
     const value = req.rawHeaders[i + 1] as string;
     headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
   }
+  // API Gateway adds these; the functions read the scheme from them (for the token realm).
+  headers['x-forwarded-proto'] = 'http';
+  headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
+  headers['x-forwarded-for'] = req.socket.remoteAddress ?? '127.0.0.1';
   const text = isTextual(headers['content-type']);
   const query: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(rawQueryString)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;

@@ -2,7 +2,11 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAwsClients, observeCalls, type AwsClients } from '../adapters/aws-clients';
 import { provision } from '../adapters/provision';
-import type { RegistryConfig } from '../config/config';
+import { writeFile } from 'node:fs/promises';
+import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
+import { FileTokenKeys } from '../adapters/keyfile/file-token-keys';
+import type { AccountStore } from '../core/ports/accounts';
+import type { AuthConfig, RegistryConfig } from '../config/config';
 import {
   routeTable,
   DEFAULT_MAX_NAME_DEPTH,
@@ -13,6 +17,7 @@ import {
 import { uploaderListener } from '../uploader/server';
 import { compose } from '../handlers/compose';
 import * as endpoints from '../http/endpoints';
+import { tokenEndpoint } from '../http/token-endpoint';
 import { lambdaHandler } from '../http/lambda-handler';
 import type { Services } from '../http/services';
 import { recordCall } from './call-counter';
@@ -44,6 +49,11 @@ export interface LocalRegistryOptions {
   readonly uploader?: boolean;
   readonly onRequest?: (record: RequestRecord) => void;
   readonly log?: (line: string) => void;
+  /**
+   * Access control, as a deployed stack configures it; off by default. Token mode signs with a key
+   * kept in `dataDir` (the stand-in for the KMS key).
+   */
+  readonly auth?: Partial<Pick<AuthConfig, 'mode' | 'anonymousPull' | 'tokenTtlSeconds' | 'maxFailures' | 'service'>>;
 }
 
 export interface LocalRegistry {
@@ -53,7 +63,20 @@ export interface LocalRegistry {
   readonly services: Services;
   readonly clients: AwsClients;
   readonly config: RegistryConfig;
+  /** Users and robot tokens (for the admin CLI and tests). */
+  readonly accounts: AccountStore;
   stop(): Promise<void>;
+}
+
+/** Written to the data directory while local mode runs, so the admin CLI can find its servers. */
+export const LOCAL_ENDPOINTS_FILE = 'local-endpoints.json';
+
+export interface LocalEndpoints {
+  readonly registryUrl: string;
+  readonly dynamodbEndpoint: string;
+  readonly region: string;
+  readonly table: string;
+  readonly accountsTable: string;
 }
 
 const ENDPOINTS: Record<FunctionGroup, endpoints.Endpoint> = {
@@ -61,6 +84,7 @@ const ENDPOINTS: Record<FunctionGroup, endpoints.Endpoint> = {
   blobs: endpoints.blobsEndpoint,
   manifests: endpoints.manifestsEndpoint,
   discovery: endpoints.discoveryEndpoint,
+  token: tokenEndpoint,
 };
 
 /**
@@ -77,8 +101,21 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     uploadTtlSeconds: 86_400,
     maxNameDepth: options.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH,
     s3ForcePathStyle: true,
+    auth: {
+      mode: options.auth?.mode ?? 'none',
+      service: options.auth?.service ?? 'registry',
+      issuer: 'registry-token-service',
+      accountsTable: `${options.table ?? 'registry-local'}-accounts`,
+      tokenKeyArns: [],
+      tokenTtlSeconds: options.auth?.tokenTtlSeconds ?? 300,
+      refreshTtlSeconds: 30 * 86_400,
+      anonymousPull: options.auth?.anonymousPull ?? [],
+      maxFailures: options.auth?.maxFailures ?? 10,
+      failureWindowSeconds: 900,
+    },
   };
   let stopEmulators = async () => {};
+  let dynamodbEndpoint: string | undefined;
   let clients: AwsClients;
   if (options.clients) {
     clients = options.clients;
@@ -87,6 +124,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   } else {
     const emulators = await startEmulators(ensureTools(log), resolve(options.dataDir));
     stopEmulators = emulators.stop;
+    dynamodbEndpoint = emulators.dynamodbEndpoint;
     clients = createAwsClients({
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
@@ -97,13 +135,15 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     log(`S3 (versitygw) on ${emulators.s3Endpoint}, DynamoDB Local on ${emulators.dynamodbEndpoint}`);
   }
   try {
-    await provision(clients, config.bucket, config.table);
+    await provision(clients, config.bucket, config.table, config.auth.accountsTable);
   } catch (err) {
     await stopEmulators();
     throw err;
   }
   observeCalls(clients, recordCall);
-  const services = compose(config, clients);
+  const keys = config.auth.mode === 'token' ? await FileTokenKeys.open(resolve(options.dataDir)) : undefined;
+  const accounts = new DynamoDbAccounts(clients.dynamodb, config.auth.accountsTable);
+  const services = compose(config, clients, { accounts, ...(keys ? { keys } : {}) });
   const handlers = Object.fromEntries(
     FUNCTION_GROUPS.map((group) => [group, lambdaHandler(ENDPOINTS[group], () => services) as unknown as LambdaFn]),
   ) as Record<FunctionGroup, LambdaFn>;
@@ -121,12 +161,24 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     server.listen(options.port, options.host ?? '127.0.0.1', () => ok());
   });
   const port = (server.address() as AddressInfo).port;
+  if (dynamodbEndpoint) {
+    const endpoints: LocalEndpoints = {
+      registryUrl: `http://localhost:${port}`,
+      dynamodbEndpoint,
+      region: LOCAL_REGION,
+      table: config.table,
+      accountsTable: config.auth.accountsTable,
+    };
+    await writeFile(resolve(options.dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2));
+  }
+  log(`access control: ${config.auth.mode}${config.auth.mode === 'none' ? ' (anyone may push and pull)' : ''}`);
   return {
     url: `http://localhost:${port}`,
     port,
     services,
     clients,
     config,
+    accounts,
     stop: async () => {
       await new Promise<void>((ok) => {
         server.close(() => ok());

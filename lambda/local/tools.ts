@@ -122,6 +122,35 @@ export function ensureClients(
   return paths;
 }
 
+/**
+ * moto's server, a KMS the token-key tests sign with (tests only). Its KMS needs only moto itself and
+ * the Flask server, not the `server` extra, which adds cfn-lint, docker and sympy for other services
+ * and doubles the install.
+ */
+export const MOTO_REQUIREMENTS = ['moto==5.2.5', 'flask==3.1.3', 'flask-cors==6.0.5'] as const;
+
+/**
+ * Installs moto into the Python venv `.tools/moto` unless the pinned version is there; returns the
+ * path of `moto_server`. Needs `python3` (with venv) on PATH and access to PyPI.
+ */
+export function ensureMoto(log: (line: string) => void = () => {}): string {
+  const venv = join(toolsDir(), 'moto');
+  const server = join(venv, 'bin', 'moto_server');
+  const stamp = join(venv, 'requirements.txt');
+  const wanted = MOTO_REQUIREMENTS.join('\n');
+  if (existsSync(server) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return server;
+  log(`installing ${MOTO_REQUIREMENTS.join(' ')} into ${venv}`);
+  // A venv cannot be moved once made (its scripts name their interpreter by path): build in place,
+  // and write the stamp last so an interrupted install starts over.
+  rmSync(venv, { recursive: true, force: true });
+  execFileSync('python3', ['-m', 'venv', venv], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...MOTO_REQUIREMENTS], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  writeFileSync(stamp, wanted);
+  return server;
+}
+
 if (require.main === module) {
   const paths = ensureTools((line) => console.log(line));
   console.log(JSON.stringify(paths));

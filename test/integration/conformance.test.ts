@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureConformance } from '../../lambda/local/tools';
+import { systemClock } from '../../lambda/core/ports/clock';
+import { AccountAdmin } from '../../lambda/core/services/account-admin';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
 const run = promisify(execFile);
@@ -23,12 +25,19 @@ function summary(stdout: string): Record<string, number> {
  * payload limit and the HTTP API routing are enforced.
  */
 describe.each([
-  ['with the upload data path', true],
-  ['with uploads through the functions only', false],
-])('OCI conformance suite, %s', (_label, uploader) => {
+  ['with the upload data path', true, false],
+  ['with uploads through the functions only', false, false],
+  ['with token auth on (OCI_USERNAME/OCI_PASSWORD)', true, true],
+])('OCI conformance suite, %s', (_label, uploader, auth) => {
   let registry: TestRegistry;
+  const login = { OCI_USERNAME: 'conformance', OCI_PASSWORD: 'conformance-password' };
   beforeAll(async () => {
-    registry = await startTestRegistry({ uploader });
+    registry = await startTestRegistry({ uploader, ...(auth ? { auth: { mode: 'token' } } : {}) });
+    if (auth) {
+      const admin = new AccountAdmin(registry.accounts, systemClock);
+      await admin.addUser(login.OCI_USERNAME, { password: login.OCI_PASSWORD });
+      await admin.grant(login.OCI_USERNAME, 'conformance/*', ['pull', 'push', 'delete']);
+    }
   });
   afterAll(async () => {
     await registry?.stop();
@@ -45,6 +54,7 @@ describe.each([
       OCI_REPO2: 'conformance/repo2',
       OCI_VERSION: '1.1',
       OCI_RESULTS_DIR: results,
+      ...(auth ? login : {}),
     };
     const { stdout } = await run(binary, [], { env, cwd: results, maxBuffer: 1 << 26 }).catch(
       (err: { stdout?: string; stderr?: string }) => {

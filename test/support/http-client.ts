@@ -4,10 +4,15 @@ export const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256')
 
 /** A tiny raw HTTP client for driving the registry request by request. */
 export class RegistryClient {
-  constructor(readonly base: string) {}
+  constructor(
+    readonly base: string,
+    /** Sent with every request (e.g. `Authorization`). */
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   request(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}) {
-    return fetch(new URL(path, this.base), { method, body: init.body, headers: init.headers, redirect: 'manual' });
+    const headers = { ...this.headers, ...init.headers };
+    return fetch(new URL(path, this.base), { method, body: init.body, headers, redirect: 'manual' });
   }
 
   /** Pushes a blob monolithically (POST ?digest=) and returns its digest. */

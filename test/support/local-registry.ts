@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestRecord } from '../../lambda/local/gateway';
-import { startLocalRegistry, type LocalRegistry } from '../../lambda/local/registry';
+import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../lambda/local/registry';
 import { freshStorage, testClients } from './aws';
 
 export interface TestRegistry extends LocalRegistry {
@@ -10,26 +10,33 @@ export interface TestRegistry extends LocalRegistry {
   readonly host: string;
   /** Every request served so far, with the AWS calls it made. */
   readonly requests: RequestRecord[];
+  /** Its data directory (the token signing key lives here in token mode). */
+  readonly dataDir: string;
 }
 
 /** Local mode on the run's servers, with its own bucket and table, on a free port. */
-export async function startTestRegistry(options: { uploader?: boolean } = {}): Promise<TestRegistry> {
+export async function startTestRegistry(
+  options: { uploader?: boolean; auth?: LocalRegistryOptions['auth'] } = {},
+): Promise<TestRegistry> {
   const clients = testClients();
   const { bucket, table } = await freshStorage(clients);
   const requests: RequestRecord[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'registry-test-'));
   const registry = await startLocalRegistry({
     port: 0,
-    dataDir: mkdtempSync(join(tmpdir(), 'registry-unused-')),
+    dataDir,
     clients,
     bucket,
     table,
     uploader: options.uploader,
+    ...(options.auth ? { auth: options.auth } : {}),
     onRequest: (r) => requests.push(r),
   });
   return {
     ...registry,
     host: `localhost:${registry.port}`,
     requests,
+    dataDir,
     stop: async () => {
       await registry.stop();
       clients.s3.destroy();

@@ -1,6 +1,10 @@
 import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store';
 import { MemoryMetadata } from '../../lambda/adapters/memory/memory-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
+import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
+import { MemoryAccounts } from '../../lambda/adapters/memory/memory-accounts';
+import type { TokenKeys } from '../../lambda/core/ports/token-keys';
+import { AuthService, type AuthSettings } from '../../lambda/core/services/auth-service';
 import { BlobService } from '../../lambda/core/services/blob-service';
 import { DiscoveryService } from '../../lambda/core/services/discovery-service';
 import { ManifestService } from '../../lambda/core/services/manifest-service';
@@ -18,14 +22,41 @@ export class ManualClock implements Clock {
   }
 }
 
+export const TEST_AUTH: AuthSettings = {
+  mode: 'none',
+  service: 'registry',
+  issuer: 'registry-token-service',
+  tokenTtlSeconds: 300,
+  refreshTtlSeconds: 86_400,
+  anonymousPull: [],
+  maxFailures: 5,
+  failureWindowSeconds: 900,
+};
+
+/** Token keys for tests, in a fresh temporary directory. */
+export async function testTokenKeys(): Promise<TokenKeys> {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  return FileTokenKeys.open(await mkdtemp(join(tmpdir(), 'token-keys-')));
+}
+
 /** Services over the memory doubles, with a tiny part size so chunk folding is exercised cheaply. */
 export function memoryRegistry(
-  options: { minPartSize?: number; partSize?: number; inlineLimit?: number; maxManifestSize?: number } = {},
+  options: {
+    minPartSize?: number;
+    partSize?: number;
+    inlineLimit?: number;
+    maxManifestSize?: number;
+    auth?: Partial<AuthSettings>;
+    keys?: TokenKeys;
+  } = {},
 ) {
   const minPartSize = options.minPartSize ?? 16;
   const store = new MemoryBlobStore(minPartSize);
   const metadata = new MemoryMetadata();
   const clock = new ManualClock();
+  const accounts = new MemoryAccounts();
   const services: Services = {
     blobs: new BlobService(store, metadata, 900),
     uploads: new UploadService(store, metadata, metadata, clock, {
@@ -42,6 +73,7 @@ export function memoryRegistry(
     }),
     discovery: new DiscoveryService(metadata),
     maxNameDepth: 4,
+    auth: new AuthService(accounts, options.keys, clock, { ...TEST_AUTH, ...options.auth }),
   };
-  return { store, metadata, clock, services };
+  return { store, metadata, clock, accounts, services };
 }

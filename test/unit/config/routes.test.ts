@@ -28,6 +28,7 @@ describe('route table and API Gateway route selection', () => {
     // ...unless a greedy blobs route of a shallower name catches it: that function answers NAME_INVALID too.
     ['/v2/a/blobs/c/d/manifests/x', 'blobs'],
     ['/elsewhere', 'base'],
+    ['/token', 'token'],
   ];
   test.each(cases)('%s → %s', (path, group) => {
     expect(matcher.match(path)).toBe(group);
@@ -48,13 +49,13 @@ describe('route table and API Gateway route selection', () => {
       const route = parseOciPath(path);
       const depth = route && 'name' in route ? route.name.split('/').length : 0;
       // Names deeper than the table carries are answered NAME_INVALID by whichever function gets them.
-      if (route && group !== 'base' && depth <= 3) expect(kinds[route.kind]).toBe(group);
+      if (route && group !== 'base' && group !== 'token' && depth <= 3) expect(kinds[route.kind]).toBe(group);
     }
   });
 
-  test('four routes per name depth plus three fixed ones, within the HTTP API route quota', () => {
-    expect(routeTable(1)).toHaveLength(7);
-    expect(routeTable(8)).toHaveLength(35);
+  test('four routes per name depth plus four fixed ones (the token service among them), within the HTTP API route quota', () => {
+    expect(routeTable(1)).toHaveLength(8);
+    expect(routeTable(8)).toHaveLength(36);
     expect(routeTable(MAX_SUPPORTED_NAME_DEPTH).length).toBeLessThanOrEqual(300);
     expect(() => routeTable(MAX_SUPPORTED_NAME_DEPTH + 1)).toThrow(/maxNameDepth/);
     expect(() => routeTable(0)).toThrow(/maxNameDepth/);
