@@ -1,4 +1,5 @@
 import { parseScopes } from '../core/auth/access';
+import { TokenTooLargeError } from '../core/auth/jwt';
 import { UnauthorizedError } from '../core/errors';
 import type { IssuedToken, Principal } from '../core/services/auth-service';
 import { decodeBasic } from './auth';
@@ -32,6 +33,7 @@ export async function tokenEndpoint(req: RegistryRequest, services: Services): P
       return res;
     }
     if (err instanceof OAuthError) return json(400, { error: err.error, error_description: err.message });
+    if (err instanceof TokenTooLargeError) return json(400, { error: 'invalid_scope', error_description: err.message });
     throw err;
   }
 }

@@ -238,6 +238,16 @@ describe('token auth (local mode, DynamoDB Local, the local signing key)', () =>
     }
   });
 
+  test('a token too large for one KMS signature is refused with 400, not issued broken', async () => {
+    const query = new URLSearchParams({ service: 'registry' });
+    for (let i = 0; i < 40; i++) query.append('scope', `repository:alice/${'x'.repeat(60)}-${i}:pull,push`);
+    const res = await fetch(`${registry.url}/token?${query.toString()}`, {
+      headers: { Authorization: basic('alice', PASSWORD) },
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error_description: string }).error_description).toContain('4096');
+  });
+
   test('anonymous pull on chosen patterns only', async () => {
     const bob = as((await token('bob', ['repository:public/app:pull,push'])).token);
     const { digest } = await bob.pushImage('public/app', 'v1');

@@ -20,10 +20,23 @@ export interface TokenClaims {
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
+/** KMS signs raw messages of at most 4096 bytes; every token stays within that, locally too. */
+export const MAX_SIGNING_INPUT = 4096;
+
+/** The claims asked for do not fit in one token (too many or too long scopes). */
+export class TokenTooLargeError extends Error {
+  override readonly name = 'TokenTooLargeError';
+}
+
 /** Signs claims with the current signing key. */
 export async function signJwt(keys: TokenKeys, claims: Omit<TokenClaims, 'jti'>): Promise<string> {
   const kid = keys.signingKeyId();
   const input = `${encode({ typ: 'JWT', alg: 'ES256', kid })}.${encode({ ...claims, jti: randomUUID() })}`;
+  if (input.length > MAX_SIGNING_INPUT) {
+    throw new TokenTooLargeError(
+      `the token asked for would be ${input.length} bytes before its signature (limit ${MAX_SIGNING_INPUT}); ask for fewer scopes per request`,
+    );
+  }
   const signature = await keys.sign(kid, Buffer.from(input, 'ascii'));
   return `${input}.${Buffer.from(signature).toString('base64url')}`;
 }
