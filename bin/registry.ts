@@ -1,13 +1,51 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { AuthMode, RegistryAuthProps } from '../lib/constructs/access-control';
 import { RegistryStack } from '../lib/registry-stack';
 
 const app = new App();
+const context = (name: string): unknown => app.node.tryGetContext(name);
+/** A comma-separated `-c` value, or a list from cdk.json. */
+const list = (name: string): string[] | undefined => {
+  const value = context(name);
+  if (value === undefined) return undefined;
+  const items = Array.isArray(value) ? value.map(String) : String(value).split(',');
+  return items.map((v) => v.trim()).filter(Boolean);
+};
+/** A `-c` number, or one from cdk.json. */
+const number = (name: string): number | undefined => {
+  const value = context(name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (String(value).trim() === '' || !Number.isFinite(n))
+    throw new Error(`-c ${name} must be a number, got "${value}"`);
+  return n;
+};
+const seconds = (name: string): Duration | undefined => {
+  const n = number(name);
+  return n === undefined ? undefined : Duration.seconds(n);
+};
+
+// Access control, e.g. `cdk deploy -c authMode=token -c anonymousPull=public/*,library/*`; see
+// docs/access-control-infra.md for the others (authService, maxFailedSignIns, tokenTtlSeconds,
+// refreshTtlSeconds, signingKeyGenerations).
+const auth: RegistryAuthProps = {
+  mode: context('authMode') as AuthMode | undefined,
+  anonymousPull: list('anonymousPull'),
+  service: context('authService') as string | undefined,
+  maxFailedSignIns: number('maxFailedSignIns'),
+  tokenTtl: seconds('tokenTtlSeconds'),
+  refreshTokenTtl: seconds('refreshTtlSeconds'),
+  signingKeyGenerations: list('signingKeyGenerations'),
+};
+
 new RegistryStack(app, 'ServerlessRegistry', {
   description: 'Serverless OCI container registry (API Gateway HTTP API, Lambda, S3, DynamoDB)',
   // `cdk deploy -c uploadDataPath=true` adds the upload data path (CloudFront, Fargate); it costs
   // money when idle, see RegistryStackProps.uploadDataPath.
-  uploadDataPath: ['true', true].includes(app.node.tryGetContext('uploadDataPath') as string | boolean),
+  uploadDataPath: ['true', true].includes(context('uploadDataPath') as string | boolean),
+  // Unset options stay unset, so the stack's defaults (and its checks of mode-specific options) apply.
+  auth: Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as RegistryAuthProps,
 });
 // cdk-nag 3 runs as a policy validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

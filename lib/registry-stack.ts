@@ -3,6 +3,7 @@ import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAX_NAME_DEPTH } from '../lambda/config/routes';
+import { RegistryAccessControl, validateAuth, type RegistryAuthProps } from './constructs/access-control';
 import { RegistryApi, type RegistryDomainProps } from './constructs/api';
 import { RegistryFrontDoor } from './constructs/front-door';
 import { RegistryFunctions } from './constructs/functions';
@@ -66,6 +67,13 @@ export interface RegistryStackProps extends StackProps {
    * @default PriceClass.PRICE_CLASS_100
    */
   readonly priceClass?: PriceClass;
+  /**
+   * Access control: `basic` (Basic credentials on every request) or `token` (Docker token auth with
+   * KMS-signed JWTs), with an accounts table managed by the admin CLI. See
+   * `docs/access-control-infra.md`.
+   * @default - mode 'none': anyone may pull and push
+   */
+  readonly auth?: RegistryAuthProps;
 }
 
 /**
@@ -80,11 +88,14 @@ export class RegistryStack extends Stack {
   readonly uploader?: RegistryUploader;
   /** The CloudFront distribution in front of the API and the uploader, with `uploadDataPath`. */
   readonly frontDoor?: RegistryFrontDoor;
+  /** The accounts table and, in token mode, the signing keys; with `auth.mode` basic or token. */
+  readonly accessControl?: RegistryAccessControl;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
     const maxNameDepth = props.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH;
     if (props.uploadDataPath) checkFrontDoorDomain(props.customDomain);
+    const auth = validateAuth(props.auth);
 
     this.storage = new RegistryStorage(this, 'Storage', {
       uploadStagingExpirationDays: props.uploadStagingExpirationDays,
@@ -93,7 +104,7 @@ export class RegistryStack extends Stack {
       removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.functions = new RegistryFunctions(this, 'Functions', { maxNameDepth });
-    const { base, blobs, manifests, discovery } = this.functions.byGroup;
+    const { base, blobs, manifests, discovery, token } = this.functions.byGroup;
 
     // Grants follow the calls each group's endpoints make (docs/storage.md, "Access patterns").
     // base answers /v2/ and unknown paths from its config alone.
@@ -108,6 +119,18 @@ export class RegistryStack extends Stack {
     this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'DeleteItem', 'BatchGetItem', 'Query']);
     // Tags list, catalog and referrers are queries only.
     this.storage.grantMetadata(discovery, ['Query']);
+    // The token service reads no registry data; its configuration still names the bucket and table.
+    this.storage.bind(token);
+
+    if (auth.mode !== 'none') {
+      this.accessControl = new RegistryAccessControl(this, 'AccessControl', {
+        auth: props.auth ?? {},
+        removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+      });
+      // Every function that serves /v2/ checks its callers; only the token service issues tokens.
+      for (const fn of [base, blobs, manifests, discovery]) this.accessControl.bindRegistry(fn);
+      this.accessControl.bindTokenService(token);
+    }
 
     this.api = new RegistryApi(this, 'Api', {
       functions: this.functions.byGroup,
@@ -127,6 +150,7 @@ export class RegistryStack extends Stack {
       });
       // Exactly the blobs function's upload grants, and the environment that goes with them.
       this.storage.grantUploads(this.uploader.grantee);
+      this.accessControl?.bindRegistry(this.uploader.grantee);
       this.frontDoor = new RegistryFrontDoor(this, 'FrontDoor', {
         apiHost: this.api.executeApiHost,
         uploaderLoadBalancer: this.uploader.loadBalancer,
@@ -137,6 +161,13 @@ export class RegistryStack extends Stack {
       });
       url = this.frontDoor.url;
       host = this.frontDoor.host;
+      // Behind CloudFront the origins see their own Host (the API's execute-api host, the load
+      // balancer's internal name), so the token realm is configured. The functions and the task then
+      // depend on the distribution, which depends only on the API and the load balancer: no cycle.
+      if (this.accessControl) {
+        for (const fn of Object.values(this.functions.byGroup)) this.accessControl.setPublicUrl(fn, url);
+        this.accessControl.setPublicUrl(this.uploader.grantee, url);
+      }
       domainTarget = props.customDomain ? this.frontDoor.distribution.distributionDomainName : undefined;
     }
 
@@ -145,6 +176,15 @@ export class RegistryStack extends Stack {
       value: host,
       description: 'Host for docker login and image references',
     });
+    if (this.accessControl) {
+      new CfnOutput(this, 'AccountsTable', {
+        value: this.accessControl.accountsTable.tableName,
+        description: 'Accounts table (users, robot tokens) for the admin CLI',
+      });
+      if (this.accessControl.mode === 'token') {
+        new CfnOutput(this, 'TokenRealm', { value: `${url}/token`, description: 'The token service (token realm)' });
+      }
+    }
     if (domainTarget) {
       new CfnOutput(this, 'DomainTarget', {
         value: domainTarget,

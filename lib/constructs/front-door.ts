@@ -150,7 +150,7 @@ export class RegistryFrontDoor extends Construct {
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions-CFR2',
       reason:
-        'Registry traffic is API traffic from container clients, and layer uploads are request bodies of up to many GB: AWS WAF on CloudFront inspects only the first 16 KB of a body (64 KB at most) and must pass or block larger bodies wholesale, so it adds cost without inspecting uploads. A web ACL can still be attached when authentication lands, if wanted.',
+        'Registry traffic is API traffic from container clients, and layer uploads are request bodies of up to many GB: AWS WAF on CloudFront inspects only the first 16 KB of a body (64 KB at most) and must pass or block larger bodies wholesale, so it adds cost without inspecting uploads. Authentication is done by the registry itself (RegistryStackProps.auth), with sign-in failures counted per user; a web ACL can still be attached if wanted.',
     });
     if (!domain) {
       Validations.of(this.distribution).acknowledge({

@@ -216,7 +216,7 @@ export class RegistryUploader extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds resource names and settings only (bucket, table, lifetimes, name depth, region, port), the same variables the Lambda functions get; the uploader reads no secret.',
+        'The environment holds resource names and settings only (bucket and table names, lifetimes, name depth, region, port and, with access control, the auth mode, service, accounts table name, signing key ARNs and public URL), the same variables the Lambda functions get; the uploader reads no secret, and token signing keys never leave KMS.',
     });
     Validations.of(cluster).acknowledge({
       id: 'AwsSolutions-ECS4',

@@ -1,6 +1,5 @@
-import { Validations } from 'aws-cdk-lib';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { synthRegistry, violations, type Synthesized } from './stacks';
+import { acknowledgements, synthRegistry, violations, type Synthesized } from './stacks';
 
 const DOMAIN = {
   domainName: 'registry.example.com',
@@ -8,23 +7,6 @@ const DOMAIN = {
 };
 /** CloudFront takes certificates from us-east-1 only. */
 const CLOUDFRONT_DOMAIN = { ...DOMAIN, certificateArn: DOMAIN.certificateArn.replace('eu-west-1', 'us-east-1') };
-
-/** Every acknowledged rule in the app, as `<rule id> @ <construct path>`. */
-function acknowledgements(s: Synthesized): string[] {
-  return s.app.node
-    .findAll()
-    .flatMap((c) =>
-      c.node.metadata
-        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-        // aws-cdk-lib records un-namespaced ids as `Annotation::<id>`; cdk-nag matches them without it.
-        .flatMap((m) =>
-          Object.keys(m.data as Record<string, string>).map(
-            (id) => `${id.replace(/^annotation::/i, '')} @ ${c.node.path}`,
-          ),
-        ),
-    )
-    .sort();
-}
 
 describe('cdk-nag AwsSolutions', () => {
   const synthesized: Synthesized[] = [];

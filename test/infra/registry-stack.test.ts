@@ -27,6 +27,8 @@ const EXPECTED_GRANTS: Record<FunctionGroup, string[]> = {
     's3:PutObject bucket:manifests/*',
   ],
   discovery: [...LOGS, 'dynamodb:Query table'],
+  // Answers 404 unless auth mode is token (test/infra/auth.test.ts has its grants there).
+  token: LOGS,
 };
 
 describe('RegistryStack with default props (bundled for real)', () => {
@@ -77,6 +79,7 @@ describe('RegistryStack with default props (bundled for real)', () => {
       ['blobs', 1],
       ['manifests', 1],
       ['discovery', 1],
+      ['token', 1],
     ]);
   });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
+import type { CfnKey } from 'aws-cdk-lib/aws-kms';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -74,6 +75,23 @@ export function violations(app: App): Violation[] {
   );
 }
 
+/** Every acknowledged rule in the app, as `<rule id> @ <construct path>`. */
+export function acknowledgements(s: Synthesized): string[] {
+  return s.app.node
+    .findAll()
+    .flatMap((c) =>
+      c.node.metadata
+        .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+        // aws-cdk-lib records un-namespaced ids as `Annotation::<id>`; cdk-nag matches them without it.
+        .flatMap((m) =>
+          Object.keys(m.data as Record<string, string>).map(
+            (id) => `${id.replace(/^annotation::/i, '')} @ ${c.node.path}`,
+          ),
+        ),
+    )
+    .sort();
+}
+
 /** The logical id of a group's function. */
 export function functionId(stack: RegistryStack, group: FunctionGroup): string {
   return stack.getLogicalId(stack.functions.byGroup[group].node.defaultChild as CfnFunction);
@@ -83,7 +101,7 @@ type Json = Record<string, unknown>;
 
 /**
  * A role's allowed grants as `<action> <resource>` strings, resources named by what they are:
- * `bucket:<prefix>`, `table`, `logs`. Exact sets are easy to read and fail on any addition.
+ * `bucket:<prefix>`, `table`, `accounts`, `key:<generation>`, `logs`. Exact sets are easy to read and fail on any addition.
  */
 export function grantsOf(stack: RegistryStack, template: Template, group: FunctionGroup): string[] {
   const fn = template.findResources('AWS::Lambda::Function')[functionId(stack, group)] as Json;
@@ -93,9 +111,18 @@ export function grantsOf(stack: RegistryStack, template: Template, group: Functi
 
 /** `grantsOf` for any role, by its logical id. */
 export function grantsOfRole(stack: RegistryStack, template: Template, roleId: string): string[] {
-  const ids = {
+  const access = stack.accessControl;
+  const ids: Ids = {
     bucket: stack.getLogicalId(stack.storage.bucket.node.defaultChild as CfnBucket),
     table: stack.getLogicalId(stack.storage.table.node.defaultChild as CfnGlobalTable),
+    accounts: access ? stack.getLogicalId(access.accountsTable.node.defaultChild as CfnGlobalTable) : undefined,
+    // Keys are named by their generation: `key:<generation>`.
+    keys: new Map(
+      (access?.signingKeys ?? []).map((k) => [
+        stack.getLogicalId(k.node.defaultChild as CfnKey),
+        k.node.id.replace(/^TokenSigningKey/, ''),
+      ]),
+    ),
     logGroups: new Set(Object.keys(template.findResources('AWS::Logs::LogGroup'))),
   };
   const grants = new Set<string>();
@@ -129,10 +156,20 @@ function list<T>(value: T | T[]): T[] {
   return Array.isArray(value) ? value : [value];
 }
 
-function name(resource: unknown, ids: { bucket: string; table: string; logGroups: Set<string> }): string {
+interface Ids {
+  readonly bucket: string;
+  readonly table: string;
+  readonly accounts?: string;
+  readonly keys: Map<string, string>;
+  readonly logGroups: Set<string>;
+}
+
+function name(resource: unknown, ids: Ids): string {
   const text = JSON.stringify(resource);
   const getAtt = (resource as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0];
   if (getAtt === ids.table) return 'table';
+  if (getAtt !== undefined && getAtt === ids.accounts) return 'accounts';
+  if (getAtt !== undefined && ids.keys.has(getAtt)) return `key:${ids.keys.get(getAtt)}`;
   if (getAtt !== undefined && ids.logGroups.has(getAtt)) return 'logs';
   const prefix = /^\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["([^"]+)","Arn"\]\},"\/([^"]*)"\]\]\}$/.exec(text);
   if (prefix?.[1] === ids.bucket) return `bucket:${prefix[2]}`;

@@ -1,0 +1,386 @@
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { AwsClients } from '../adapters/aws-clients';
+import { REPOSITORY_ACTIONS } from '../core/auth/access';
+import type { TokenRecord, UserRecord } from '../core/ports/accounts';
+import { systemClock } from '../core/ports/clock';
+import { AccountAdmin } from '../core/services/account-admin';
+import { LOCAL_CREDENTIALS } from './emulators';
+import type { LocalEndpoints } from './registry';
+
+/**
+ * The admin CLI's commands (bin/admin.ts parses the command line and runs them): finding the
+ * accounts table (local mode's or a deployed stack's), reading passwords, and printing records
+ * without any secret or hash.
+ */
+
+/** The command line was wrong: exit code 2 and a pointer to --help. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A failure worth one line of explanation rather than the SDK's message (exit code 1). */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+}
+
+export type AdminTarget =
+  { readonly kind: 'local'; readonly dataDir: string } | { readonly kind: 'table'; readonly table: string };
+
+export interface AdminSession {
+  readonly admin: AccountAdmin;
+  /** Where the commands go, for messages: `table X of the local registry http://…`. */
+  readonly where: string;
+  /** The registry's host, when known (local mode), for `docker login` hints. */
+  readonly registryHost?: string;
+  /** Turns the SDK's failures (no table, nothing listening) into a CliError naming the target. */
+  explain(err: unknown): unknown;
+  close(): void;
+}
+
+/** Opens the accounts table of local mode (from its endpoints file) or of a deployed stack. */
+export async function openAdmin(target: AdminTarget): Promise<AdminSession> {
+  // Loaded here so that --help and usage errors answer without loading the SDK.
+  const [{ createAwsClients }, { DynamoDbAccounts }] = await Promise.all([
+    import('../adapters/aws-clients'),
+    import('../adapters/dynamodb/dynamodb-accounts'),
+  ]);
+  let clients: AwsClients;
+  let table: string;
+  let where: string;
+  let registryHost: string | undefined;
+  if (target.kind === 'local') {
+    const endpoints = await readLocalEndpoints(target.dataDir);
+    clients = createAwsClients({
+      region: endpoints.region,
+      credentials: LOCAL_CREDENTIALS,
+      dynamodbEndpoint: endpoints.dynamodbEndpoint,
+    });
+    table = endpoints.accountsTable;
+    where = `table ${table} of the local registry ${endpoints.registryUrl} (DynamoDB ${endpoints.dynamodbEndpoint})`;
+    registryHost = URL.canParse(endpoints.registryUrl) ? new URL(endpoints.registryUrl).host : undefined;
+  } else {
+    clients = createAwsClients();
+    table = target.table;
+    where = `table ${table}`;
+  }
+  const admin = new AccountAdmin(new DynamoDbAccounts(clients.dynamodb, table), systemClock);
+  return {
+    admin,
+    where,
+    ...(registryHost ? { registryHost } : {}),
+    explain: (err) => {
+      const name = err instanceof Error ? err.name : '';
+      const code = (err as { code?: unknown } | undefined)?.code;
+      if (name === 'ResourceNotFoundException') {
+        return new CliError(
+          `${where} does not exist` +
+            (target.kind === 'table' ? " (check --table, the stack's accounts table output, and the region)" : ''),
+        );
+      }
+      if (target.kind === 'table' && /region is missing/i.test(String(err))) {
+        return new CliError('no AWS region: set AWS_REGION (or a profile with a region)');
+      }
+      if (target.kind === 'local' && (code === 'ECONNREFUSED' || /ECONNREFUSED/.test(String(err)))) {
+        return new CliError(`nothing answers for ${where}: start the registry with npm start first`);
+      }
+      return err;
+    },
+    close: () => {
+      clients.dynamodb.destroy();
+      clients.s3.destroy();
+    },
+  };
+}
+
+/** The endpoints local mode writes to its data directory while it runs. */
+export async function readLocalEndpoints(dataDir: string): Promise<LocalEndpoints> {
+  const { LOCAL_ENDPOINTS_FILE } = await import('./registry');
+  const path = resolve(dataDir, LOCAL_ENDPOINTS_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    throw new CliError(
+      `no local registry in ${resolve(dataDir)} (${LOCAL_ENDPOINTS_FILE} is missing): start the registry with npm start first` +
+        ' (with AWS_ENDPOINT_URL set, local mode uses those endpoints: pass --table <table>-accounts instead)',
+    );
+  }
+  const endpoints = JSON.parse(text) as Partial<LocalEndpoints>;
+  if (!endpoints.dynamodbEndpoint || !endpoints.accountsTable || !endpoints.region) {
+    throw new CliError(`${path} lacks dynamodbEndpoint, region or accountsTable`);
+  }
+  return endpoints as LocalEndpoints;
+}
+
+/** `pull,push` → the actions; `none` → no actions (the rule is removed). */
+export function parseActions(text: string): string[] {
+  if (text === 'none') return [];
+  const actions = text.split(',').map((a) => a.trim());
+  if (actions.some((a) => !(REPOSITORY_ACTIONS as readonly string[]).includes(a))) {
+    throw new UsageError(
+      `actions are a comma-separated list of ${REPOSITORY_ACTIONS.join(', ')}, or none; got "${text}"`,
+    );
+  }
+  return actions;
+}
+
+/** A whole number of days, at least 1. */
+export function parseDays(text: string): number {
+  if (!/^[1-9][0-9]{0,5}$/.test(text))
+    throw new UsageError(`--expires-days takes a whole number of days, got "${text}"`);
+  return Number(text);
+}
+
+const when = (ms: number) => new Date(ms).toISOString().slice(0, 16) + 'Z';
+
+/** What `user list` shows: never the password hash. */
+export function userView(user: UserRecord) {
+  return {
+    name: user.name,
+    readOnly: user.readOnly,
+    rules: user.rules.map((r) => ({ pattern: r.pattern, actions: [...r.actions] })),
+    createdAt: new Date(user.createdAt).toISOString(),
+  };
+}
+
+/** What `token list` and `token create` show: never the secret's hash. */
+export function tokenView(token: TokenRecord) {
+  return {
+    id: token.id,
+    user: token.user,
+    description: token.description,
+    readOnly: token.readOnly,
+    createdAt: new Date(token.createdAt).toISOString(),
+    expiresAt: token.expiresAt !== undefined ? new Date(token.expiresAt).toISOString() : null,
+  };
+}
+
+export function userTable(users: readonly UserRecord[]): string {
+  return table(
+    ['NAME', 'READ-ONLY', 'CREATED', 'RULES'],
+    users.map((u) => [
+      u.name,
+      u.readOnly ? 'yes' : 'no',
+      when(u.createdAt),
+      u.rules.map((r) => `${r.pattern}:${r.actions.join(',')}`).join(' ') || '(none)',
+    ]),
+  );
+}
+
+export function tokenTable(tokens: readonly TokenRecord[], now = Date.now()): string {
+  return table(
+    ['ID', 'READ-ONLY', 'CREATED', 'EXPIRES', 'DESCRIPTION'],
+    [...tokens]
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((t) => [
+        t.id,
+        t.readOnly ? 'yes' : 'no',
+        when(t.createdAt),
+        t.expiresAt === undefined ? 'never' : `${when(t.expiresAt)}${t.expiresAt <= now ? ' (expired)' : ''}`,
+        t.description,
+      ]),
+  );
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** All of stdin, less one trailing newline (as `docker login --password-stdin` reads it). */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+/** Asks for a password on the terminal, twice, without echo. */
+export async function promptPassword(): Promise<string> {
+  const first = await promptHidden('Password: ');
+  const second = await promptHidden('Repeat password: ');
+  if (first !== second) throw new CliError('the passwords do not match');
+  return first;
+}
+
+function promptHidden(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.setEncoding('utf8');
+  stdin.resume();
+  return new Promise((ok, fail) => {
+    let value = '';
+    const finish = (outcome: () => void) => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+      outcome();
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n' || ch === '\u0004') return finish(() => ok(value));
+        if (ch === '\u0003') return finish(() => fail(new CliError('interrupted')));
+        value = ch === '\u007f' || ch === '\b' ? value.slice(0, -1) : value + ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+/** A command-line option, as `parseArgs` takes it, with its help. */
+export interface CliOption {
+  readonly type: 'string' | 'boolean';
+  readonly help: string;
+  /** Shown after the flag in help: `<dir>`. */
+  readonly value?: string;
+  readonly short?: string;
+}
+
+export type CliValues = Record<string, string | boolean | undefined>;
+
+export interface CliCommand {
+  /** Positional arguments, all required: `<name>`. */
+  readonly args: readonly string[];
+  readonly summary: string;
+  /** More help, shown by `<command> --help`. */
+  readonly details?: string;
+  readonly options: Record<string, CliOption>;
+  /** Rejects bad values with a UsageError before anything is read or changed. */
+  check?(args: string[], values: CliValues): void;
+  run(session: AdminSession, args: string[], values: CliValues): Promise<void>;
+}
+
+const JSON_OPTION: CliOption = { type: 'boolean', help: 'print JSON' };
+const print = (value: unknown) => console.log(typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+const rules = (user: UserRecord) => user.rules.map((r) => `${r.pattern}:${r.actions.join(',')}`).join(' ');
+const str = (value: string | boolean | undefined) => (typeof value === 'string' ? value : undefined);
+const PASSWORD_SOURCES = ['password', 'password-stdin', 'no-password'];
+
+/** The admin commands, by name (`user add`); bin/admin.ts parses the command line and runs one. */
+export const COMMANDS: Record<string, CliCommand> = {
+  'user add': {
+    args: ['<name>'],
+    summary: "add a user, or change a user's password and read-only flag",
+    details:
+      'The password is read from stdin with --password-stdin, else asked twice on the terminal. ' +
+      "Changing a user's password keeps their rules and tokens; they sign in again.",
+    options: {
+      'password-stdin': { type: 'boolean', help: 'read the password from stdin (one trailing newline is dropped)' },
+      password: { type: 'string', value: '<p>', help: "the password on the command line (unsafe: shells' history)" },
+      'no-password': { type: 'boolean', help: 'no password: a robot that signs in with tokens only' },
+      'read-only': { type: 'boolean', help: 'pull only, whatever the rules say' },
+    },
+    check(_args, values) {
+      const given = PASSWORD_SOURCES.filter((o) => values[o] !== undefined);
+      if (given.length > 1) throw new UsageError(`use only one of ${given.map((o) => `--${o}`).join(', ')}`);
+      if (given.length === 0 && !process.stdin.isTTY) {
+        throw new UsageError('no terminal to ask for the password on: use --password-stdin');
+      }
+    },
+    async run(session, [name], values) {
+      const password =
+        str(values.password) ??
+        (values['password-stdin'] ? await readStdin() : values['no-password'] ? undefined : await promptPassword());
+      const user = await session.admin.addUser(name!, {
+        ...(password !== undefined ? { password } : {}),
+        readOnly: Boolean(values['read-only']),
+      });
+      print(
+        `user ${user.name} saved${user.readOnly ? ' (read-only)' : ''}; ` +
+          `rules: ${rules(user) || `none yet (add some with: grant ${user.name} <pattern> <actions>)`}`,
+      );
+    },
+  },
+  'user remove': {
+    args: ['<name>'],
+    summary: 'remove a user and all of their tokens',
+    options: {},
+    async run(session, [name]) {
+      await session.admin.removeUser(name!);
+      print(`user ${name} removed`);
+    },
+  },
+  'user list': {
+    args: [],
+    summary: 'list the users: read-only flag, creation date, rules (pattern:actions)',
+    options: { json: JSON_OPTION },
+    async run(session, _args, values) {
+      const users = await session.admin.listUsers();
+      print(values.json ? users.map(userView) : userTable(users));
+    },
+  },
+  grant: {
+    args: ['<user>', '<pattern>', '<actions>'],
+    summary: "set a user's actions on the repositories matching a pattern",
+    details:
+      'A pattern is a repository name in which * matches anything, / included (team/*, *). Actions are ' +
+      "a comma-separated list of pull, push, delete; they replace the pattern's earlier rule, and none removes it.",
+    options: {},
+    check(args) {
+      parseActions(args[2]!);
+    },
+    async run(session, [name, pattern, actions]) {
+      const user = await session.admin.grant(name!, pattern!, parseActions(actions!));
+      print(`${user.name}: ${rules(user) || 'no rules'}`);
+    },
+  },
+  'token create': {
+    args: ['<user>'],
+    summary: 'create a robot token, the password for `docker login -u <user>`',
+    details:
+      'The secret goes to stdout alone (notes to stderr) and is shown only once: only its hash is kept. ' +
+      'Revoking the token, or removing the user, ends it.',
+    options: {
+      description: { type: 'string', value: '<text>', help: 'what the token is for' },
+      'read-only': { type: 'boolean', help: 'pull only, even if the user may push' },
+      'expires-days': { type: 'string', value: '<n>', help: 'expire after n days (default: never)' },
+      json: { type: 'boolean', help: 'print the token and its secret as JSON' },
+    },
+    check(_args, values) {
+      if (values['expires-days'] !== undefined) parseDays(String(values['expires-days']));
+    },
+    async run(session, [name], values) {
+      const days = str(values['expires-days']);
+      const description = str(values.description);
+      const { secret, record } = await session.admin.createToken(name!, {
+        ...(description !== undefined ? { description } : {}),
+        readOnly: Boolean(values['read-only']),
+        ...(days !== undefined ? { expiresInDays: parseDays(days) } : {}),
+      });
+      if (values.json) return print({ ...tokenView(record), secret });
+      console.error(`token ${record.id} for ${name}; this secret is shown only once, store it now:`);
+      print(secret);
+      console.error(`sign in with: docker login -u ${name} --password-stdin ${session.registryHost ?? '<registry>'}`);
+    },
+  },
+  'token revoke': {
+    args: ['<user>', '<id>'],
+    summary: 'revoke a robot token (see token list for ids)',
+    options: {},
+    async run(session, [name, id]) {
+      await session.admin.revokeToken(name!, id!);
+      print(`token ${id} of ${name} revoked`);
+    },
+  },
+  'token list': {
+    args: ['<user>'],
+    summary: "list a user's robot tokens (never their secrets)",
+    options: { json: JSON_OPTION },
+    async run(session, [name], values) {
+      const tokens = await session.admin.listTokens(name!);
+      print(values.json ? tokens.map(tokenView) : tokenTable(tokens));
+    },
+  },
+};

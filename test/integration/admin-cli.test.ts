@@ -1,0 +1,206 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
+import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../../lambda/local/registry';
+import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+
+const ROOT = join(__dirname, '..', '..');
+/** `npx tsx bin/admin.ts`, without the start-up of npx and of tsx's own wrapper process. */
+const CLI = [process.execPath, '--import', 'tsx', 'bin/admin.ts'] as const;
+const PASSWORD = 'correct horse battery';
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The environment of the run's DynamoDB, as a deployed stack's operator would have AWS's. */
+function awsEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.REGISTRY_ACCOUNTS_TABLE;
+  if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') return env; // LocalStack: the environment has it all
+  delete env.AWS_PROFILE;
+  return {
+    ...env,
+    AWS_ENDPOINT_URL_DYNAMODB: process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT,
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  };
+}
+
+function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI[0], [...CLI.slice(1), ...args], { cwd: ROOT, env: options.env ?? awsEnv() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') }));
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** Expects success and returns stdout. */
+async function ok(args: string[], options?: { stdin?: string; env?: NodeJS.ProcessEnv }): Promise<string> {
+  const run = await cli(args, options);
+  expect({ args, ...run }).toMatchObject({ code: 0 });
+  return run.stdout;
+}
+
+describe('admin CLI (bin/admin.ts) on the accounts table of a token-mode registry', () => {
+  let registry: TestRegistry;
+  let table: string[];
+
+  beforeAll(async () => {
+    registry = await startTestRegistry({ uploader: false, auth: { mode: 'token' } });
+    table = ['--table', registry.config.auth.accountsTable];
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  async function registryToken(user: string, secret: string, scope: string): Promise<Response> {
+    const query = new URLSearchParams({ service: 'registry', scope });
+    return fetch(`${registry.url}/token?${query.toString()}`, { headers: { Authorization: basic(user, secret) } });
+  }
+
+  async function access(res: Response): Promise<unknown> {
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).access;
+  }
+
+  test('--table: user add, grant, list, token create → the secret signs in; revoke and remove end it', async () => {
+    const [added, unknown] = await Promise.all([
+      ok(['user', 'add', 'alice', '--password-stdin', ...table], { stdin: `${PASSWORD}\n` }),
+      cli(['grant', 'nobody', 'team/*', 'pull', ...table]),
+    ]);
+    expect(added).toContain('user alice saved');
+    expect(unknown).toMatchObject({ code: 1, stdout: '' });
+    expect(unknown.stderr.trim().split('\n')).toEqual([expect.stringContaining('no user "nobody"')]);
+
+    expect(await ok(['grant', 'alice', 'team/*', 'pull,push', ...table])).toContain('team/*:pull,push');
+
+    const [list, created, createdReadOnly] = await Promise.all([
+      ok(['user', 'list', ...table]),
+      cli(['token', 'create', 'alice', '--description', 'ci', '--expires-days', '30', ...table]),
+      ok(['token', 'create', 'alice', '--read-only', '--json', ...table]),
+    ]);
+    const [header, row, ...more] = list.trim().split('\n');
+    expect(header).toMatch(/^NAME\s+READ-ONLY\s+CREATED\s+RULES$/);
+    expect(row).toMatch(/^alice\s+no\s+\d{4}-\d\d-\d\dT\d\d:\d\dZ\s+team\/\*:pull,push$/);
+    expect(more).toEqual([]);
+    expect(created.code).toBe(0);
+    expect(created.stderr).toContain('shown only once');
+    const id = /token ([0-9a-f]+) for alice/.exec(created.stderr)?.[1];
+    const secret = created.stdout.trim();
+    expect(secret).toMatch(new RegExp(`^rt_${id}_\\S+$`));
+    const readOnly = JSON.parse(createdReadOnly) as Record<string, unknown> & { secret: string };
+    expect(readOnly).toEqual({
+      id: expect.any(String),
+      user: 'alice',
+      description: '',
+      readOnly: true,
+      createdAt: expect.any(String),
+      expiresAt: null,
+      secret: expect.stringMatching(/^rt_/),
+    });
+
+    // The secret is the password of `docker login -u alice`; so is the password read from stdin.
+    const scope = 'repository:team/app:pull,push';
+    const granted = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
+    const [byToken, byReadOnlyToken, byPassword, tokens] = await Promise.all([
+      registryToken('alice', secret, scope).then(access),
+      registryToken('alice', readOnly.secret, scope).then(access),
+      registryToken('alice', PASSWORD, scope).then(access),
+      ok(['token', 'list', 'alice', ...table]),
+    ]);
+    expect(byToken).toEqual(granted);
+    expect(byReadOnlyToken).toEqual([{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
+    expect(byPassword).toEqual(granted);
+
+    const lines = tokens.trim().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+READ-ONLY\s+CREATED\s+EXPIRES\s+DESCRIPTION$/);
+    expect(lines).toHaveLength(3);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${id}\\s+no\\s+\\S+\\s+\\d{4}-\\S+\\s+ci$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${readOnly.id}\\s+yes\\s+\\S+\\s+never$`)));
+    for (const stored of await registry.accounts.listTokens('alice')) expect(tokens).not.toContain(stored.secretHash);
+    expect(tokens).not.toContain(secret);
+
+    expect(await ok(['token', 'revoke', 'alice', id!, ...table])).toContain('revoked');
+    expect((await registryToken('alice', secret, scope)).status).toBe(401);
+    expect((await registryToken('alice', readOnly.secret, scope)).status).toBe(200);
+
+    expect(await ok(['user', 'remove', 'alice', ...table])).toContain('removed');
+    expect((await registryToken('alice', readOnly.secret, scope)).status).toBe(401);
+    expect(await registry.accounts.getUser('alice')).toBeUndefined();
+  });
+
+  test('usage errors exit 2 with a pointer to --help; --help exits 0', async () => {
+    const runs = await Promise.all([
+      cli([]),
+      cli(['user', 'list']), // neither --local nor --table (nor REGISTRY_ACCOUNTS_TABLE)
+      cli(['user', 'add', 'bob', ...table]), // no --password-stdin and no terminal
+      cli(['grant', 'bob', 'team/*', 'pull,fly', ...table]),
+      cli(['token', 'create', 'bob', '--bogus', ...table]),
+      cli(['token', 'create', 'bob', '--help']),
+    ]);
+    const [none, missingTarget, noPassword, badActions, badOption, help] = runs;
+    for (const run of [none, missingTarget, noPassword, badActions, badOption]) expect(run!.code).toBe(2);
+    expect(none!.stderr).toContain('Usage: serverless-oci-registry <command>');
+    expect(missingTarget!.stderr).toContain('--local');
+    expect(noPassword!.stderr).toContain('--password-stdin');
+    expect(badActions!.stderr).toContain('pull,fly');
+    expect(badOption!.stderr).toContain("'--bogus'");
+    expect(badOption!.stderr).toContain('token create --help');
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help!.stdout).toContain('Usage: serverless-oci-registry token create <user>');
+    expect(help!.stdout).toContain('--expires-days <n>');
+    expect(await registry.accounts.getUser('bob')).toBeUndefined();
+  });
+
+  test('--local --data-dir finds DynamoDB through local-endpoints.json; a missing file or table is one line', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'admin-cli-'));
+    const empty = mkdtempSync(join(tmpdir(), 'admin-cli-'));
+    const endpoints: LocalEndpoints = {
+      registryUrl: registry.url,
+      dynamodbEndpoint:
+        process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT ??
+        process.env.AWS_ENDPOINT_URL_DYNAMODB ??
+        process.env.AWS_ENDPOINT_URL ??
+        '',
+      region: process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT ? LOCAL_REGION : (process.env.AWS_REGION ?? LOCAL_REGION),
+      table: registry.config.table,
+      accountsTable: registry.config.auth.accountsTable,
+    };
+    writeFileSync(join(dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints));
+    // No AWS settings at all: everything comes from the file.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
+    const local = ['--local', '--data-dir', dataDir];
+
+    const [added, missing, noTable] = await Promise.all([
+      ok(['user', 'add', 'carol', '--read-only', '--password-stdin', ...local], { stdin: PASSWORD, env }),
+      cli(['user', 'list', '--local', '--data-dir', empty], { env }),
+      cli(['user', 'list', '--table', 'no-such-table']),
+    ]);
+    expect(noTable.code).toBe(1);
+    expect(noTable.stderr.trim()).toBe(
+      'serverless-oci-registry: table no-such-table does not exist' +
+        " (check --table, the stack's accounts table output, and the region)",
+    );
+    expect(added).toContain('user carol saved (read-only)');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('start the registry with npm start first');
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+
+    const users = JSON.parse(await ok(['user', 'list', '--json', ...local], { env })) as { name: string }[];
+    expect(users.find((u) => u.name === 'carol')).toMatchObject({ readOnly: true, rules: [] });
+    expect((await registry.accounts.getUser('carol'))?.passwordHash).toMatch(/^scrypt\$/);
+  });
+});
