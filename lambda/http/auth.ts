@@ -46,15 +46,21 @@ export async function authorize(req: RegistryRequest, route: OciRoute | undefine
   const header = req.header('authorization') ?? '';
   const [scheme = '', credentials = ''] = header.trim().split(/\s+/, 2);
   let grant: Grant;
+  /** Holds valid credentials (an anonymous token counts for `/v2/`). */
   let signedIn = false;
+  /** A user is known: falling short is then 403, not a prompt to sign in. */
+  let identified = false;
   try {
     if (mode === 'token' && scheme.toLowerCase() === 'bearer' && credentials) {
-      grant = (await auth.grantOfToken(credentials)).grant;
+      const token = await auth.grantOfToken(credentials);
+      grant = token.grant;
       signedIn = true;
+      identified = token.subject !== '';
     } else if (mode === 'basic' && scheme.toLowerCase() === 'basic' && credentials) {
       const { username, password } = decodeBasic(credentials);
       grant = auth.grantOfPrincipal(await auth.signIn(username, password, { cache: true }));
       signedIn = true;
+      identified = true;
     } else {
       grant = auth.grantOfPrincipal(auth.anonymous());
     }
@@ -70,8 +76,9 @@ export async function authorize(req: RegistryRequest, route: OciRoute | undefine
     throw new UnauthorizedError('this mount needs pull on its source repository', challenge('insufficient_scope'));
   }
   if (allowed) return grant;
-  if (!signedIn) {
-    throw new UnauthorizedError('authentication required', challenge());
+  if (!identified) {
+    // Anonymous callers, with or without an anonymous token, are asked to sign in.
+    throw new UnauthorizedError('authentication required', challenge(signedIn ? 'insufficient_scope' : undefined));
   }
   throw new DeniedError(
     need === 'signed-in'

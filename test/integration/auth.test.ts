@@ -259,6 +259,11 @@ describe('token auth (local mode, DynamoDB Local, the local signing key)', () =>
       { type: 'repository', name: 'alice/app', actions: [] },
     ]);
     await expectRefused(await anonymous.request('POST', '/v2/public/app/blobs/uploads/'), 401, 'UNAUTHORIZED');
+    // An anonymous token that falls short is a prompt to sign in (401), as in the reference registry.
+    const res = await as(anon.token).request('GET', '/v2/alice/app/manifests/v1');
+    await expectRefused(res, 401, 'UNAUTHORIZED');
+    expect(res.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    expect((await as(anon.token).request('GET', '/v2/')).status).toBe(200);
   });
 
   test('the catalog needs registry:catalog:*, which only pull on "*" grants', async () => {

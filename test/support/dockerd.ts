@@ -22,6 +22,8 @@ export interface Dockerd {
   readonly client: string;
   /** The environment `docker()` runs the client in, for tests that spawn it themselves (DOCKER_HOST, DOCKER_CONFIG). */
   readonly env: NodeJS.ProcessEnv;
+  /** The private containerd's socket path, for `ctr --address` (containerd's own registry client). */
+  readonly containerdAddress: string;
   /** Runs the client against this daemon; rejects with its stderr when it exits non-zero. */
   docker(...args: string[]): Promise<{ stdout: string; stderr: string }>;
   /** Stops the daemon and its containerd, then removes every file they wrote. Safe to call twice. */
@@ -155,7 +157,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       started + timeoutMs,
       'dockerd',
     );
-    return { host, client, env, docker: run, stop };
+    return { host, client, env, containerdAddress: containerdSocket, docker: run, stop };
   } catch (err) {
     await stop();
     throw err;
