@@ -1,10 +1,10 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import type { TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Alias, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
-import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
+import { singleTable } from './storage';
 import type { StorageGrantee } from './storage';
 
 /** `none`: open registry; `basic`: Basic credentials on every request; `token`: Docker token auth. */
@@ -98,17 +98,8 @@ export class RegistryAccessControl extends Construct {
     if (auth.mode === 'none') throw new Error('RegistryAccessControl needs auth.mode basic or token');
     this.mode = auth.mode;
 
-    this.accountsTable = new TableV2(this, 'Accounts', {
-      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
-      billing: Billing.onDemand(),
-      // Sign-in failure counters expire by TTL.
-      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // Password hashes (scrypt) and robot token hashes: protected at rest like the metadata.
-      encryption: TableEncryptionV2.awsManagedKey(),
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-    });
+    // Password and robot-token hashes, and sign-in failure counters (expired by TTL).
+    this.accountsTable = singleTable(this, 'Accounts', props.removalPolicy ?? RemovalPolicy.RETAIN);
 
     const stackName = Stack.of(this).stackName;
     this.signingKeys =

@@ -107,16 +107,8 @@ export class RegistryStorage extends Construct {
       ],
     });
 
-    this.table = new TableV2(this, 'Metadata', {
-      partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
-      billing: Billing.onDemand(),
-      timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // Upload sessions hold hash state that may contain bytes of the upload (docs/storage.md).
-      encryption: TableEncryptionV2.awsManagedKey(),
-      removalPolicy,
-    });
+    // Upload sessions hold hash state that may contain bytes of the upload (docs/storage.md).
+    this.table = singleTable(this, 'Metadata', removalPolicy);
   }
 
   /** Sets the bucket and table names, which every function's config requires even without grants. */
@@ -190,4 +182,20 @@ export class RegistryStorage extends Construct {
   private bucketLogicalId(): string {
     return Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnBucket);
   }
+}
+
+/**
+ * A table with the registry's single-table key schema (lambda/config/table-schema.ts): on demand,
+ * TTL, point-in-time recovery and encryption at rest.
+ */
+export function singleTable(scope: Construct, id: string, removalPolicy: RemovalPolicy): TableV2 {
+  return new TableV2(scope, id, {
+    partitionKey: { name: TABLE_SCHEMA.partitionKey, type: AttributeType.STRING },
+    sortKey: { name: TABLE_SCHEMA.sortKey, type: AttributeType.STRING },
+    billing: Billing.onDemand(),
+    timeToLiveAttribute: TABLE_SCHEMA.ttlAttribute,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: TableEncryptionV2.awsManagedKey(),
+    removalPolicy,
+  });
 }

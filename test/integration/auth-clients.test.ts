@@ -312,18 +312,7 @@ describe('real clients log in to local mode with access control on', () => {
     await flow('podman', token, async () => {
       await refused(login('carol', WRONG, join(tools.work, 'wrong.json')), /unauthorized|invalid/i);
       await login('alice', PASSWORD, tools.authFile);
-      await podman(
-        'push',
-        '--signature-policy',
-        tools.policy,
-        '--tls-verify=false',
-        '--digestfile',
-        digestFile,
-        imageId,
-        ref,
-      );
-      await podman('rmi', '--all', '--force');
-      await podman('pull', '--signature-policy', tools.policy, '--tls-verify=false', ref);
+      await podmanPushPull(podman, tools, imageId, ref, digestFile);
     });
     const pushed = readFileSync(digestFile, 'utf8').trim();
     expect(await storedDigest(token, 'alice/podman', 'v1', 'alice')).toBe(pushed);
@@ -563,21 +552,24 @@ describe('real clients log in to local mode with access control on', () => {
         );
       await refused(login('ci', WRONG, join(tools.work, 'wrong.json')), /unauthorized|invalid/i);
       await login('ci', PASSWORD, tools.authFile);
-      await podman(
-        'push',
-        '--signature-policy',
-        tools.policy,
-        '--tls-verify=false',
-        '--digestfile',
-        digestFile,
-        imageId,
-        ref,
-      );
-      await podman('rmi', '--all', '--force');
-      await podman('pull', '--signature-policy', tools.policy, '--tls-verify=false', ref);
+      await podmanPushPull(podman, tools, imageId, ref, digestFile);
     });
     const pushed = readFileSync(digestFile, 'utf8').trim();
     expect(await storedDigest(basic, 'ci/podman', 'v1', 'ci')).toBe(pushed);
     expect((await podman('image', 'inspect', '--format', '{{.Digest}}', ref)).stdout.trim()).toBe(pushed);
   }, 60_000);
 });
+
+/** podman pushes an image (writing the pushed digest to `digestFile`), forgets it and pulls it back. */
+async function podmanPushPull(
+  podman: (...args: string[]) => Promise<unknown>,
+  tools: ContainersTools,
+  imageId: string,
+  ref: string,
+  digestFile: string,
+): Promise<void> {
+  const policy = ['--signature-policy', tools.policy, '--tls-verify=false'];
+  await podman('push', ...policy, '--digestfile', digestFile, imageId, ref);
+  await podman('rmi', '--all', '--force');
+  await podman('pull', ...policy, ref);
+}
