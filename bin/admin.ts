@@ -58,7 +58,12 @@ function help(prefix?: string): string {
       'Options:',
       ...optionLines({ ...command.options, ...HELP }),
       '',
-      ...target,
+      ...(command.storage
+        ? [
+            `Target (one is required): ${command.targetHelp ?? '--metadata-table and --bucket above'}, or`,
+            ...optionLines({ local: TARGET.local!, 'data-dir': TARGET['data-dir']! }),
+          ]
+        : target),
     ].join('\n');
   }
   const listed = Object.entries(COMMANDS).filter(([name]) => prefix === undefined || name.startsWith(`${prefix} `));
@@ -67,7 +72,7 @@ function help(prefix?: string): string {
   return [
     `Usage: ${PROGRAM} ${prefix ? `${prefix} <command>` : '<command>'} [options] (--local | --table <table>)`,
     '',
-    "Manages the users, access rules and robot tokens in a registry's accounts table.",
+    "Manages the users, access rules and robot tokens in a registry's accounts table, and purges abandoned uploads.",
     '',
     'Commands:',
     ...listed.map(([, c], i) => `  ${usages[i]!.padEnd(width)}${c.summary}`),
@@ -123,6 +128,12 @@ async function main(argv: string[]): Promise<number> {
     }
     const misplaced = Object.keys(values).find((o) => !(o in command.options || o in TARGET || o in HELP));
     if (misplaced) throw new UsageError(`--${misplaced} does not apply to "${name}"`);
+    if (command.storage) {
+      // The bucket and metadata table (`uploads purge`): the command finds its own target.
+      command.check?.(rest, values);
+      await command.run(rest, values);
+      return 0;
+    }
     const where = target(values);
     command.check?.(rest, values);
     const session = await openAdmin(where);

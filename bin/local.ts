@@ -20,6 +20,8 @@ async function main(): Promise<void> {
       anonymousPull: (process.env.REGISTRY_ANONYMOUS_PULL ?? '').split(',').filter(Boolean),
     },
     log: (line) => console.log(line),
+    // The handlers' JSON lines (WARN unless set; INFO adds an access line per request).
+    ...(process.env.REGISTRY_LOG_LEVEL ? { logLevel: process.env.REGISTRY_LOG_LEVEL } : {}),
     onRequest: (r) => {
       if (process.env.REGISTRY_LOG_REQUESTS !== 'false')
         console.log(`${r.method} ${r.path} -> ${r.status} [${r.group}]`);

@@ -1,6 +1,7 @@
-import { App, Duration, Validations } from 'aws-cdk-lib';
+import { App, Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { AuthMode, RegistryAuthProps } from '../lib/constructs/access-control';
+import type { RegistryEventsProps } from '../lib/constructs/events';
 import { RegistryStack } from '../lib/registry-stack';
 
 const app = new App();
@@ -39,6 +40,24 @@ const auth: RegistryAuthProps = {
   signingKeyGenerations: list('signingKeyGenerations'),
 };
 
+// Registry events on the default bus (docs/events.md): `cdk deploy -c events=true [-c eventPulls=true]
+// [-c eventWebhookUrl=https://… -c eventWebhookSecretArn=arn:…]`; another bus through the `events.bus` prop.
+const flag = (name: string): boolean => ['true', true].includes(context(name) as string | boolean);
+const webhookUrl = context('eventWebhookUrl') as string | undefined;
+const events: RegistryEventsProps | undefined = flag('events')
+  ? {
+      pulls: flag('eventPulls'),
+      ...(webhookUrl
+        ? {
+            webhook: {
+              url: webhookUrl,
+              apiKey: SecretValue.secretsManager(String(context('eventWebhookSecretArn') ?? '')),
+            },
+          }
+        : {}),
+    }
+  : undefined;
+
 new RegistryStack(app, 'ServerlessRegistry', {
   description: 'Serverless OCI container registry (API Gateway HTTP API, Lambda, S3, DynamoDB)',
   // `cdk deploy -c uploadDataPath=true` adds the upload data path (CloudFront, Fargate); it costs
@@ -46,6 +65,7 @@ new RegistryStack(app, 'ServerlessRegistry', {
   uploadDataPath: ['true', true].includes(context('uploadDataPath') as string | boolean),
   // Unset options stay unset, so the stack's defaults (and its checks of mode-specific options) apply.
   auth: Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as RegistryAuthProps,
+  events,
 });
 // cdk-nag 3 runs as a policy validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,14 +1,20 @@
-import { Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, Token, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, Token, type Duration, type StackProps } from 'aws-cdk-lib';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEFAULT_MAX_NAME_DEPTH } from '../lambda/config/routes';
 import { RegistryAccessControl, validateAuth, type RegistryAuthProps } from './constructs/access-control';
 import { RegistryApi, type RegistryDomainProps } from './constructs/api';
 import { RegistryFrontDoor } from './constructs/front-door';
 import { RegistryFunctions } from './constructs/functions';
+import { RegistryMaintenance } from './constructs/maintenance';
+import { RegistryGarbageCollection, type RegistryLifecycleProps } from './constructs/garbage-collection';
+import { RegistryModeParameter } from './constructs/mode-parameter';
+import { RegistryMonitoring } from './constructs/monitoring';
 import { RegistryStorage } from './constructs/storage';
 import { RegistryUploader } from './constructs/uploader';
+import { RegistryEvents, type RegistryEventsProps } from './constructs/events';
 
 export interface RegistryStackProps extends StackProps {
   /**
@@ -38,6 +44,12 @@ export interface RegistryStackProps extends StackProps {
    * @default 2
    */
   readonly uploadStagingExpirationDays?: number;
+  /**
+   * How often the upload sweeper removes expired upload sessions with their staged chunks and
+   * multipart uploads.
+   * @default Duration.hours(1)
+   */
+  readonly uploadSweepInterval?: Duration;
   /**
    * What happens to the bucket and the table when they leave the stack.
    * @default RemovalPolicy.RETAIN
@@ -74,6 +86,44 @@ export interface RegistryStackProps extends StackProps {
    * @default - mode 'none': anyone may pull and push
    */
   readonly auth?: RegistryAuthProps;
+  /**
+   * Registry events on EventBridge (`docs/events.md`): manifests pushed and deleted, blobs pushed
+   * and deleted, tags changed, and optionally manifests pulled, published by the functions (and the
+   * uploader) that do these things, to the default bus or `events.bus`, with an optional webhook.
+   * $1 per million events.
+   * @default - no events
+   */
+  readonly events?: RegistryEventsProps;
+  /**
+   * Garbage collection and the lifecycle policy (docs/garbage-collection.md): the grace period,
+   * how long untagged manifests stay, immutable tags, tag retention, and the collector's schedule.
+   * The admin CLI's `policy set` adds rules without a deployment.
+   * @default - daily collection, 1 day grace, untagged manifests kept 7 days, no tag rules
+   */
+  readonly lifecycle?: RegistryLifecycleProps;
+  /**
+   * Where the alarms (API 5xx rate, Lambda errors and throttles, DynamoDB throttles, dead letters)
+   * send their alarm and OK notifications.
+   * @default - alarms change state and show on the dashboard; nobody is notified
+   */
+  readonly alarmTopic?: ITopic;
+  /**
+   * The CloudWatch dashboard and alarms (lib/constructs/monitoring.ts). About $1.40 a month for the
+   * alarms; the dashboard is free within an account's first three.
+   * @default true
+   */
+  readonly monitoring?: boolean;
+  /**
+   * X-Ray active tracing on the functions (not the uploader).
+   * @default false
+   */
+  readonly tracing?: boolean;
+  /**
+   * Level of the functions' JSON logs; INFO has one access line per request. (The uploader logs
+   * at INFO.)
+   * @default 'INFO'
+   */
+  readonly logLevel?: string;
 }
 
 /**
@@ -90,6 +140,16 @@ export class RegistryStack extends Stack {
   readonly frontDoor?: RegistryFrontDoor;
   /** The accounts table and, in token mode, the signing keys; with `auth.mode` basic or token. */
   readonly accessControl?: RegistryAccessControl;
+  /** Where registry events go, with `events`. */
+  readonly events?: RegistryEvents;
+  /** Scheduled housekeeping: the upload sweeper. */
+  readonly maintenance: RegistryMaintenance;
+  /** Scheduled online garbage collection. */
+  readonly garbageCollection: RegistryGarbageCollection;
+  /** The SSM parameter holding the registry's mode (maintenance mode: read-only). */
+  readonly mode: RegistryModeParameter;
+  /** The dashboard and alarms, unless `monitoring` is false. */
+  readonly monitoring?: RegistryMonitoring;
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
@@ -103,8 +163,18 @@ export class RegistryStack extends Stack {
       redirectTtlSeconds: props.redirectTtlSeconds,
       removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
-    this.functions = new RegistryFunctions(this, 'Functions', { maxNameDepth });
+    this.functions = new RegistryFunctions(this, 'Functions', {
+      maxNameDepth,
+      tracing: props.tracing,
+      logLevel: props.logLevel,
+    });
     const { base, blobs, manifests, discovery, token } = this.functions.byGroup;
+    // GET /health reads one item of the table's health partition, nothing else.
+    this.storage.grantHealthCheck(base);
+    // Maintenance mode: only the functions that serve writes read it (reads never consult it).
+    this.mode = new RegistryModeParameter(this, 'Mode');
+    this.mode.bind(blobs);
+    this.mode.bind(manifests);
 
     // Grants follow the calls each group's endpoints make (docs/storage.md, "Access patterns").
     // base answers /v2/ and unknown paths from its config alone.
@@ -116,11 +186,30 @@ export class RegistryStack extends Stack {
     // Manifest GET/PUT/DELETE: BatchGetItem checks references, TransactWriteItems puts and deletes,
     // Query finds the tags of a deleted revision.
     this.storage.grantManifestObjects(manifests);
-    this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'DeleteItem', 'BatchGetItem', 'Query']);
+    // UpdateItem: a manifest push marks what it references as referenced now (garbage collection).
+    this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchGetItem', 'Query']);
     // Tags list, catalog and referrers are queries only.
     this.storage.grantMetadata(discovery, ['Query']);
     // The token service reads no registry data; its configuration still names the bucket and table.
     this.storage.bind(token);
+    // Registry events come from the groups that push, pull manifests and delete; nothing else may publish.
+    if (props.events) {
+      this.events = new RegistryEvents(this, 'Events', props.events);
+      this.events.grantPublish(blobs);
+      this.events.grantPublish(manifests);
+    }
+    // What nothing references any more goes, online (docs/garbage-collection.md); manifest pushes
+    // check the immutable-tag rules.
+    this.garbageCollection = new RegistryGarbageCollection(this, 'GarbageCollection', {
+      storage: this.storage,
+      ...props.lifecycle,
+    });
+    RegistryGarbageCollection.bindPolicy(manifests, props.lifecycle ?? {});
+    // Abandoned upload sessions: a scheduled sweeper frees what they hold (docs/storage.md, "Upload expiry").
+    this.maintenance = new RegistryMaintenance(this, 'Maintenance', {
+      storage: this.storage,
+      sweepInterval: props.uploadSweepInterval,
+    });
 
     if (auth.mode !== 'none') {
       this.accessControl = new RegistryAccessControl(this, 'AccessControl', {
@@ -150,7 +239,9 @@ export class RegistryStack extends Stack {
       });
       // Exactly the blobs function's upload grants, and the environment that goes with them.
       this.storage.grantUploads(this.uploader.grantee);
+      this.mode.bind(this.uploader.grantee);
       this.accessControl?.bindRegistry(this.uploader.grantee);
+      this.events?.grantPublish(this.uploader.grantee);
       this.frontDoor = new RegistryFrontDoor(this, 'FrontDoor', {
         apiHost: this.api.executeApiHost,
         uploaderLoadBalancer: this.uploader.loadBalancer,
@@ -171,6 +262,22 @@ export class RegistryStack extends Stack {
       domainTarget = props.customDomain ? this.frontDoor.distribution.distributionDomainName : undefined;
     }
 
+    if (props.monitoring !== false) {
+      this.monitoring = new RegistryMonitoring(this, 'Monitoring', {
+        httpApi: this.api.httpApi,
+        functions: { ...this.functions.byGroup, sweeper: this.maintenance.uploadSweeper },
+        table: this.storage.table,
+        metricSources: [...Object.keys(this.functions.byGroup), ...(this.uploader ? ['uploader'] : [])],
+        alarmTopic: props.alarmTopic,
+        ...(this.events?.deadLetterQueue ? { deadLetterQueues: { Webhook: this.events.deadLetterQueue } } : {}),
+      });
+    }
+
+    new CfnOutput(this, 'ModeParameter', {
+      value: this.mode.parameter.parameterName,
+      description:
+        'SSM parameter with the registry mode (read-write | read-only): npx serverless-oci-registry maintenance on|off|status --parameter <it>',
+    });
     new CfnOutput(this, 'RegistryUrl', { value: url, description: 'The registry API root (/v2/ below it)' });
     new CfnOutput(this, 'RegistryHost', {
       value: host,
@@ -184,6 +291,12 @@ export class RegistryStack extends Stack {
       if (this.accessControl.mode === 'token') {
         new CfnOutput(this, 'TokenRealm', { value: `${url}/token`, description: 'The token service (token realm)' });
       }
+    }
+    if (this.events?.deadLetterQueue) {
+      new CfnOutput(this, 'WebhookDeadLetterQueue', {
+        value: this.events.deadLetterQueue.queueUrl,
+        description: 'Registry events the webhook could not take, kept 14 days',
+      });
     }
     if (domainTarget) {
       new CfnOutput(this, 'DomainTarget', {

@@ -2,10 +2,11 @@ import {
   CreateTableCommand,
   DescribeTableCommand,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
-import { TABLE_SCHEMA } from '../config/table-schema';
+import { TABLE_SCHEMA, UPLOAD_EXPIRY_INDEX } from '../config/table-schema';
 import type { AwsClients } from './aws-clients';
 
 /**
@@ -13,7 +14,37 @@ import type { AwsClients } from './aws-clients';
  * Only for local mode and tests: deployed stacks get theirs from CloudFormation.
  */
 export async function provision(clients: AwsClients, bucket: string, ...tables: string[]): Promise<void> {
-  await Promise.all([provisionBucket(clients, bucket), ...tables.map((t) => provisionTable(clients, t))]);
+  await Promise.all([provisionBucket(clients, bucket), ...tables.map((t, i) => provisionTable(clients, t, i === 0))]);
+  // The first table is the metadata table: it has the upload expiry index, also when it was
+  // created before the index existed (a data directory kept from an earlier version).
+  if (tables[0] !== undefined) await provisionExpiryIndex(clients, tables[0]);
+}
+
+/** Adds the upload sweeper's sparse index (UPLOAD_EXPIRY_INDEX) to a table that lacks it. */
+async function provisionExpiryIndex({ dynamodb }: AwsClients, table: string): Promise<void> {
+  const indexStatus = async () =>
+    (await dynamodb.send(new DescribeTableCommand({ TableName: table }))).Table?.GlobalSecondaryIndexes?.find(
+      (i) => i.IndexName === UPLOAD_EXPIRY_INDEX.name,
+    )?.IndexStatus;
+  if ((await indexStatus()) === undefined) {
+    try {
+      await dynamodb.send(
+        new UpdateTableCommand({
+          TableName: table,
+          AttributeDefinitions: [
+            { AttributeName: UPLOAD_EXPIRY_INDEX.partitionKey, AttributeType: 'S' },
+            { AttributeName: UPLOAD_EXPIRY_INDEX.sortKey, AttributeType: 'N' },
+          ],
+          GlobalSecondaryIndexUpdates: [{ Create: expiryIndex() }],
+        }),
+      );
+    } catch (err) {
+      // Another process (a parallel test file) is adding it right now.
+      if (!(err instanceof ResourceInUseException)) throw err;
+    }
+  }
+  // Writes while the index is still being built fail (DynamoDB Local answers InternalFailure).
+  for (let i = 0; i < 600 && (await indexStatus()) !== 'ACTIVE'; i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 async function provisionBucket({ s3 }: AwsClients, bucket: string): Promise<void> {
@@ -24,7 +55,7 @@ async function provisionBucket({ s3 }: AwsClients, bucket: string): Promise<void
   }
 }
 
-async function provisionTable({ dynamodb }: AwsClients, table: string): Promise<void> {
+async function provisionTable({ dynamodb }: AwsClients, table: string, withExpiryIndex: boolean): Promise<void> {
   try {
     await dynamodb.send(
       new CreateTableCommand({
@@ -33,11 +64,19 @@ async function provisionTable({ dynamodb }: AwsClients, table: string): Promise<
         AttributeDefinitions: [
           { AttributeName: TABLE_SCHEMA.partitionKey, AttributeType: 'S' },
           { AttributeName: TABLE_SCHEMA.sortKey, AttributeType: 'S' },
+          ...(withExpiryIndex
+            ? [
+                { AttributeName: UPLOAD_EXPIRY_INDEX.partitionKey, AttributeType: 'S' as const },
+                { AttributeName: UPLOAD_EXPIRY_INDEX.sortKey, AttributeType: 'N' as const },
+              ]
+            : []),
         ],
         KeySchema: [
           { AttributeName: TABLE_SCHEMA.partitionKey, KeyType: 'HASH' },
           { AttributeName: TABLE_SCHEMA.sortKey, KeyType: 'RANGE' },
         ],
+        // A new metadata table gets its index at once: nothing to build, no window of failing writes.
+        ...(withExpiryIndex ? { GlobalSecondaryIndexes: [expiryIndex()] } : {}),
       }),
     );
     for (let i = 0; i < 50; i++) {
@@ -54,4 +93,15 @@ async function provisionTable({ dynamodb }: AwsClients, table: string): Promise<
   } catch (err) {
     if (!(err instanceof ResourceInUseException)) throw err;
   }
+}
+
+function expiryIndex() {
+  return {
+    IndexName: UPLOAD_EXPIRY_INDEX.name,
+    KeySchema: [
+      { AttributeName: UPLOAD_EXPIRY_INDEX.partitionKey, KeyType: 'HASH' as const },
+      { AttributeName: UPLOAD_EXPIRY_INDEX.sortKey, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...UPLOAD_EXPIRY_INDEX.nonKeyAttributes] },
+  };
 }

@@ -1,4 +1,6 @@
 import { ENV } from './env';
+import { loadLifecycle, type LifecycleConfig } from './lifecycle';
+import { DEFAULT_EVENT_SOURCE, eventBusProblem, eventSourceProblem } from './events';
 import { DEFAULT_MAX_NAME_DEPTH, MAX_SUPPORTED_NAME_DEPTH } from './routes';
 
 /** A function's validated configuration, loaded once at cold start. */
@@ -11,6 +13,21 @@ export interface RegistryConfig {
   readonly s3ForcePathStyle: boolean;
   readonly s3PublicEndpoint?: string;
   readonly auth: AuthConfig;
+  /** Garbage collection and the lifecycle policy's defaults. */
+  readonly lifecycle?: LifecycleConfig;
+  /** Registry events (docs/events.md); absent when they are off. */
+  readonly events?: EventsConfig;
+  /** SSM parameter with the registry's mode (maintenance); absent: always read-write. */
+  readonly modeParameter?: string;
+}
+
+/** Where registry events go. */
+export interface EventsConfig {
+  /** Event bus name or ARN. */
+  readonly bus: string;
+  readonly source: string;
+  /** Publish `Manifest Pulled` too. */
+  readonly pulls: boolean;
 }
 
 /** Who may do what; off unless a mode is set. */
@@ -82,6 +99,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     ...(publicUrl ? { publicUrl } : {}),
   };
   if (mode === 'token' && auth.tokenKeyArns.length === 0) problems.push(`${ENV.tokenKeys} is required in token mode`);
+  const events = loadEvents(env, problems);
+  const modeParameter = env[ENV.modeParameter] || undefined;
+  if (modeParameter && !/^(arn:[^:]+:ssm:[^:]*:\d*:parameter)?[a-zA-Z0-9_.\-/]+$/.test(modeParameter)) {
+    problems.push(`${ENV.modeParameter} must be an SSM parameter name or ARN, got "${modeParameter}"`);
+  }
   const config: RegistryConfig = {
     bucket: required(ENV.bucket),
     table: required(ENV.table),
@@ -92,7 +114,38 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
     s3PublicEndpoint: publicEndpoint,
     auth,
+    ...(events ? { events } : {}),
+    ...(modeParameter ? { modeParameter } : {}),
+    lifecycle: loadLifecycle(
+      env,
+      {
+        grace: ENV.gcGrace,
+        untagged: ENV.untaggedRetention,
+        immutable: ENV.immutableTags,
+        retention: ENV.tagRetention,
+      },
+      problems,
+    ),
   };
   if (problems.length > 0) throw new ConfigError(`invalid registry configuration: ${problems.join('; ')}`);
   return config;
+}
+
+/** REGISTRY_EVENT_*: off unless a bus is named. */
+function loadEvents(env: Readonly<Record<string, string | undefined>>, problems: string[]): EventsConfig | undefined {
+  const bus = env[ENV.eventBus] || undefined;
+  const source = env[ENV.eventSource] || DEFAULT_EVENT_SOURCE;
+  const pulls = env[ENV.eventPulls] || 'false';
+  if (pulls !== 'true' && pulls !== 'false') problems.push(`${ENV.eventPulls} must be true or false, got "${pulls}"`);
+  if (!bus) {
+    for (const name of [ENV.eventSource, ENV.eventPulls]) {
+      if (env[name]) problems.push(`${name} has no effect without ${ENV.eventBus}`);
+    }
+    return undefined;
+  }
+  const busProblem = eventBusProblem(bus);
+  if (busProblem) problems.push(`${ENV.eventBus}: ${busProblem}`);
+  const sourceProblem = eventSourceProblem(source);
+  if (sourceProblem) problems.push(`${ENV.eventSource}: ${sourceProblem}`);
+  return { bus, source, pulls: pulls === 'true' };
 }

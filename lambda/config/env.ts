@@ -31,4 +31,20 @@ export const ENV = {
   maxFailedSignIns: 'REGISTRY_MAX_FAILED_SIGNINS',
   /** The registry's public origin (`https://registry.example.com`), for the token realm. */
   publicUrl: 'REGISTRY_PUBLIC_URL',
+  /** EventBridge bus name or ARN for registry events (docs/events.md); unset: events are off. */
+  eventBus: 'REGISTRY_EVENT_BUS',
+  /** The events' `source`. */
+  eventSource: 'REGISTRY_EVENT_SOURCE',
+  /** `true` to publish `Manifest Pulled` on manifest GETs too. */
+  eventPulls: 'REGISTRY_EVENT_PULLS',
+  /** SSM parameter holding `read-write` or `read-only` (maintenance mode); unset: always read-write. */
+  modeParameter: 'REGISTRY_MODE_PARAMETER',
+  /** Seconds garbage collection leaves anything written or referenced alone (docs/garbage-collection.md). */
+  gcGrace: 'REGISTRY_GC_GRACE_SECONDS',
+  /** Days untagged manifests are kept, or `never` to keep them. */
+  untaggedRetention: 'REGISTRY_UNTAGGED_RETENTION_DAYS',
+  /** Immutable tags: `<repository pattern>:<tag pattern>`, comma-separated. */
+  immutableTags: 'REGISTRY_IMMUTABLE_TAGS',
+  /** Tag retention: `<repository pattern>:<tag pattern>=<keep last>`, comma-separated. */
+  tagRetention: 'REGISTRY_TAG_RETENTION',
 } as const;

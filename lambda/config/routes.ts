@@ -25,9 +25,14 @@ export interface RouteSpec {
 /** Default deepest repository name served (segments separated by `/`). */
 export const DEFAULT_MAX_NAME_DEPTH = 8;
 
+/** The health check's path (`GET /health`, no auth), served by the base function. */
+export const HEALTH_PATH = '/health';
+
 /** Each depth adds this many routes; HTTP APIs allow 300 routes by default. */
 const ROUTES_PER_DEPTH = 4;
-export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - 4) / ROUTES_PER_DEPTH);
+/** Routes that do not depend on the name depth: /v2, /v2/_catalog, $default, /token, /health. */
+const FIXED_ROUTES = 5;
+export const MAX_SUPPORTED_NAME_DEPTH = Math.floor((300 - FIXED_ROUTES) / ROUTES_PER_DEPTH);
 
 export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): RouteSpec[] {
   if (!Number.isInteger(maxNameDepth) || maxNameDepth < 1 || maxNameDepth > MAX_SUPPORTED_NAME_DEPTH) {
@@ -39,6 +44,9 @@ export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): Route
     { path: '$default', group: 'base' },
     // The token service (token auth): Docker's GET form and the OAuth2 POST form.
     { path: '/token', group: 'token' },
+    // Health check for monitors (no auth). `$default` would reach base too; a route of its own
+    // gives it its own line in API Gateway's per-route metrics and access logs.
+    { path: HEALTH_PATH, group: 'base' },
   ];
   for (let depth = 1; depth <= maxNameDepth; depth++) {
     const name = Array.from({ length: depth }, (_, i) => `{n${i + 1}}`).join('/');

@@ -8,3 +8,22 @@ export const TABLE_SCHEMA = {
   /** Epoch-seconds attribute DynamoDB TTL expires items by (upload sessions). */
   ttlAttribute: 'ttl',
 } as const;
+
+/**
+ * The metadata table's sparse index of upload sessions by expiry, which the upload sweeper queries
+ * (docs/storage.md, "Upload expiry"). Only session items carry `partitionKey`, so nothing else is
+ * indexed. Its values are `shards` hex digits (the first of the session id), so session writes
+ * spread over that many index partitions; a sweep queries each with `expiresAt <= now`.
+ */
+export const UPLOAD_EXPIRY_INDEX = {
+  name: 'uploads-by-expiry',
+  partitionKey: 'expiryShard',
+  /**
+   * When the session dies (epoch seconds, a number). The item's TTL attribute is set a day later, so
+   * that DynamoDB's TTL, which frees nothing in S3, does not delete a session before the sweeper does.
+   */
+  sortKey: 'expiresAt',
+  /** Projected besides the keys: enough to delete a session conditionally without reading it. */
+  nonKeyAttributes: ['version', 'createdAt'],
+  shards: 16,
+} as const;

@@ -3,4 +3,4 @@ import { lambdaHandler } from '../http/lambda-handler';
 import { servicesFromEnv } from './compose';
 
 /** Lambda entry point of the base endpoint group. */
-export const handler = lambdaHandler(baseEndpoint, servicesFromEnv);
+export const handler = lambdaHandler(baseEndpoint, servicesFromEnv, { group: 'base' });

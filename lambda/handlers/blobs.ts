@@ -3,4 +3,4 @@ import { lambdaHandler } from '../http/lambda-handler';
 import { servicesFromEnv } from './compose';
 
 /** Lambda entry point of the blobs endpoint group. */
-export const handler = lambdaHandler(blobsEndpoint, servicesFromEnv);
+export const handler = lambdaHandler(blobsEndpoint, servicesFromEnv, { group: 'blobs' });

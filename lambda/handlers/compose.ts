@@ -3,14 +3,25 @@ import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
 import { DynamoDbMetadata } from '../adapters/dynamodb/dynamodb-metadata';
 import { kmsTokenKeys } from '../adapters/kms/kms-token-keys';
 import { S3BlobStore } from '../adapters/s3/s3-blob-store';
+import { DynamoDbHealthCheck } from '../adapters/dynamodb/dynamodb-health-check';
+import { ssmModeStore } from '../adapters/ssm/ssm-mode-store';
+import { ModeService } from '../core/services/mode-service';
+import { eventBridgePublisher } from '../adapters/eventbridge/eventbridge-publisher';
+import { log } from '../http/log';
 import { loadConfig, type RegistryConfig } from '../config/config';
-import { systemClock } from '../core/ports/clock';
+import { systemClock, type Clock } from '../core/ports/clock';
+import { UploadSweeper, type UploadSweeperOptions } from '../core/services/upload-sweeper';
 import type { AccountStore } from '../core/ports/accounts';
 import type { TokenKeys } from '../core/ports/token-keys';
 import { AuthService } from '../core/services/auth-service';
 import { BlobService } from '../core/services/blob-service';
 import { DiscoveryService } from '../core/services/discovery-service';
 import { ManifestService } from '../core/services/manifest-service';
+import { DynamoDbGcStore } from '../adapters/dynamodb/dynamodb-gc-store';
+import { DynamoDbPolicyStore } from '../adapters/dynamodb/dynamodb-policy-store';
+import { LIFECYCLE_DEFAULTS } from '../config/lifecycle';
+import { GarbageCollector } from '../core/services/garbage-collector';
+import { PolicySource } from '../core/services/policy-source';
 import { UploadService } from '../core/services/upload-service';
 import type { Services } from '../http/services';
 
@@ -41,6 +52,7 @@ export function compose(
     clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle, s3PublicEndpoint: config.s3PublicEndpoint });
   const store = new S3BlobStore({ client: s3, bucket: config.bucket, presignClient: presign });
   const metadata = new DynamoDbMetadata(dynamodb, config.table);
+  const policy = policySource(config, dynamodb);
   return {
     blobs: new BlobService(store, metadata, config.redirectTtlSeconds),
     uploads: new UploadService(store, metadata, metadata, systemClock, {
@@ -54,6 +66,7 @@ export function compose(
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: MAX_MANIFEST_SIZE,
       inlineLimit: INLINE_MANIFEST_LIMIT,
+      policy: () => policy.get(),
     }),
     discovery: new DiscoveryService(metadata),
     maxNameDepth: config.maxNameDepth,
@@ -74,6 +87,13 @@ export function compose(
       },
     ),
     ...(config.auth.publicUrl ? { publicUrl: config.auth.publicUrl } : {}),
+    // Registry events (docs/events.md): off unless REGISTRY_EVENT_BUS names a bus.
+    ...(config.events ? { events: eventBridgePublisher(config.events, log), publishPulls: config.events.pulls } : {}),
+    tags: metadata,
+    // GET /health reads one fixed key of the table (the base function's only table grant).
+    health: new DynamoDbHealthCheck(dynamodb, config.table),
+    // Maintenance mode: only functions that serve writes are told the parameter (lib/registry-stack.ts).
+    ...(config.modeParameter ? { mode: new ModeService(ssmModeStore(config.modeParameter), systemClock) } : {}),
   };
 }
 
@@ -83,6 +103,61 @@ let cached: Services | undefined;
 export function servicesFromEnv(): Services {
   cached ??= compose(loadConfig(process.env));
   return cached;
+}
+
+/**
+ * The upload sweeper (lambda/handlers/sweeper.ts, the admin CLI's `uploads purge`): the blob store
+ * and the metadata table's upload expiry index, nothing else.
+ */
+export function composeUploadSweeper(
+  config: Pick<RegistryConfig, 'bucket' | 'table' | 's3ForcePathStyle'>,
+  clients?: Pick<AwsClients, 's3' | 'dynamodb'>,
+  clock: Clock = systemClock,
+  options?: UploadSweeperOptions,
+): UploadSweeper {
+  const { s3, dynamodb } = clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle });
+  const store = new S3BlobStore({ client: s3, bucket: config.bucket });
+  return new UploadSweeper(store, new DynamoDbMetadata(dynamodb, config.table), clock, options);
+}
+
+/** The lifecycle policy: configured defaults plus what the admin CLI stored in the table. */
+function policySource(
+  config: Pick<RegistryConfig, 'table' | 'lifecycle'>,
+  dynamodb: AwsClients['dynamodb'],
+): PolicySource {
+  const lifecycle = config.lifecycle ?? LIFECYCLE_DEFAULTS;
+  return new PolicySource(
+    {
+      immutableTags: lifecycle.immutableTags,
+      tagRetention: lifecycle.tagRetention,
+      untaggedRetentionDays: lifecycle.untaggedRetentionDays,
+    },
+    new DynamoDbPolicyStore(dynamodb, config.table),
+    systemClock,
+  );
+}
+
+/**
+ * Garbage collection (lambda/handlers/gc.ts, the admin CLI's `gc`): the metadata table's snapshot
+ * and conditional deletes, the blob store, and the lifecycle policy in force.
+ */
+export async function composeGarbageCollector(
+  config: Pick<RegistryConfig, 'bucket' | 'table' | 's3ForcePathStyle' | 'lifecycle'>,
+  clients?: Pick<AwsClients, 's3' | 'dynamodb'>,
+  clock: Clock = systemClock,
+): Promise<GarbageCollector> {
+  const { s3, dynamodb } = clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle });
+  const store = new S3BlobStore({ client: s3, bucket: config.bucket });
+  const policy = await policySource(config, dynamodb as AwsClients['dynamodb']).get();
+  const lifecycle = config.lifecycle ?? LIFECYCLE_DEFAULTS;
+  return new GarbageCollector(new DynamoDbGcStore(dynamodb, config.table), store, store, clock, {
+    graceSeconds: lifecycle.gcGraceSeconds,
+    ...(policy.untaggedRetentionDays !== null
+      ? { untaggedRetentionSeconds: policy.untaggedRetentionDays * 86_400 }
+      : {}),
+    tagRules: policy.tagRetention,
+    immutableTags: policy.immutableTags,
+  });
 }
 
 export type { RegistryConfig };

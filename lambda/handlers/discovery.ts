@@ -3,4 +3,4 @@ import { lambdaHandler } from '../http/lambda-handler';
 import { servicesFromEnv } from './compose';
 
 /** Lambda entry point of the discovery endpoint group. */
-export const handler = lambdaHandler(discoveryEndpoint, servicesFromEnv);
+export const handler = lambdaHandler(discoveryEndpoint, servicesFromEnv, { group: 'discovery' });

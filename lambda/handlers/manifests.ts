@@ -3,4 +3,4 @@ import { lambdaHandler } from '../http/lambda-handler';
 import { servicesFromEnv } from './compose';
 
 /** Lambda entry point of the manifests endpoint group. */
-export const handler = lambdaHandler(manifestsEndpoint, servicesFromEnv);
+export const handler = lambdaHandler(manifestsEndpoint, servicesFromEnv, { group: 'manifests' });

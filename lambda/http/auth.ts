@@ -7,6 +7,21 @@ import type { Services } from './services';
 /** What a route needs: an action on a resource, or only a signed-in caller (the base endpoint). */
 type Need = { readonly entry: AccessEntry; readonly action: string } | 'signed-in';
 
+/** What `authorize` returns: what the caller holds, and who they are when they said so. */
+export interface AuthorizedGrant extends Grant {
+  /** The token's subject or the Basic user name; absent for anonymous callers and with auth off. */
+  readonly actor?: string;
+}
+
+function withActor(grant: Grant, actor: string): AuthorizedGrant {
+  const { mentions } = grant;
+  return {
+    allows: (entry, action) => grant.allows(entry, action),
+    ...(mentions ? { mentions: (entry: AccessEntry) => mentions.call(grant, entry) } : {}),
+    actor,
+  };
+}
+
 const repo = (name: string, actions: string[]): AccessEntry => ({ type: 'repository', name, actions });
 
 /**
@@ -29,7 +44,11 @@ function needOf(route: OciRoute | undefined, method: string): Need | undefined {
  * credentials where some are needed: 401 with a challenge naming the scope; valid credentials that
  * fall short: 403 DENIED.
  */
-export async function authorize(req: RegistryRequest, route: OciRoute | undefined, services: Services): Promise<Grant> {
+export async function authorize(
+  req: RegistryRequest,
+  route: OciRoute | undefined,
+  services: Services,
+): Promise<AuthorizedGrant> {
   const { auth } = services;
   const { mode } = auth.settings;
   if (mode === 'none') return grantFromRules(ALLOW_ALL);
@@ -50,17 +69,21 @@ export async function authorize(req: RegistryRequest, route: OciRoute | undefine
   let signedIn = false;
   /** A user is known: falling short is then 403, not a prompt to sign in. */
   let identified = false;
+  /** The user it is, for registry events. */
+  let actor: string | undefined;
   try {
     if (mode === 'token' && scheme.toLowerCase() === 'bearer' && credentials) {
       const token = await auth.grantOfToken(credentials);
       grant = token.grant;
       signedIn = true;
       identified = token.subject !== '';
+      actor = token.subject || undefined;
     } else if (mode === 'basic' && scheme.toLowerCase() === 'basic' && credentials) {
       const { username, password } = decodeBasic(credentials);
       grant = auth.grantOfPrincipal(await auth.signIn(username, password, { cache: true }));
       signedIn = true;
       identified = true;
+      actor = username;
     } else {
       grant = auth.grantOfPrincipal(auth.anonymous());
     }
@@ -75,7 +98,7 @@ export async function authorize(req: RegistryRequest, route: OciRoute | undefine
     // cache tokens per repository do this); a token that names the source without pull falls back.
     throw new UnauthorizedError('this mount needs pull on its source repository', challenge('insufficient_scope'));
   }
-  if (allowed) return grant;
+  if (allowed) return actor ? withActor(grant, actor) : grant;
   if (!identified) {
     // Anonymous callers, with or without an anonymous token, are asked to sign in.
     throw new UnauthorizedError('authentication required', challenge(signedIn ? 'insufficient_scope' : undefined));

@@ -1,9 +1,13 @@
 import { parseDigest } from '../core/digest';
 import { EndpointUnknownError, NameInvalidError, PaginationInvalidError, UnsupportedError } from '../core/errors';
-import type { UploadSession } from '../core/ports/metadata';
+import type { BlobRecord, UploadSession } from '../core/ports/metadata';
 import type { ByteRange } from '../core/services/upload-service';
 import type { Grant } from '../core/auth/access';
-import { authorize } from './auth';
+import { REGISTRY_METRICS } from '../config/observability';
+import { HEALTH_PATH } from '../config/routes';
+import { healthEndpoint } from './health';
+import { authorize, type AuthorizedGrant } from './auth';
+import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from './paths';
 import type { RegistryRequest } from './request';
@@ -18,6 +22,8 @@ import type { Services } from './services';
 export type Endpoint = (req: RegistryRequest, services: Services) => Promise<HttpResponse>;
 
 export const baseEndpoint: Endpoint = async (req, services) => {
+  // Before any route parsing or authorization: monitors probe it without credentials.
+  if (req.rawPath === HEALTH_PATH) return healthEndpoint(req, services);
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'base') return unroutable(route, req, services);
   allow(req, ['GET', 'HEAD']);
@@ -32,9 +38,10 @@ export const blobsEndpoint: Endpoint = async (req, services) => {
   if (route?.kind !== 'blob') return unroutable(route, req, services);
   const { blobs } = services;
   const method = allow(req, ['GET', 'HEAD', 'DELETE']);
-  await authorize(req, route, services);
+  const caller = await authorize(req, route, services);
   if (method === 'DELETE') {
     await blobs.delete(route.name, route.digest);
+    await emit(req, services, caller, blobDeleted(route.name, route.digest));
     return respond(202);
   }
   if (method === 'HEAD') {
@@ -63,23 +70,24 @@ async function uploads(
     // A mount reads `from`: without pull there it is an ordinary upload, and says nothing of `from`.
     if (mount && from && mayPull(grant, from)) {
       const record = await blobs.mount(route.name, mount, from);
-      if (record) return blobCreated(route.name, record.digest);
+      if (record) return pushed(req, services, grant, route.name, record, from);
     }
     const digest = req.query.get('digest');
     if (digest && req.stream) {
       parseDigest(digest);
       const session = await uploads.start(route.name);
-      return blobCreated(route.name, (await uploads.putStreamed(route.name, session.id, digest, req.stream)).digest);
+      const record = await uploads.putStreamed(route.name, session.id, digest, req.stream);
+      return pushed(req, services, grant, route.name, record);
     }
     if (digest) {
       checkContentLength(req);
       const record = await uploads.putWhole(route.name, digest, req.body);
-      return blobCreated(route.name, record.digest);
+      return pushed(req, services, grant, route.name, record);
     }
     return uploadAccepted(await uploads.start(route.name));
   }
   const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE']);
-  await authorize(req, route, services);
+  const caller = await authorize(req, route, services);
   switch (method) {
     case 'GET':
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
@@ -93,7 +101,8 @@ async function uploads(
       parseDigest(digest);
       const range = contentRange(req);
       if (req.stream && !range) {
-        return blobCreated(route.name, (await uploads.putStreamed(route.name, route.id, digest, req.stream)).digest);
+        const record = await uploads.putStreamed(route.name, route.id, digest, req.stream);
+        return pushed(req, services, caller, route.name, record);
       }
       let last = req.body;
       if (range) {
@@ -102,7 +111,7 @@ async function uploads(
         last = new Uint8Array(0);
       }
       const record = await uploads.complete(route.name, route.id, digest, last);
-      return blobCreated(route.name, record.digest);
+      return pushed(req, services, caller, route.name, record);
     }
     default:
       await uploads.cancel(route.name, route.id);
@@ -128,9 +137,13 @@ export const manifestsEndpoint: Endpoint = async (req, services) => {
   if (route?.kind !== 'manifest') return unroutable(route, req, services);
   const { manifests } = services;
   const method = allow(req, ['GET', 'HEAD', 'PUT', 'DELETE']);
-  await authorize(req, route, services);
+  const caller = await authorize(req, route, services);
+  // Where the tag pointed before this request moves or deletes it (read only when events are on).
+  const before =
+    method === 'PUT' || method === 'DELETE' ? await tagBefore(services, route.name, route.reference) : undefined;
   if (method === 'PUT') {
     const record = await manifests.put(route.name, route.reference, req.header('content-type'), req.body);
+    await emit(req, services, caller, manifestPushed(route.name, route.reference, record, before));
     return respond(201, {
       Location: `/v2/${route.name}/manifests/${record.digest}`,
       'Docker-Content-Digest': record.digest,
@@ -139,9 +152,13 @@ export const manifestsEndpoint: Endpoint = async (req, services) => {
   }
   if (method === 'DELETE') {
     await manifests.delete(route.name, route.reference);
+    await emit(req, services, caller, manifestDeleted(route.name, route.reference, before));
     return respond(202);
   }
   const { record, body } = await manifests.get(route.name, route.reference, method === 'GET');
+  if (method === 'GET') {
+    await emit(req, services, caller, manifestPulled(services, route.name, route.reference, record));
+  }
   const headers = {
     'Content-Type': record.mediaType,
     'Docker-Content-Digest': record.digest,
@@ -212,6 +229,21 @@ function uploadAccepted(session: UploadSession, status = 202): HttpResponse {
 
 function blobCreated(name: string, digest: string): HttpResponse {
   return respond(201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+}
+
+/** 201 for a blob now in the repository, once its `Blob Pushed` event is out. */
+async function pushed(
+  req: RegistryRequest,
+  services: Services,
+  caller: AuthorizedGrant,
+  name: string,
+  record: BlobRecord,
+  mountedFrom?: string,
+): Promise<HttpResponse> {
+  // A mount moves no bytes.
+  if (mountedFrom === undefined) req.record?.(REGISTRY_METRICS.blobBytesPushed, record.size);
+  await emit(req, services, caller, blobPushed(name, record, mountedFrom));
+  return blobCreated(name, record.digest);
 }
 
 const CONTENT_RANGE = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/;

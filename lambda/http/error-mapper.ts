@@ -70,8 +70,16 @@ export function errorResponse(err: unknown, requestId: string, log: ErrorLogger)
     headers['Retry-After'] = String(err.retryAfterSeconds);
   }
   const code = err.code === 'RANGE_INVALID' ? 'BLOB_UPLOAD_INVALID' : err.code;
-  const body = {
-    errors: [{ code, message: err.message, ...(err.detail !== undefined ? { detail: err.detail } : {}) }],
-  };
+  const body = { errors: [{ code, message: err.message, detail: withRequestId(err.detail, requestId) }] };
   return json(status, body, headers);
+}
+
+/**
+ * The request id joins the error's `detail` (free-form in the spec), so a client's bug report
+ * names the log lines of its request. A detail that is not an object is left as it was.
+ */
+function withRequestId(detail: unknown, requestId: string): unknown {
+  if (detail === undefined) return { requestId };
+  if (typeof detail === 'object' && detail !== null && !Array.isArray(detail)) return { ...detail, requestId };
+  return detail;
 }

@@ -1,26 +1,78 @@
-import middy from '@middy/core';
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Endpoint } from './endpoints';
 import { errorResponse } from './error-mapper';
-import { log } from './log';
-import { fromEvent, type RegistryRequest } from './request';
+import { Observability, type ObservabilityOptions, type RequestObservation } from './observability';
+import { fromEvent } from './request';
 import type { HttpResponse } from './response';
 import type { Services } from './services';
+import { refuseWritesInMaintenance } from './write-guard';
+
+type ObservedContext = Context & { observation?: RequestObservation };
+
+/** True until the first invocation of this execution environment has begun. */
+let coldStart = true;
 
 /**
- * Wraps an endpoint group as a Lambda handler: decodes the event once, runs the endpoint, and lets one
- * onError middleware map every thrown error to an OCI response.
+ * Wraps an endpoint group as a Lambda handler: decodes the event once, refuses writes in
+ * maintenance mode, runs the endpoint, and lets one onError middleware map every thrown error to an
+ * OCI response. Every request gets an `X-Request-Id` header, one access log line and one EMF metrics
+ * line, and every line it logs carries API Gateway's and Lambda's request ids.
  */
-export function lambdaHandler(endpoint: Endpoint, services: () => Services) {
-  return middy<APIGatewayProxyEventV2, HttpResponse, Error, Context & { registryRequest?: RegistryRequest }>()
-    .use({
-      onError: (request) => {
-        request.response = errorResponse(
-          request.error,
-          request.event.requestContext?.requestId ?? request.context.awsRequestId,
-          log,
-        );
-      },
-    })
-    .handler(async (event) => endpoint(fromEvent(event), services()));
+export function lambdaHandler(
+  endpoint: Endpoint,
+  services: () => Services,
+  observability: Observability | ObservabilityOptions,
+) {
+  const observer = observability instanceof Observability ? observability : new Observability(observability);
+  return middy<APIGatewayProxyEventV2, HttpResponse, Error, ObservedContext>()
+    .use(observe(observer))
+    .handler(async (event, context) => {
+      const observation = context.observation as RequestObservation;
+      const req = { ...fromEvent(event), record: observation.record };
+      return observation.run(async () => {
+        const registry = services();
+        await refuseWritesInMaintenance(req, registry);
+        return endpoint(req, registry);
+      });
+    });
+}
+
+/** Starts a request's observation before the handler; finishes it on the way out, errors included. */
+function observe(observer: Observability): MiddlewareObj<APIGatewayProxyEventV2, HttpResponse, Error, ObservedContext> {
+  const access = (event: APIGatewayProxyEventV2) => ({
+    method: event.requestContext?.http?.method?.toUpperCase() ?? 'GET',
+    path: event.rawPath,
+    requestBytes: requestBytes(event),
+  });
+  return {
+    before: (request) => {
+      const { event, context } = request;
+      context.observation = observer.begin({
+        requestId: event.requestContext?.requestId ?? context.awsRequestId,
+        lambdaRequestId: context.awsRequestId,
+        ...(coldStart ? { extra: { coldStart: true } } : {}),
+      });
+      coldStart = false;
+    },
+    after: (request) => {
+      request.response = request.context.observation?.finish(
+        request.response ?? undefined,
+        access(request.event),
+      ) as HttpResponse;
+    },
+    onError: (request) => {
+      const observation = request.context.observation;
+      const requestId = observation?.ids.requestId ?? request.context.awsRequestId;
+      const response = errorResponse(request.error, requestId, (message, fields) =>
+        observer.logger.error(message, { ...observation?.keys, ...fields }),
+      );
+      request.response = observation ? observation.finish(response, access(request.event)) : response;
+    },
+  };
+}
+
+function requestBytes(event: APIGatewayProxyEventV2): number {
+  const body = event.body ?? '';
+  return event.isBase64Encoded ? Buffer.byteLength(body, 'base64') : Buffer.byteLength(body);
 }

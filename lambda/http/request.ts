@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { RegistryMetric } from '../config/observability';
 
 /** The parts of an HTTP API (payload 2.0) event the endpoints use, with the body as exact bytes. */
 export interface RegistryRequest {
@@ -12,6 +13,8 @@ export interface RegistryRequest {
   /** The body as it arrives, when a server streams it (the uploader); then `body` is empty. */
   readonly stream?: AsyncIterable<Uint8Array>;
   readonly requestId: string;
+  /** Adds a sample to one of the request's metrics (set by whoever observes the request). */
+  readonly record?: (metric: RegistryMetric, value: number) => void;
 }
 
 /**

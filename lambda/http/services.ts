@@ -1,3 +1,7 @@
+import type { EventPublisher } from '../core/ports/events';
+import type { ManifestIndex } from '../core/ports/metadata';
+import type { HealthCheck } from '../core/ports/health';
+import type { ModeService } from '../core/services/mode-service';
 import type { AuthService } from '../core/services/auth-service';
 import type { BlobService } from '../core/services/blob-service';
 import type { DiscoveryService } from '../core/services/discovery-service';
@@ -16,4 +20,17 @@ export interface Services {
   readonly auth: AuthService;
   /** The registry's public origin, when requests do not carry it (behind CloudFront). */
   readonly publicUrl?: string;
+  /** Where registry events go (docs/events.md); absent when events are off. */
+  readonly events?: EventPublisher;
+  /** Publish `Manifest Pulled` on manifest GETs too: one event per pull, which costs money at scale. */
+  readonly publishPulls?: boolean;
+  /**
+   * The digest a tag points at, read before a tag is set or deleted, only when events are on (for
+   * `Tag Changed`). Without it, the manifest service's lookup is used (one read more).
+   */
+  readonly tags?: Pick<ManifestIndex, 'getTag'>;
+  /** What `GET /health` checks; without it, /health answers 200 from the code alone. */
+  readonly health?: HealthCheck;
+  /** Maintenance (read-only) mode; absent where no write is served, or no mode is configured. */
+  readonly mode?: ModeService;
 }

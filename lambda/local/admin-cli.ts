@@ -133,6 +133,14 @@ export function parseDays(text: string): number {
   return Number(text);
 }
 
+/** A number of hours, 0 or more (fractions allowed: 0.5). */
+export function parseHours(text: string): number {
+  if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text)) {
+    throw new UsageError(`--older-than takes a number of hours, got "${text}"`);
+  }
+  return Number(text);
+}
+
 const when = (ms: number) => new Date(ms).toISOString().slice(0, 16) + 'Z';
 
 /** What `user list` shows: never the password hash. */
@@ -260,6 +268,18 @@ export interface CliCommand {
   /** Rejects bad values with a UsageError before anything is read or changed. */
   check?(args: string[], values: CliValues): void;
   run(session: AdminSession, args: string[], values: CliValues): Promise<void>;
+  readonly storage?: false;
+}
+
+/**
+ * A command on the registry's bucket and metadata table rather than its accounts (`uploads purge`):
+ * it finds its own target (`--local`, or `--metadata-table` and `--bucket`) and opens no accounts table.
+ */
+export interface StorageCliCommand extends Omit<CliCommand, 'run' | 'storage'> {
+  readonly storage: true;
+  /** Its target besides `--local` in `--help`. @default '--metadata-table and --bucket above' */
+  readonly targetHelp?: string;
+  run(args: string[], values: CliValues): Promise<void>;
 }
 
 const JSON_OPTION: CliOption = { type: 'boolean', help: 'print JSON' };
@@ -269,7 +289,7 @@ const str = (value: string | boolean | undefined) => (typeof value === 'string' 
 const PASSWORD_SOURCES = ['password', 'password-stdin', 'no-password'];
 
 /** The admin commands, by name (`user add`); bin/admin.ts parses the command line and runs one. */
-export const COMMANDS: Record<string, CliCommand> = {
+export const COMMANDS: Record<string, CliCommand | StorageCliCommand> = {
   'user add': {
     args: ['<name>'],
     summary: "add a user, or change a user's password and read-only flag",
@@ -383,4 +403,142 @@ export const COMMANDS: Record<string, CliCommand> = {
       print(values.json ? tokens.map(tokenView) : tokenTable(tokens));
     },
   },
+  'uploads purge': {
+    storage: true,
+    args: [],
+    summary: 'remove expired upload sessions with their staged chunks and multipart uploads',
+    details:
+      'What the scheduled upload sweeper does, now: sessions that expired (more than 15 minutes ago) are ' +
+      'removed, each only if no request changed it meanwhile, and their bytes freed. Committed blobs are never ' +
+      'touched. Target: --local, or a stack with --metadata-table and --bucket (default $REGISTRY_TABLE and ' +
+      '$REGISTRY_BUCKET; region and credentials from the environment).',
+    options: {
+      'dry-run': { type: 'boolean', help: 'only count what would be removed' },
+      'older-than': {
+        type: 'string',
+        value: '<hours>',
+        help: 'also sessions opened more than <hours> ago, expired or not (uploads still in progress fail)',
+      },
+      'metadata-table': { type: 'string', value: '<table>', help: "a deployed stack's metadata table" },
+      bucket: { type: 'string', value: '<bucket>', help: "a deployed stack's blob bucket" },
+      json: { type: 'boolean', help: 'print the totals as JSON' },
+    },
+    check(_args, values) {
+      if (values['older-than'] !== undefined) parseHours(String(values['older-than']));
+    },
+    async run(_args, values) {
+      const { purgeUploads } = await import('./uploads-cli');
+      await purgeUploads(values);
+    },
+  },
+  gc: storageCommand({
+    summary: 'collect garbage now: what no tag reaches, after the grace period (docs/garbage-collection.md)',
+    details:
+      'Online: pushes, pulls and deletes go on meanwhile, and any push that touches what the run would delete ' +
+      'wins. --dry-run shows what would go and how many bytes.',
+    options: {
+      'dry-run': { type: 'boolean', help: 'only count what would be removed' },
+      'grace-hours': { type: 'string', value: '<hours>', help: 'leave alone anything newer (default 24, at least 1)' },
+    },
+    run: async (values) => (await import('./lifecycle-cli')).runGc(values),
+  }),
+  du: storageCommand({
+    summary: 'storage per repository (shared blobs count in each; EXCLUSIVE is what deleting it would free)',
+    options: {},
+    run: async (values) => (await import('./lifecycle-cli')).runDu(values),
+  }),
+  verify: storageCommand({
+    summary: 're-hash stored blobs and report any whose bytes do not match their digest (exit 1 if any)',
+    options: { sample: { type: 'string', value: '<n>', help: 'check a random sample of n blobs instead of all' } },
+    run: async (values) => (await import('./lifecycle-cli')).runVerify(values),
+  }),
+  'policy show': storageCommand({
+    summary: 'show the lifecycle rules stored by `policy set` (the stack adds its own)',
+    options: {},
+    run: async (values) => (await import('./lifecycle-cli')).runPolicy('show', values),
+  }),
+  'policy set': storageCommand({
+    summary: 'store lifecycle rules: immutable tags, tag retention, untagged retention',
+    details:
+      'Rules are <repository pattern>:<tag pattern>, comma-separated; retention rules end in =<keep last>. ' +
+      "Example: --immutable 'prod/*:v*' --retention 'ci/*:build-*=20' --untagged-days 14. Each option given " +
+      'replaces that list; the functions pick changes up within a minute.',
+    options: {
+      immutable: { type: 'string', value: '<rules>', help: 'tags that may be set once and never moved' },
+      retention: { type: 'string', value: '<rules>', help: 'keep the newest N matching tags; older ones are untagged' },
+      'untagged-days': { type: 'string', value: '<days|never>', help: 'how long untagged manifests are kept' },
+    },
+    run: async (values) => (await import('./lifecycle-cli')).runPolicy('set', values),
+  }),
+  'maintenance on': maintenanceCommand('on', 'maintenance (read-only) mode: pushes and deletes answer 503, pulls work'),
+  'maintenance off': maintenanceCommand('off', 'back to read-write: pushes and deletes work again'),
+  'maintenance status': maintenanceCommand('status', 'show whether maintenance (read-only) mode is on'),
 };
+
+/**
+ * `maintenance on|off|status`: the registry's mode, not its accounts, so (like `uploads purge`) it
+ * finds its own target: `--local`, or `--parameter` with a stack's `ModeParameter` output.
+ */
+function maintenanceCommand(action: 'on' | 'off' | 'status', summary: string): StorageCliCommand {
+  return {
+    storage: true,
+    args: [],
+    summary,
+    details:
+      'The functions and the uploader read the mode at most once per 30 s, so a switch takes effect within ' +
+      '30 s without a deployment. Target: --local (the file maintenance-mode in the data directory), or a ' +
+      "stack's SSM parameter with --parameter (default $REGISTRY_MODE_PARAMETER; region and credentials " +
+      'from the environment; needs ssm:PutParameter to switch, ssm:GetParameter for status).',
+    targetHelp: '--parameter above',
+    options: {
+      parameter: { type: 'string', value: '<name>', help: "a deployed stack's mode parameter (output ModeParameter)" },
+      ...(action === 'status' ? { json: JSON_OPTION } : {}),
+    },
+    check(_args, values) {
+      checkModeTarget(values);
+    },
+    async run(_args, values) {
+      const { runMaintenance } = await import('./maintenance-cli');
+      await runMaintenance(action, values);
+    },
+  };
+}
+
+/** The target checks of `maintenance` commands, without loading them. */
+function checkModeTarget(values: CliValues): void {
+  const parameter = typeof values.parameter === 'string' ? values.parameter : undefined;
+  if (values.table !== undefined) {
+    throw new UsageError('--table names an accounts table; maintenance takes --local or --parameter <name>');
+  }
+  if (values.local && parameter) throw new UsageError('use either --local or --parameter, not both');
+  if (values['data-dir'] !== undefined && !values.local) throw new UsageError('--data-dir goes with --local');
+  if (!values.local && !parameter && !process.env.REGISTRY_MODE_PARAMETER) {
+    throw new UsageError(
+      "which registry? --local (local mode's data directory) or --parameter <the stack's ModeParameter output>",
+    );
+  }
+}
+
+/** A command on the registry's table and bucket (`gc`, `du`, `verify`, `policy`), targeted like `uploads purge`. */
+function storageCommand(spec: {
+  summary: string;
+  details?: string;
+  options: Record<string, CliOption>;
+  run: (values: CliValues) => Promise<void>;
+}): StorageCliCommand {
+  return {
+    storage: true,
+    args: [],
+    summary: spec.summary,
+    details:
+      `${spec.details ? `${spec.details} ` : ''}Target: --local, or a stack with --metadata-table and --bucket ` +
+      '(default $REGISTRY_TABLE and $REGISTRY_BUCKET; region and credentials from the environment).',
+    options: {
+      ...spec.options,
+      'metadata-table': { type: 'string', value: '<table>', help: "a deployed stack's metadata table" },
+      bucket: { type: 'string', value: '<bucket>', help: "a deployed stack's blob bucket" },
+      json: JSON_OPTION,
+    },
+    run: (_args, values) => spec.run(values),
+  };
+}

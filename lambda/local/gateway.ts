@@ -77,6 +77,9 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
       return;
     }
     const group = matcher.match(rawPath);
+    // API Gateway names every answer, its own 413 and 503 included, by the request id it gives the event.
+    const requestId = randomUUID();
+    res.setHeader('apigw-requestid', requestId);
     const body = await readBody(req, LAMBDA_PAYLOAD_LIMIT);
     if (body === undefined) {
       const message = `request body too large: after base64 encoding it exceeds the ${LAMBDA_PAYLOAD_LIMIT}-byte Lambda payload limit (about 4.5 MiB of raw bytes); send it in smaller chunks`;
@@ -84,7 +87,7 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
       res.on('finish', () => req.destroy());
       return;
     }
-    const event = toEvent(req, rawPath, url.search.slice(1), body, group);
+    const event = toEvent(req, rawPath, url.search.slice(1), body, group, requestId);
     const eventSize = Buffer.byteLength(JSON.stringify(event));
     if (eventSize > LAMBDA_PAYLOAD_LIMIT) {
       const message = `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}`;
@@ -138,6 +141,7 @@ function toEvent(
   rawQueryString: string,
   body: Buffer,
   group: FunctionGroup,
+  requestId: string = randomUUID(),
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -172,7 +176,7 @@ function toEvent(
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: randomUUID(),
+      requestId,
       routeKey: `ANY ${group}`,
       stage: '$default',
       time: new Date(now).toISOString(),

@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
 import { FileTokenKeys } from '../adapters/keyfile/file-token-keys';
 import type { AccountStore } from '../core/ports/accounts';
+import type { EventPublisher } from '../core/ports/events';
 import type { AuthConfig, RegistryConfig } from '../config/config';
 import {
   routeTable,
@@ -19,6 +20,10 @@ import { compose } from '../handlers/compose';
 import * as endpoints from '../http/endpoints';
 import { tokenEndpoint } from '../http/token-endpoint';
 import { lambdaHandler } from '../http/lambda-handler';
+import { Observability, type ObservedGroup } from '../http/observability';
+import { FileModeStore } from '../adapters/modefile/file-mode-store';
+import { systemClock } from '../core/ports/clock';
+import { ModeService } from '../core/services/mode-service';
 import type { Services } from '../http/services';
 import { recordCall } from './call-counter';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from './emulators';
@@ -54,6 +59,28 @@ export interface LocalRegistryOptions {
    * kept in `dataDir` (the stand-in for the KMS key).
    */
   readonly auth?: Partial<Pick<AuthConfig, 'mode' | 'anonymousPull' | 'tokenTtlSeconds' | 'maxFailures' | 'service'>>;
+  /** Where registry events go (docs/events.md), e.g. a memory publisher in tests; off by default. */
+  readonly events?: EventPublisher;
+  /**
+   * With `events`: publish `Manifest Pulled` on manifest GETs too.
+   * @default false
+   */
+  readonly publishPulls?: boolean;
+  /**
+   * Level of the handlers' JSON log lines (access lines are INFO).
+   * @default 'WARN': `npm start` prints its own line per request
+   */
+  readonly logLevel?: string;
+  /**
+   * Print the handlers' EMF metric lines, as deployed functions do.
+   * @default false
+   */
+  readonly metrics?: boolean;
+  /**
+   * How long the mode read from `<dataDir>/maintenance-mode` is cached (tests shorten it).
+   * @default 30_000, as deployed
+   */
+  readonly modeCacheMs?: number;
 }
 
 export interface LocalRegistry {
@@ -77,6 +104,9 @@ export interface LocalEndpoints {
   readonly region: string;
   readonly table: string;
   readonly accountsTable: string;
+  /** The blob bucket and the S3 server holding it (the admin CLI's `uploads purge`). */
+  readonly bucket?: string;
+  readonly s3Endpoint?: string;
 }
 
 const ENDPOINTS: Record<FunctionGroup, endpoints.Endpoint> = {
@@ -116,6 +146,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   };
   let stopEmulators = async () => {};
   let dynamodbEndpoint: string | undefined;
+  let s3Endpoint: string | undefined;
   let clients: AwsClients;
   if (options.clients) {
     clients = options.clients;
@@ -125,6 +156,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     const emulators = await startEmulators(ensureTools(log), resolve(options.dataDir));
     stopEmulators = emulators.stop;
     dynamodbEndpoint = emulators.dynamodbEndpoint;
+    s3Endpoint = emulators.s3Endpoint;
     clients = createAwsClients({
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
@@ -143,9 +175,23 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   observeCalls(clients, recordCall);
   const keys = config.auth.mode === 'token' ? await FileTokenKeys.open(resolve(options.dataDir)) : undefined;
   const accounts = new DynamoDbAccounts(clients.dynamodb, config.auth.accountsTable);
-  const services = compose(config, clients, { accounts, ...(keys ? { keys } : {}) });
+  const composed: Services = {
+    ...compose(config, clients, { accounts, ...(keys ? { keys } : {}) }),
+    // Maintenance mode: the file the admin CLI's `maintenance on|off --local` writes.
+    mode: new ModeService(new FileModeStore(resolve(options.dataDir)), systemClock, {
+      ...(options.modeCacheMs !== undefined ? { cacheMs: options.modeCacheMs } : {}),
+    }),
+  };
+  const observe = (group: ObservedGroup) =>
+    new Observability({ group, logLevel: options.logLevel ?? 'WARN', metrics: options.metrics ?? false });
+  const services: Services = options.events
+    ? { ...composed, events: options.events, publishPulls: options.publishPulls ?? false }
+    : composed;
   const handlers = Object.fromEntries(
-    FUNCTION_GROUPS.map((group) => [group, lambdaHandler(ENDPOINTS[group], () => services) as unknown as LambdaFn]),
+    FUNCTION_GROUPS.map((group) => [
+      group,
+      lambdaHandler(ENDPOINTS[group], () => services, observe(group)) as unknown as LambdaFn,
+    ]),
   ) as Record<FunctionGroup, LambdaFn>;
   const server = createLocalGateway({
     routes: routeTable(config.maxNameDepth),
@@ -154,7 +200,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     uploader:
       options.uploader === false
         ? undefined
-        : { listener: uploaderListener(services), pathPattern: UPLOADER_PATH_PATTERN },
+        : { listener: uploaderListener(services, observe('uploader')), pathPattern: UPLOADER_PATH_PATTERN },
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -168,6 +214,8 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
       region: LOCAL_REGION,
       table: config.table,
       accountsTable: config.auth.accountsTable,
+      bucket: config.bucket,
+      ...(s3Endpoint ? { s3Endpoint } : {}),
     };
     await writeFile(resolve(options.dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2));
   }

@@ -123,11 +123,12 @@ export function ensureClients(
 }
 
 /**
- * moto's server, a KMS the token-key tests sign with (tests only). Its KMS needs only moto itself and
- * the Flask server, not the `server` extra, which adds cfn-lint, docker and sympy for other services
- * and doubles the install.
+ * moto's server, a KMS the token-key tests sign with and an EventBridge (with SQS) the event
+ * publisher's tests read events back from (tests only). KMS needs only moto itself and the Flask
+ * server; EventBridge needs jsonpath-ng too, to deliver to any rule target. Not the `server` extra,
+ * which adds cfn-lint, docker and sympy for other services and doubles the install.
  */
-export const MOTO_REQUIREMENTS = ['moto==5.2.5', 'flask==3.1.3', 'flask-cors==6.0.5'] as const;
+export const MOTO_REQUIREMENTS = ['moto==5.2.5', 'flask==3.1.3', 'flask-cors==6.0.5', 'jsonpath-ng==1.8.0'] as const;
 
 /**
  * Installs moto into the Python venv `.tools/moto` unless the pinned version is there; returns the
@@ -141,9 +142,13 @@ export function ensureMoto(log: (line: string) => void = () => {}): string {
   if (existsSync(server) && existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return server;
   log(`installing ${MOTO_REQUIREMENTS.join(' ')} into ${venv}`);
   // A venv cannot be moved once made (its scripts name their interpreter by path): build in place,
-  // and write the stamp last so an interrupted install starts over.
-  rmSync(venv, { recursive: true, force: true });
-  execFileSync('python3', ['-m', 'venv', venv], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // and write the stamp last so an interrupted install starts over. A complete install of other
+  // requirements is updated where it is: pip changes only what differs, and a moto_server another
+  // test file runs from it keeps running.
+  if (!existsSync(server) || !existsSync(stamp)) {
+    rmSync(venv, { recursive: true, force: true });
+    execFileSync('python3', ['-m', 'venv', venv], { stdio: ['ignore', 'inherit', 'inherit'] });
+  }
   execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...MOTO_REQUIREMENTS], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { servicesFromEnv } from '../handlers/compose';
+import { logger } from '../http/log';
 import { uploaderListener } from './server';
 
 /**
@@ -12,7 +13,7 @@ server.requestTimeout = 0;
 server.keepAliveTimeout = 310_000;
 server.headersTimeout = 320_000;
 server.listen(Number(process.env.PORT ?? 8080), () => {
-  process.stdout.write(`${JSON.stringify({ level: 'info', message: 'uploader listening', port: server.address() })}\n`);
+  logger.info('uploader listening', { address: server.address() });
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);

@@ -2,24 +2,37 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { uploadsEndpoint } from '../http/endpoints';
 import { errorResponse } from '../http/error-mapper';
-import { log } from '../http/log';
 import { writeResponse } from '../http/node-response';
+import { Observability, REQUEST_ID_HEADER, type RequestObservation } from '../http/observability';
 import type { RegistryRequest } from '../http/request';
+import type { HttpResponse } from '../http/response';
 import type { Services } from '../http/services';
+import { refuseWritesInMaintenance } from '../http/write-guard';
 
 /**
  * The upload data path: the upload endpoints with request bodies streamed into storage instead of
  * held whole, so a layer of any size reaches S3 in one request from any client (docker's and
  * podman's single streamed PATCH, containerd's and oras's single PUT). Runs behind the registry's
  * own domain, so upload `Location`s stay on the registry host; the same code runs in local mode.
+ *
+ * Logs and metrics have the functions' shape (group `uploader`): an access line and an EMF line per
+ * request, an `X-Request-Id` on every response.
  */
-export function uploaderListener(services: Services): RequestListener {
+export function uploaderListener(
+  services: Services,
+  observability: Observability = new Observability({ group: 'uploader' }),
+): RequestListener {
   return (req, res) => {
-    void handle(req, res, services);
+    void handle(req, res, services, observability);
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, services: Services): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  services: Services,
+  observability: Observability,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://uploader');
   const method = (req.method ?? 'GET').toUpperCase();
   if (url.pathname === '/healthz') {
@@ -27,33 +40,65 @@ async function handle(req: IncomingMessage, res: ServerResponse, services: Servi
     return;
   }
   const requestId = randomUUID();
+  // The load balancer's trace id ties this request to its access log line.
+  const traceId = header(req, 'x-amzn-trace-id');
+  const observation = observability.begin({ requestId, ...(traceId ? { extra: { traceId } } : {}) });
   const request: RegistryRequest = {
     method,
     rawPath: url.pathname,
     query: url.searchParams,
-    header: (name) => {
-      const value = req.headers[name.toLowerCase()];
-      return Array.isArray(value) ? value.join(',') : value;
-    },
+    header: (name) => header(req, name),
     body: new Uint8Array(0),
     stream: req,
     requestId,
+    record: observation.record,
   };
-  let result;
+  let result: HttpResponse;
   try {
-    result = await uploadsEndpoint(request, services);
+    result = await observation.run(async () => {
+      await refuseWritesInMaintenance(request, services);
+      return uploadsEndpoint(request, services);
+    });
   } catch (err) {
     if (req.destroyed && !req.complete) {
       // The client went away mid-body: nothing was committed, and nobody is left to answer.
       res.destroy();
+      finish(observation, req, url.pathname, 499, 0);
       return;
     }
-    result = errorResponse(err, requestId, log);
+    result = errorResponse(err, requestId, (message, fields) =>
+      observability.logger.error(message, { ...observation.keys, ...fields }),
+    );
   }
   if (!req.readableEnded) {
     // Answered before the body was read (a refused request): do not keep receiving it.
     res.setHeader('Connection', 'close');
     res.on('finish', () => req.destroy());
   }
+  result.headers[REQUEST_ID_HEADER] = requestId;
   writeResponse(res, result, method);
+  finish(observation, req, url.pathname, result.statusCode ?? 200, Number(res.getHeader('Content-Length') ?? 0));
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** The access line and metrics; 499 (nginx's "client closed request") when the client left. */
+function finish(
+  observation: RequestObservation,
+  req: IncomingMessage,
+  path: string,
+  status: number,
+  responseBytes: number,
+): void {
+  const declared = Number(req.headers['content-length']);
+  observation.end({
+    method: (req.method ?? 'GET').toUpperCase(),
+    path,
+    status,
+    ...(Number.isFinite(declared) && req.headers['content-length'] !== undefined ? { requestBytes: declared } : {}),
+    responseBytes: req.method === 'HEAD' ? 0 : responseBytes,
+  });
 }

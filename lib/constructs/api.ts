@@ -100,7 +100,7 @@ export class RegistryApi extends Construct {
           // One invoke permission per function instead of one per route keeps the function policy
           // under its 20 KB limit at any depth. The `$default` route's source ARN
           // (`<api>/<stage>/$default`) does not match that API-wide pattern, so the group serving it
-          // keeps per-route permissions (it has only two routes).
+          // keeps per-route permissions (it has only three routes: $default, /v2, /health).
           scopePermissionToRoute: routes.some((r) => r.group === group && r.path === '$default'),
         });
         integrations.set(group, found);

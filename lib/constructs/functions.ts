@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
+import { LOG_LEVELS } from '../../lambda/config/observability';
 import { FUNCTION_GROUPS, type FunctionGroup } from '../../lambda/config/routes';
 
 const ROOT = join(__dirname, '..', '..');
@@ -31,6 +32,19 @@ export interface RegistryFunctionsProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Level of the functions' JSON logs (`REGISTRY_LOG_LEVEL`): TRACE, DEBUG, INFO, WARN, ERROR,
+   * CRITICAL or SILENT. INFO writes one access line per request.
+   * @default 'INFO'
+   */
+  readonly logLevel?: string;
+  /**
+   * X-Ray active tracing: a trace per invocation with its initialization and duration, correlated
+   * with the log lines by `xray_trace_id`. AWS SDK calls are not traced as subsegments (that would
+   * take the X-Ray SDK into every bundle). Costs per trace beyond X-Ray's free tier.
+   * @default false
+   */
+  readonly tracing?: boolean;
 }
 
 /**
@@ -60,6 +74,13 @@ export class RegistryFunctions extends Construct {
       description: `Registry ${group} function: its own log group plus the storage grants of its endpoints`,
     });
     logGroup.grantWrite(role);
+    if (props.tracing) {
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'Active tracing (the tracing prop): xray:PutTraceSegments and xray:PutTelemetryRecords, which Lambda grants itself, support no resource-level permissions.',
+      });
+    }
     return new NodejsFunction(scope, 'Function', {
       description: `OCI registry: ${group} endpoints`,
       entry: join(ROOT, 'lambda', 'handlers', `${group}.ts`),
@@ -70,10 +91,12 @@ export class RegistryFunctions extends Construct {
       timeout: FUNCTION_DEFAULTS.timeout,
       role,
       logGroup,
+      ...(props.tracing ? { tracing: Tracing.ACTIVE } : {}),
       projectRoot: ROOT,
       depsLockFilePath: join(ROOT, 'package-lock.json'),
       environment: {
         [ENV.maxNameDepth]: String(props.maxNameDepth),
+        [ENV.logLevel]: logLevel(props.logLevel),
         // Stack traces in the logs point at the TypeScript sources, not the minified bundle.
         NODE_OPTIONS: '--enable-source-maps',
       },
@@ -88,6 +111,15 @@ export class RegistryFunctions extends Construct {
       },
     });
   }
+}
+
+/** The log level as the functions read it; refused at synth when it is none. */
+function logLevel(level = 'INFO'): string {
+  const upper = level.toUpperCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(upper)) {
+    throw new Error(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got "${level}"`);
+  }
+  return upper;
 }
 
 function pascal(group: string): string {

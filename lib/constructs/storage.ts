@@ -1,17 +1,18 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, ProjectionType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
-import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
+import { TABLE_SCHEMA, UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
+import { HEALTH_CHECK_KEY } from '../../lambda/config/observability';
 
 /**
  * The DynamoDB actions a function may be granted on the metadata table. `TransactWriteItems` is not
  * an IAM action: a transaction needs `PutItem`/`DeleteItem`/`ConditionCheckItem` for the items it
  * touches, so those are listed instead.
  */
-export type MetadataAction = 'GetItem' | 'PutItem' | 'DeleteItem' | 'BatchGetItem' | 'Query';
+export type MetadataAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'BatchGetItem' | 'Query';
 
 /**
  * Whatever runs registry code with a role and an environment: a Lambda function satisfies it as is,
@@ -64,6 +65,8 @@ export class RegistryStorage extends Construct {
   readonly bucket: Bucket;
   readonly accessLogBucket: Bucket;
   readonly table: TableV2;
+  /** Days after which the lifecycle rules expire staged chunks and abort multipart uploads. */
+  readonly uploadStagingExpirationDays: number;
   private readonly uploadTtlSeconds: number;
   private readonly redirectTtlSeconds: number;
 
@@ -109,6 +112,21 @@ export class RegistryStorage extends Construct {
 
     // Upload sessions hold hash state that may contain bytes of the upload (docs/storage.md).
     this.table = singleTable(this, 'Metadata', removalPolicy);
+    // Upload sessions by expiry, for the upload sweeper (lib/constructs/maintenance.ts). Sparse: only
+    // session items carry the partition key.
+    this.table.addGlobalSecondaryIndex({
+      indexName: UPLOAD_EXPIRY_INDEX.name,
+      partitionKey: { name: UPLOAD_EXPIRY_INDEX.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: UPLOAD_EXPIRY_INDEX.sortKey, type: AttributeType.NUMBER },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...UPLOAD_EXPIRY_INDEX.nonKeyAttributes],
+    });
+    this.uploadStagingExpirationDays = stagingDays;
+  }
+
+  /** Seconds an idle upload session lives. */
+  get uploadSessionTtlSeconds(): number {
+    return this.uploadTtlSeconds;
   }
 
   /** Sets the bucket and table names, which every function's config requires even without grants. */
@@ -150,7 +168,8 @@ export class RegistryStorage extends Construct {
    */
   grantUploads(fn: StorageGrantee): void {
     this.grantUploadWrite(fn);
-    this.grantMetadata(fn, ['GetItem', 'PutItem', 'DeleteItem']);
+    // UpdateItem: a new link marks its blob record as linked now, in the same transaction.
+    this.grantMetadata(fn, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
   }
 
   /** Manifest bodies too large for their table item: `s3:GetObject` and `s3:PutObject` on `manifests/*`. */
@@ -164,6 +183,21 @@ export class RegistryStorage extends Construct {
     this.bind(fn);
     fn.addToRolePolicy(
       new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [this.table.tableArn] }),
+    );
+  }
+
+  /**
+   * The health check (`GET /health`): `dynamodb:GetItem` on the metadata table, limited by
+   * `dynamodb:LeadingKeys` to the health check's own partition, which holds no registry data.
+   */
+  grantHealthCheck(fn: StorageGrantee): void {
+    this.bind(fn);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [HEALTH_CHECK_KEY] } },
+      }),
     );
   }
 

@@ -39,7 +39,8 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
     });
 
     test('blob links are per repository', async () => {
-      const record = { digest: digest('blob'), size: 42, key: 'blobs/x' };
+      const record = { digest: digest(`blob-${repo}`), size: 42, key: 'blobs/x' };
+      await m.putBlobIfAbsent(record);
       await m.putLink(repo, record);
       expect(await m.getLink(repo, record.digest)).toEqual(record);
       expect(await m.getLink(`${repo}-other`, record.digest)).toBeUndefined();
@@ -49,12 +50,35 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
     });
 
     test('missingLinks checks more digests than one batch holds', async () => {
-      const digests = Array.from({ length: 130 }, (_, i) => digest(`many-${i}`));
+      const digests = Array.from({ length: 130 }, (_, i) => digest(`many-${i}-${repo}`));
       await Promise.all(
-        digests.filter((_, i) => i % 3 === 0).map((d) => m.putLink(repo, { digest: d, size: 1, key: d })),
+        digests
+          .filter((_, i) => i % 3 === 0)
+          .map(async (d) => {
+            await m.putBlobIfAbsent({ digest: d, size: 1, key: d });
+            await m.putLink(repo, { digest: d, size: 1, key: d });
+          }),
       );
       const missing = await m.missingLinks(repo, digests);
       expect(missing).toEqual(digests.filter((_, i) => i % 3 !== 0));
+    });
+
+    test('a link is refused unless the blob record exists and names the same object', async () => {
+      const d = digest(`link-guard-${repo}`);
+      await expect(m.putLink(repo, { digest: d, size: 1, key: 'never-recorded' })).rejects.toThrow(/garbage|gone/);
+      await m.putBlobIfAbsent({ digest: d, size: 1, key: 'current' });
+      await expect(m.putLink(repo, { digest: d, size: 1, key: 'stale' })).rejects.toThrow(/garbage|gone/);
+      await m.putLink(repo, { digest: d, size: 1, key: 'current' });
+      expect((await m.getLink(repo, d))?.key).toBe('current');
+    });
+
+    test('a manifest whose referenced link is gone is refused, and nothing of it is stored', async () => {
+      const record = manifest('refs-gone');
+      await expect(
+        m.putManifest(repo, record, 'gone', { blobs: [digest(`absent-${repo}`)], manifests: [] }),
+      ).rejects.toThrow();
+      expect(await m.getManifest(repo, record.digest)).toBeUndefined();
+      expect(await m.getTag(repo, 'gone')).toBeUndefined();
     });
 
     test('putBlobIfAbsent keeps the first record for a digest', async () => {

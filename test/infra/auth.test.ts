@@ -39,14 +39,17 @@ const AUTH_ENV = [
 
 /** The default stack's grants (test/infra/registry-stack.test.ts), which access control adds to. */
 const STORAGE_GRANTS: Record<FunctionGroup, string[]> = {
-  base: [],
-  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*'],
+  // The health check's GetItem, and the maintenance mode where writes are served.
+  base: ['dynamodb:GetItem table'],
+  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'],
   manifests: [
+    'ssm:GetParameter parameter:mode',
     'dynamodb:BatchGetItem table',
     'dynamodb:DeleteItem table',
     'dynamodb:GetItem table',
     'dynamodb:PutItem table',
     'dynamodb:Query table',
+    'dynamodb:UpdateItem table',
     's3:GetObject bucket:manifests/*',
     's3:PutObject bucket:manifests/*',
   ],
@@ -246,7 +249,7 @@ describe('token auth with the upload data path', () => {
 
   test('the uploader verifies tokens like the functions: upload grants plus kms:GetPublicKey', () => {
     expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual(
-      [...UPLOAD_GRANTS, 'kms:GetPublicKey key:1'].sort(),
+      [...UPLOAD_GRANTS, 'kms:GetPublicKey key:1', 'ssm:GetParameter parameter:mode'].sort(),
     );
   });
 
@@ -342,7 +345,9 @@ describe('basic auth', () => {
   });
 
   test('the uploader signs callers in like the functions: upload grants plus the accounts items', () => {
-    expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual([...UPLOAD_GRANTS, ...ACCOUNTS].sort());
+    expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual(
+      [...UPLOAD_GRANTS, ...ACCOUNTS, 'ssm:GetParameter parameter:mode'].sort(),
+    );
   });
 
   test('no KMS key and no token settings; the token function is left in mode none (it answers 404)', () => {

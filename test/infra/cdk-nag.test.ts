@@ -39,6 +39,12 @@ describe('cdk-nag AwsSolutions', () => {
         iam5('uploads/*', 'Blobs'),
         iam5('blobs/assembled/*', 'Blobs'),
         iam5('manifests/*', 'Manifests'),
+        // The upload sweeper deletes staged chunks and aborts multipart uploads, by upload id.
+        `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/uploads/*] @ Registry/Maintenance/UploadSweeper/Role`,
+        `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/blobs/assembled/*] @ Registry/Maintenance/UploadSweeper/Role`,
+        // The garbage collector deletes unreferenced blobs and large manifests, by digest.
+        `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/blobs/*] @ Registry/GarbageCollection/Collector/Role`,
+        `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/manifests/*] @ Registry/GarbageCollection/Collector/Role`,
       ].sort(),
     );
   });
@@ -64,6 +70,10 @@ describe('cdk-nag AwsSolutions', () => {
           iam5('uploads/*', 'Functions/Blobs/Role'),
           iam5('blobs/assembled/*', 'Functions/Blobs/Role'),
           iam5('manifests/*', 'Functions/Manifests/Role'),
+          iam5('uploads/*', 'Maintenance/UploadSweeper/Role'),
+          iam5('blobs/assembled/*', 'Maintenance/UploadSweeper/Role'),
+          iam5('blobs/*', 'GarbageCollection/Collector/Role'),
+          iam5('manifests/*', 'GarbageCollection/Collector/Role'),
           // The uploader's task role gets the blobs function's upload grants, acknowledged the same way.
           iam5('blobs/*', 'Uploader/TaskDefinition/TaskRole'),
           iam5('uploads/*', 'Uploader/TaskDefinition/TaskRole'),

@@ -13,16 +13,19 @@ const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
 
 /** Exactly what each endpoint group's calls need (docs/storage.md, "Access patterns"). */
 const EXPECTED_GRANTS: Record<FunctionGroup, string[]> = {
-  base: LOGS,
-  // Uploads, plus reading blobs (the role signs the presigned GET URLs).
-  blobs: [...LOGS, ...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*'].sort(),
+  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the condition).
+  base: [...LOGS, 'dynamodb:GetItem table'].sort(),
+  // Uploads, plus reading blobs (the role signs the presigned GET URLs), plus the maintenance mode.
+  blobs: [...LOGS, ...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'].sort(),
   manifests: [
+    'ssm:GetParameter parameter:mode',
     ...LOGS,
     'dynamodb:BatchGetItem table',
     'dynamodb:DeleteItem table',
     'dynamodb:GetItem table',
     'dynamodb:PutItem table',
     'dynamodb:Query table',
+    'dynamodb:UpdateItem table',
     's3:GetObject bucket:manifests/*',
     's3:PutObject bucket:manifests/*',
   ],
@@ -75,7 +78,8 @@ describe('RegistryStack with default props (bundled for real)', () => {
     const count = (group: FunctionGroup) =>
       permissions.filter((p) => p.Properties.FunctionName['Fn::GetAtt'][0] === functionId(s.stack, group)).length;
     expect(FUNCTION_GROUPS.map((g) => [g, count(g)])).toEqual([
-      ['base', 2],
+      // $default, /v2 and /health.
+      ['base', 3],
       ['blobs', 1],
       ['manifests', 1],
       ['discovery', 1],
@@ -106,7 +110,10 @@ describe('RegistryStack with default props (bundled for real)', () => {
   });
 
   test('one arm64 Node.js function per group with the house defaults and its own log group', () => {
-    const functions = Object.values(resources('AWS::Lambda::Function'));
+    // Plus the upload sweeper and the garbage collector, which serve no endpoint
+    // (test/infra/maintenance.test.ts, test/infra/garbage-collection.test.ts).
+    expect(Object.keys(resources('AWS::Lambda::Function'))).toHaveLength(FUNCTION_GROUPS.length + 2);
+    const functions = FUNCTION_GROUPS.map((g) => resources('AWS::Lambda::Function')[functionId(s.stack, g)]!);
     expect(functions).toHaveLength(FUNCTION_GROUPS.length);
     for (const fn of functions) {
       expect(fn.Properties).toMatchObject({

@@ -4,6 +4,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnKey } from 'aws-cdk-lib/aws-kms';
+import type { CfnParameter } from 'aws-cdk-lib/aws-ssm';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -124,6 +125,7 @@ export function grantsOfRole(stack: RegistryStack, template: Template, roleId: s
       ]),
     ),
     logGroups: new Set(Object.keys(template.findResources('AWS::Logs::LogGroup'))),
+    modeParameter: stack.getLogicalId(stack.mode.parameter.node.defaultChild as CfnParameter),
   };
   const grants = new Set<string>();
   for (const policy of Object.values(template.findResources('AWS::IAM::Policy')) as Json[]) {
@@ -162,6 +164,8 @@ interface Ids {
   readonly accounts?: string;
   readonly keys: Map<string, string>;
   readonly logGroups: Set<string>;
+  /** The SSM parameter with the registry mode: `parameter:mode`. */
+  readonly modeParameter: string;
 }
 
 function name(resource: unknown, ids: Ids): string {
@@ -173,6 +177,10 @@ function name(resource: unknown, ids: Ids): string {
   if (getAtt !== undefined && ids.logGroups.has(getAtt)) return 'logs';
   const prefix = /^\{"Fn::Join":\["",\[\{"Fn::GetAtt":\["([^"]+)","Arn"\]\},"\/([^"]*)"\]\]\}$/.exec(text);
   if (prefix?.[1] === ids.bucket) return `bucket:${prefix[2]}`;
+  // An index of the metadata table: `table/index/<name>`.
+  if (prefix?.[1] === ids.table) return `table/${prefix[2]}`;
+  const parameter = /^\{"Fn::Join":\["",\["arn:[^"]*:ssm:[^"]*:parameter\/",\{"Ref":"([^"]+)"\}\]\]\}$/.exec(text);
+  if (parameter?.[1] === ids.modeParameter) return 'parameter:mode';
   return text;
 }
 
@@ -181,6 +189,7 @@ export const UPLOAD_GRANTS = [
   'dynamodb:DeleteItem table',
   'dynamodb:GetItem table',
   'dynamodb:PutItem table',
+  'dynamodb:UpdateItem table',
   's3:AbortMultipartUpload bucket:blobs/assembled/*',
   's3:DeleteObject bucket:blobs/assembled/*',
   's3:DeleteObject bucket:uploads/*',

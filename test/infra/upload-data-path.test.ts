@@ -4,6 +4,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { AllowedMethods, CachePolicy, OriginRequestPolicy, PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import type { CfnParameter } from 'aws-cdk-lib/aws-ssm';
 import { ENV } from '../../lambda/config/env';
 import { UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
 import { UPLOADER_ORIGIN_READ_TIMEOUT } from '../../lib/constructs/front-door';
@@ -216,7 +217,8 @@ describe('RegistryStack with the upload data path', () => {
   test('the task role holds exactly the upload grants of the blobs function, with no wildcard action', () => {
     const roleId = taskDefinition().TaskRoleArn['Fn::GetAtt'][0] as string;
     const grants = grantsOfRole(s.stack, s.template, roleId);
-    expect(grants).toEqual(UPLOAD_GRANTS);
+    // ...and reads the maintenance mode, as the blobs function does.
+    expect(grants).toEqual([...UPLOAD_GRANTS, 'ssm:GetParameter parameter:mode'].sort());
     // The blobs function has the same, plus blob reads (presigned GETs) and its log group.
     const blobs = grantsOf(s.stack, s.template, 'blobs').filter(
       (g) => !g.startsWith('logs:') && g !== 's3:GetObject bucket:blobs/*',
@@ -239,6 +241,7 @@ describe('RegistryStack with the upload data path', () => {
       [ENV.bucket]: { Ref: s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as CfnBucket) },
       [ENV.table]: { Ref: s.stack.getLogicalId(s.stack.storage.table.node.defaultChild as CfnGlobalTable) },
       [ENV.uploadTtl]: '86400',
+      [ENV.modeParameter]: { Ref: s.stack.getLogicalId(s.stack.mode.parameter.node.defaultChild as CfnParameter) },
     });
     const logGroup = taskDefinition().ContainerDefinitions[0].LogConfiguration.Options['awslogs-group'].Ref;
     expect(resources('AWS::Logs::LogGroup')[logGroup]?.Properties.RetentionInDays).toBe(30);

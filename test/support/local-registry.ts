@@ -16,7 +16,7 @@ export interface TestRegistry extends LocalRegistry {
 
 /** Local mode on the run's servers, with its own bucket and table, on a free port. */
 export async function startTestRegistry(
-  options: { uploader?: boolean; auth?: LocalRegistryOptions['auth'] } = {},
+  options: Pick<LocalRegistryOptions, 'uploader' | 'auth' | 'events' | 'publishPulls'> = {},
 ): Promise<TestRegistry> {
   const clients = testClients();
   const { bucket, table } = await freshStorage(clients);
@@ -30,6 +30,7 @@ export async function startTestRegistry(
     table,
     uploader: options.uploader,
     ...(options.auth ? { auth: options.auth } : {}),
+    ...(options.events ? { events: options.events, publishPulls: options.publishPulls } : {}),
     onRequest: (r) => requests.push(r),
   });
   return {

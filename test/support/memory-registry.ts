@@ -3,6 +3,7 @@ import { MemoryMetadata } from '../../lambda/adapters/memory/memory-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
 import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
 import { MemoryAccounts } from '../../lambda/adapters/memory/memory-accounts';
+import type { RegistryPolicy } from '../../lambda/core/policy';
 import type { TokenKeys } from '../../lambda/core/ports/token-keys';
 import { AuthService, type AuthSettings } from '../../lambda/core/services/auth-service';
 import { BlobService } from '../../lambda/core/services/blob-service';
@@ -50,6 +51,7 @@ export function memoryRegistry(
     maxManifestSize?: number;
     auth?: Partial<AuthSettings>;
     keys?: TokenKeys;
+    policy?: RegistryPolicy;
   } = {},
 ) {
   const minPartSize = options.minPartSize ?? 16;
@@ -70,6 +72,7 @@ export function memoryRegistry(
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
       inlineLimit: options.inlineLimit ?? 256 * 1024,
+      ...(options.policy ? { policy: async () => options.policy! } : {}),
     }),
     discovery: new DiscoveryService(metadata),
     maxNameDepth: 4,

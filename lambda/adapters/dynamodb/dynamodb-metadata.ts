@@ -8,26 +8,33 @@ import {
   TransactWriteItemsCommand,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
-import { ConcurrentModificationError } from '../../core/errors';
+import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
 import type {
   BlobIndex,
   BlobRecord,
+  CursorPage,
+  ExpiredUploadSessions,
+  ExpiringUpload,
   ManifestIndex,
   ManifestRecord,
+  ManifestRefs,
   Page,
   UploadSession,
   UploadSessionStore,
 } from '../../core/ports/metadata';
+import { UPLOAD_EXPIRY_INDEX } from '../../config/table-schema';
 import { b, bin, ddb, K, key, n, num, s, str, type Item } from './table';
 
 /**
  * Blob index, manifest index and upload sessions in one DynamoDB table. Every read that decides
  * what a client sees is strongly consistent, so a push is visible to the pull that follows it.
  */
-export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSessionStore {
+export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSessionStore, ExpiredUploadSessions {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
+    /** Epoch ms, for the timestamps garbage collection's grace period is measured against. */
+    private readonly now: () => number = Date.now,
   ) {}
 
   // ---- BlobIndex
@@ -37,8 +44,37 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     return item && toBlobRecord(digest, item);
   }
 
+  /**
+   * Links a blob into a repository and, in the same transaction, marks the blob as linked now. The
+   * blob must exist and not be in garbage collection's hands, so a link never points at bytes that
+   * are about to go (docs/garbage-collection.md).
+   */
   async putLink(name: string, record: BlobRecord): Promise<void> {
-    await this.put({ ...key(K.link(name, record.digest)), size: n(record.size), key: s(record.key) });
+    const now = this.now();
+    try {
+      await this.transact([
+        {
+          Update: {
+            TableName: this.table,
+            Key: key(K.blob(record.digest)),
+            UpdateExpression: 'SET lastLinkedAt = :now',
+            // Still the object the caller read: a blob collected and pushed again has a new one.
+            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(gcState) AND #key = :key',
+            ExpressionAttributeNames: { '#key': 'key' },
+            ExpressionAttributeValues: { ':now': n(now), ':key': s(record.key) },
+          },
+        },
+        {
+          Put: {
+            TableName: this.table,
+            Item: { ...key(K.link(name, record.digest)), size: n(record.size), key: s(record.key), linkedAt: n(now) },
+          },
+        },
+      ]);
+    } catch (err) {
+      if (err instanceof ConcurrentModificationError) throw blobCollected(record.digest);
+      throw err;
+    }
   }
 
   async deleteLink(name: string, digest: string): Promise<boolean> {
@@ -52,13 +88,20 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
 
   async getBlob(digest: string): Promise<BlobRecord | undefined> {
     const item = await this.getItem(K.blob(digest));
+    if (item && str(item, 'gcState')) throw blobCollected(digest);
     return item && toBlobRecord(digest, item);
   }
 
   async putBlobIfAbsent(record: BlobRecord): Promise<BlobRecord> {
     try {
       await this.put(
-        { ...key(K.blob(record.digest)), size: n(record.size), key: s(record.key) },
+        {
+          ...key(K.blob(record.digest)),
+          size: n(record.size),
+          key: s(record.key),
+          // A new blob counts as just linked: garbage collection leaves it alone for its grace period.
+          lastLinkedAt: n(this.now()),
+        },
         'attribute_not_exists(pk)',
       );
       return record;
@@ -77,15 +120,41 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     return item && toManifestRecord(item);
   }
 
-  async putManifest(name: string, record: ManifestRecord, tag?: string): Promise<void> {
-    const items: Item[] = [{ ...key(K.manifest(name, record.digest)), ...manifestAttributes(record) }];
-    if (tag !== undefined) items.push({ ...key(K.tag(name, tag)), digest: s(record.digest) });
+  async putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs): Promise<void> {
+    const now = this.now();
+    const items: Item[] = [{ ...key(K.manifest(name, record.digest)), ...manifestAttributes(record), putAt: n(now) }];
+    if (tag !== undefined) items.push({ ...key(K.tag(name, tag)), digest: s(record.digest), updatedAt: n(now) });
     if (record.subject) {
       const { body: _body, key: _key, ...descriptor } = record;
       items.push({ ...key(K.referrer(name, record.subject, record.digest)), ...manifestAttributes(descriptor) });
     }
     items.push(key(K.catalog(name)));
-    await this.transact(items.map((Item) => ({ Put: { TableName: this.table, Item } })));
+    const writes: TransactWriteItem[] = items.map((Item) => ({ Put: { TableName: this.table, Item } }));
+    // Everything the manifest references is touched, on condition that it still exists: garbage
+    // collection deletes only what was not touched within its grace period, so either it loses (and
+    // keeps the blob) or this push loses (and says the blob is unknown). Nothing dangles.
+    const touches: TransactWriteItem[] = [
+      ...(refs?.blobs ?? []).map((d) => this.touch(K.link(name, d), now)),
+      ...(refs?.manifests ?? []).map((d) => this.touch(K.manifest(name, d), now)),
+    ];
+    if (writes.length + touches.length <= 100) {
+      await this.transact([...touches, ...writes]);
+      return;
+    }
+    for (let i = 0; i < touches.length; i += 100) await this.transact(touches.slice(i, i + 100));
+    await this.transact(writes);
+  }
+
+  private touch(k: { pk: string; sk: string }, now: number): TransactWriteItem {
+    return {
+      Update: {
+        TableName: this.table,
+        Key: key(k),
+        UpdateExpression: 'SET refAt = :now',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':now': n(now) },
+      },
+    };
   }
 
   async deleteManifest(name: string, digest: string): Promise<boolean> {
@@ -160,6 +229,63 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
 
   async delete(id: string): Promise<void> {
     await this.deleteItem(K.upload(id));
+  }
+
+  // ---- ExpiredUploadSessions (the sparse index UPLOAD_EXPIRY_INDEX, one Query per shard and page)
+
+  async listExpired(nowSeconds: number, limit: number, cursor?: string): Promise<CursorPage<ExpiringUpload>> {
+    const items: ExpiringUpload[] = [];
+    let { shard, start } = decodeExpiryCursor(cursor);
+    while (shard < UPLOAD_EXPIRY_INDEX.shards && items.length < limit) {
+      const out = await ddb(() =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            IndexName: UPLOAD_EXPIRY_INDEX.name,
+            KeyConditionExpression: '#shard = :shard AND #expires <= :now',
+            ExpressionAttributeNames: {
+              '#shard': UPLOAD_EXPIRY_INDEX.partitionKey,
+              '#expires': UPLOAD_EXPIRY_INDEX.sortKey,
+            },
+            ExpressionAttributeValues: { ':shard': s(expiryShard(shard)), ':now': n(Math.floor(nowSeconds)) },
+            Limit: limit - items.length,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      for (const item of out.Items ?? []) {
+        items.push({
+          id: (str(item, 'pk') as string).slice(K.upload('').pk.length),
+          version: num(item, 'version') ?? 0,
+          expiresAt: num(item, UPLOAD_EXPIRY_INDEX.sortKey) ?? 0,
+          createdAt: num(item, 'createdAt') ?? 0,
+        });
+      }
+      start = out.LastEvaluatedKey;
+      if (!start) shard += 1;
+    }
+    const done = shard >= UPLOAD_EXPIRY_INDEX.shards;
+    return { items, ...(done ? {} : { cursor: encodeExpiryCursor(shard, start) }) };
+  }
+
+  async deleteIfUnchanged(id: string, version: number): Promise<UploadSession | undefined> {
+    try {
+      const out = await ddb(() =>
+        this.client.send(
+          new DeleteItemCommand({
+            TableName: this.table,
+            Key: key(K.upload(id)),
+            ConditionExpression: 'version = :version',
+            ExpressionAttributeValues: { ':version': n(version) },
+            ReturnValues: 'ALL_OLD',
+          }),
+        ),
+      );
+      return out.Attributes && toSession(id, out.Attributes);
+    } catch (err) {
+      if (err instanceof ConcurrentModificationError) return undefined;
+      throw err;
+    }
   }
 
   // ---- helpers
@@ -258,6 +384,10 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   }
 }
 
+function blobCollected(digest: string): UnavailableError {
+  return new UnavailableError(`blob ${digest} is being removed by garbage collection; push it again`, 1);
+}
+
 function toBlobRecord(digest: string, item: Item): BlobRecord {
   return { digest, size: num(item, 'size') ?? 0, key: str(item, 'key') as string };
 }
@@ -295,7 +425,12 @@ function sessionItem(session: UploadSession): Item {
     parts: s(JSON.stringify(session.parts)),
     tail: s(JSON.stringify(session.tail)),
     createdAt: n(session.createdAt),
-    ttl: n(session.expiresAt),
+    // DynamoDB's TTL deletes the item only a day after the session died: it frees nothing in S3, so
+    // the upload sweeper, which does, must find the session first (docs/storage.md, "Upload expiry").
+    ttl: n(session.expiresAt + SESSION_ITEM_TTL_MARGIN_SECONDS),
+    // Puts the session into the sparse expiry index the upload sweeper queries.
+    [UPLOAD_EXPIRY_INDEX.partitionKey]: s(expiryShard(session.id)),
+    [UPLOAD_EXPIRY_INDEX.sortKey]: n(session.expiresAt),
   };
   if (session.hashState.length > 0) item.hashState = b(session.hashState);
   if (session.nativeDigest) item.nativeDigest = s(session.nativeDigest);
@@ -318,7 +453,8 @@ function toSession(id: string, item: Item): UploadSession {
     parts: JSON.parse(str(item, 'parts') ?? '[]'),
     tail: JSON.parse(str(item, 'tail') ?? '[]'),
     createdAt: num(item, 'createdAt') ?? 0,
-    expiresAt: num(item, 'ttl') ?? 0,
+    // Items written before the expiry index existed carry the expiry in `ttl` alone.
+    expiresAt: num(item, UPLOAD_EXPIRY_INDEX.sortKey) ?? num(item, 'ttl') ?? 0,
   };
 }
 
@@ -326,4 +462,25 @@ function multipartOf(item: Item): UploadSession['multipart'] {
   const id = str(item, 'multipartId');
   const key = str(item, 'multipartKey');
   return id && key ? { id, key } : undefined;
+}
+
+/** How long after a session died DynamoDB's TTL may delete its item: longer than a sweep takes to come. */
+const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
+
+/** The expiry index shard of a session id (its first hex digit), or of shard number `n`. */
+function expiryShard(idOrShard: string | number): string {
+  if (typeof idOrShard === 'number') return idOrShard.toString(16);
+  const digit = parseInt(idOrShard.charAt(0), 16);
+  return Number.isNaN(digit) ? '0' : (digit % UPLOAD_EXPIRY_INDEX.shards).toString(16);
+}
+
+/** The listing's position: the shard it is in and DynamoDB's key to continue after, as base64url JSON. */
+function encodeExpiryCursor(shard: number, start: Item | undefined): string {
+  return Buffer.from(JSON.stringify({ shard, start: start ?? null })).toString('base64url');
+}
+
+function decodeExpiryCursor(cursor: string | undefined): { shard: number; start?: Item } {
+  if (!cursor) return { shard: 0 };
+  const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { shard: number; start: Item | null };
+  return { shard: parsed.shard, ...(parsed.start ? { start: parsed.start } : {}) };
 }

@@ -1,16 +1,20 @@
-import { ConcurrentModificationError } from '../../core/errors';
+import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
 import type {
   BlobIndex,
   BlobRecord,
+  CursorPage,
+  ExpiredUploadSessions,
+  ExpiringUpload,
   ManifestIndex,
   ManifestRecord,
+  ManifestRefs,
   Page,
   UploadSession,
   UploadSessionStore,
 } from '../../core/ports/metadata';
 
 /** Test double of the metadata stores. Not a product. */
-export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionStore {
+export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionStore, ExpiredUploadSessions {
   readonly links = new Map<string, BlobRecord>();
   readonly blobRecords = new Map<string, BlobRecord>();
   readonly manifestRecords = new Map<string, ManifestRecord>();
@@ -23,6 +27,9 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     return this.links.get(`${name}@${digest}`);
   }
   async putLink(name: string, record: BlobRecord) {
+    if (this.blobRecords.get(record.digest)?.key !== record.key) {
+      throw new UnavailableError(`blob ${record.digest} is gone`, 1);
+    }
     this.links.set(`${name}@${record.digest}`, record);
   }
   async deleteLink(name: string, digest: string) {
@@ -45,7 +52,12 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
   async getManifest(name: string, digest: string) {
     return this.manifestRecords.get(`${name}@${digest}`);
   }
-  async putManifest(name: string, record: ManifestRecord, tag?: string) {
+  async putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs) {
+    const gone = [
+      ...(refs?.blobs ?? []).filter((d) => !this.links.has(`${name}@${d}`)),
+      ...(refs?.manifests ?? []).filter((d) => !this.manifestRecords.has(`${name}@${d}`)),
+    ];
+    if (gone.length > 0) throw new ConcurrentModificationError(`references gone: ${gone.join(', ')}`);
     this.manifestRecords.set(`${name}@${record.digest}`, record);
     if (tag !== undefined) this.tags.set(`${name}:${tag}`, record.digest);
     this.repositories.add(name);
@@ -100,6 +112,25 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
   }
   async delete(id: string) {
     this.uploads.delete(id);
+  }
+
+  // ExpiredUploadSessions: ordered by expiry then id; the cursor is the last `expiresAt/id` returned.
+  async listExpired(nowSeconds: number, limit: number, cursor?: string): Promise<CursorPage<ExpiringUpload>> {
+    const position = (u: { expiresAt: number; id: string }) => `${String(u.expiresAt).padStart(16, '0')}/${u.id}`;
+    const all = [...this.uploads.values()]
+      .filter((u) => u.expiresAt <= nowSeconds && (cursor === undefined || position(u) > cursor))
+      .sort((a, b) => (position(a) < position(b) ? -1 : 1));
+    const items = all
+      .slice(0, limit)
+      .map(({ id, version, expiresAt, createdAt }) => ({ id, version, expiresAt, createdAt }));
+    const last = items[items.length - 1];
+    return { items, ...(all.length > limit && last ? { cursor: position(last) } : {}) };
+  }
+  async deleteIfUnchanged(id: string, version: number) {
+    const session = this.uploads.get(id);
+    if (session?.version !== version) return undefined;
+    this.uploads.delete(id);
+    return session;
   }
 }
 

@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -13,6 +14,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { BlobUnknownError, DigestInvalidError, UnavailableError } from '../../core/errors';
 import type { BlobStore, PartRef } from '../../core/ports/blob-store';
+import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 
 /** Presigning happens with this client, which may carry the endpoint clients use to reach S3. */
 export interface S3BlobStoreOptions {
@@ -28,7 +30,7 @@ const THROTTLED = new Set(['SlowDown', 'ServiceUnavailable', 'RequestTimeout', '
  * The blob store on S3. The only place S3 errors are seen: missing keys become BlobUnknownError,
  * checksum rejections DigestInvalidError, throttling UnavailableError.
  */
-export class S3BlobStore implements BlobStore {
+export class S3BlobStore implements BlobStore, ObjectLister {
   private readonly client: S3Client;
   private readonly presignClient: S3Client;
   private readonly bucket: string;
@@ -59,6 +61,30 @@ export class S3BlobStore implements BlobStore {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
     });
+  }
+
+  async *read(key: string): AsyncIterable<Uint8Array> {
+    const out = await this.call(key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    let token: string | undefined;
+    do {
+      const out = await this.call(prefix, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const o of out.Contents ?? []) {
+        if (o.Key) yield { key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified?.getTime() ?? 0 };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
   }
 
   async delete(keys: readonly string[]): Promise<void> {

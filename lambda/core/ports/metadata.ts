@@ -43,6 +43,12 @@ export interface ManifestRecord {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
+/** What a manifest references in its repository: blobs (config, layers) and manifests (an index's children). */
+export interface ManifestRefs {
+  readonly blobs: readonly string[];
+  readonly manifests: readonly string[];
+}
+
 export interface Page<T> {
   readonly items: T[];
   /** True when more items follow the last one returned. */
@@ -51,8 +57,12 @@ export interface Page<T> {
 
 export interface ManifestIndex {
   getManifest(name: string, digest: string): Promise<ManifestRecord | undefined>;
-  /** Stores a manifest revision and, atomically with it, the tag (if any) and the repository's catalog entry. */
-  putManifest(name: string, record: ManifestRecord, tag?: string): Promise<void>;
+  /**
+   * Stores a manifest revision and, atomically with it, the tag (if any) and the repository's
+   * catalog entry. Marks what it references as referenced now, on condition that each still exists.
+   * @throws ConcurrentModificationError when a referenced blob link or manifest is gone.
+   */
+  putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs): Promise<void>;
   /** Deletes a revision together with every tag pointing at it; false when it did not exist. */
   deleteManifest(name: string, digest: string): Promise<boolean>;
   /** Digests among `digests` that are not manifests of `name`. */
@@ -113,4 +123,38 @@ export interface UploadSessionStore {
    */
   update(session: UploadSession, expectedVersion: number): Promise<void>;
   delete(id: string): Promise<void>;
+}
+
+/** An upload session as the expiry index lists it. */
+export interface ExpiringUpload {
+  readonly id: string;
+  /** The version the listing saw; act on it only conditionally (the index may lag a moment). */
+  readonly version: number;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
+/** One page of a listing that continues from an opaque cursor. */
+export interface CursorPage<T> {
+  readonly items: T[];
+  /** Pass it back for the next page; undefined when this was the last. */
+  readonly cursor?: string;
+}
+
+/** How the upload sweeper finds dead sessions and removes them without racing live requests. */
+export interface ExpiredUploadSessions {
+  /**
+   * Sessions whose `expiresAt` is at or before `nowSeconds`, at most `limit` per page. Eventually
+   * consistent: a session extended or removed a moment ago may still be listed.
+   */
+  listExpired(nowSeconds: number, limit: number, cursor?: string): Promise<CursorPage<ExpiringUpload>>;
+  /** Strongly consistent read (what a dry run reports). */
+  get(id: string): Promise<UploadSession | undefined>;
+  /**
+   * Deletes the session if its stored version still equals `version`, and returns what it held, so
+   * its bytes can be freed; undefined when a request changed it since, or it is gone.
+   */
+  deleteIfUnchanged(id: string, version: number): Promise<UploadSession | undefined>;
 }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { digestOf } from '../bytes';
 import { looksLikeDigest, parseDigest } from '../digest';
 import {
+  ConcurrentModificationError,
+  DeniedError,
   DigestInvalidError,
   ManifestBlobUnknownError,
   ManifestInvalidError,
@@ -9,6 +12,7 @@ import {
 } from '../errors';
 import { keys } from '../keys';
 import { parseManifest } from '../manifest';
+import { isImmutable, type RegistryPolicy } from '../policy';
 import { assertValidName, isValidTag } from '../names';
 import type { BlobStore } from '../ports/blob-store';
 import type { BlobIndex, ManifestIndex, ManifestRecord } from '../ports/metadata';
@@ -18,6 +22,8 @@ export interface ManifestServiceOptions {
   readonly maxManifestSize: number;
   /** Manifests up to this size are kept inside their index record; larger ones go to the blob store. */
   readonly inlineLimit: number;
+  /** The lifecycle policy in force (immutable tags), when one is configured. */
+  readonly policy?: () => Promise<RegistryPolicy>;
 }
 
 /** Largest annotations (as JSON) a manifest with a subject may carry; they live in the index record. */
@@ -88,6 +94,7 @@ export class ManifestService {
         actual: digest,
       });
     }
+    if (ref.tag !== undefined) await this.checkTagMutable(name, ref.tag, digest);
     const parsed = parseManifest(body, contentType);
     // Annotations are kept only for the referrers API, in the index record, which must stay small.
     const annotations = parsed.subject ? parsed.annotations : undefined;
@@ -110,7 +117,7 @@ export class ManifestService {
       );
     }
     const inline = body.length <= this.options.inlineLimit;
-    const key = inline ? undefined : keys.manifest(digest);
+    const key = inline ? undefined : keys.manifest(digest, randomUUID().slice(0, 8));
     if (key) await this.store.put(key, body, algorithm === 'sha256' ? digest.slice(7) : undefined);
     const record: ManifestRecord = {
       digest,
@@ -121,8 +128,29 @@ export class ManifestService {
       artifactType: parsed.subject ? parsed.artifactType : undefined,
       annotations,
     };
-    await this.manifests.putManifest(name, record, ref.tag);
+    try {
+      await this.manifests.putManifest(name, record, ref.tag, {
+        blobs: unique(parsed.blobs),
+        manifests: unique(parsed.manifests),
+      });
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+      throw new ManifestBlobUnknownError(
+        'a blob or manifest this manifest references was removed while it was being stored (garbage collection); push them again',
+      );
+    }
     return record;
+  }
+
+  /** An immutable tag may be set once and pushed again with the same manifest, never moved. */
+  private async checkTagMutable(name: string, tag: string, digest: string): Promise<void> {
+    if (!this.options.policy) return;
+    const policy = await this.options.policy();
+    if (!isImmutable(policy, name, tag)) return;
+    const current = await this.manifests.getTag(name, tag);
+    if (current !== undefined && current !== digest) {
+      throw new DeniedError(`tag ${tag} of ${name} is immutable: it points at ${current}; push under a new tag`);
+    }
   }
 
   /**

@@ -79,7 +79,7 @@ export class UploadService {
     if (actual !== digest) throw mismatch(actual, digest);
     let record = await this.blobs.getBlob(digest);
     if (!record) {
-      const key = keys.blob(digest);
+      const key = keys.blob(digest, randomUUID().slice(0, 8));
       await this.store.put(key, body, algorithm === 'sha256' ? actual.slice(7) : undefined);
       record = await this.record(digest, body.length, key);
     }
@@ -323,7 +323,7 @@ export class UploadService {
 
   /** Turns a verified session plus its last chunk into the blob's one stored object and records it. */
   private async assemble(session: UploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
-    const key = session.multipart?.key ?? keys.blob(digest);
+    const key = session.multipart?.key ?? keys.blob(digest, randomUUID().slice(0, 8));
     await this.assembleAt(session, key, last, digest.startsWith('sha256:') ? digest : undefined);
     return this.record(digest, session.size + last.length, key);
   }
@@ -362,7 +362,10 @@ export class UploadService {
   /** Records a stored object as the blob of `digest`, unless another object won that digest first. */
   private async record(digest: string, size: number, key: string): Promise<BlobRecord> {
     const record = await this.blobs.putBlobIfAbsent({ digest, size, key });
-    if (record.key !== key) await this.store.delete([key]);
+    // The loser of a race to store the same digest drops its copy: an assembled one at once (uploads
+    // may delete there); one written under the digest is left to garbage collection, because no
+    // upload may delete under `blobs/<algorithm>/`, where every stored blob lives.
+    if (record.key !== key && key.startsWith(keys.assembledPrefix)) await this.store.delete([key]);
     return record;
   }
 

@@ -29,6 +29,7 @@ describe('route table and API Gateway route selection', () => {
     ['/v2/a/blobs/c/d/manifests/x', 'blobs'],
     ['/elsewhere', 'base'],
     ['/token', 'token'],
+    ['/health', 'base'],
   ];
   test.each(cases)('%s → %s', (path, group) => {
     expect(matcher.match(path)).toBe(group);
@@ -53,9 +54,10 @@ describe('route table and API Gateway route selection', () => {
     }
   });
 
-  test('four routes per name depth plus four fixed ones (the token service among them), within the HTTP API route quota', () => {
-    expect(routeTable(1)).toHaveLength(8);
-    expect(routeTable(8)).toHaveLength(36);
+  test('four routes per name depth plus five fixed ones (the token service and the health check among them), within the HTTP API route quota', () => {
+    expect(routeTable(1)).toHaveLength(9);
+    expect(routeTable(8)).toHaveLength(37);
+    expect(MAX_SUPPORTED_NAME_DEPTH).toBe(73);
     expect(routeTable(MAX_SUPPORTED_NAME_DEPTH).length).toBeLessThanOrEqual(300);
     expect(() => routeTable(MAX_SUPPORTED_NAME_DEPTH + 1)).toThrow(/maxNameDepth/);
     expect(() => routeTable(0)).toThrow(/maxNameDepth/);

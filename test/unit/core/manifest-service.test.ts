@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  DeniedError,
   DigestInvalidError,
   ManifestBlobUnknownError,
   ManifestInvalidError,
@@ -46,7 +47,7 @@ describe('ManifestService', () => {
     const { services, manifest, store } = await setup({ inlineLimit: 100 });
     const body = manifest({ annotations: { note: 'x'.repeat(500) } });
     const record = await services.manifests.put(NAME, 'big', OCI, Buffer.from(body));
-    expect(record.key).toBe(`manifests/sha256/${record.digest.slice(7)}`);
+    expect(record.key).toMatch(new RegExp(`^manifests/sha256/${record.digest.slice(7)}/[0-9a-f]{8}$`));
     expect(store.objects.has(record.key as string)).toBe(true);
     expect(Buffer.from((await services.manifests.get(NAME, 'big', true)).body ?? []).toString()).toBe(body);
   });
@@ -193,5 +194,25 @@ describe('ManifestService', () => {
     await expect(services.manifests.put(NAME, '.INVALID', OCI, Buffer.from(manifest()))).rejects.toBeInstanceOf(
       ManifestInvalidError,
     );
+  });
+});
+
+describe('immutable tags', () => {
+  test('an immutable tag is set once, may be pushed again with the same manifest, never moved, and may be deleted', async () => {
+    const { services, manifest } = await setup({
+      policy: { immutableTags: [{ repository: 'team/*', tag: 'v*' }], tagRetention: [], untaggedRetentionDays: null },
+    });
+    const first = manifest({ annotations: { n: '1' } });
+    await services.manifests.put(NAME, 'v1', OCI, Buffer.from(first));
+    await services.manifests.put(NAME, 'v1', OCI, Buffer.from(first));
+    await expect(
+      services.manifests.put(NAME, 'v1', OCI, Buffer.from(manifest({ annotations: { n: '2' } }))),
+    ).rejects.toThrow(DeniedError);
+    expect((await services.manifests.get(NAME, 'v1', false)).record.digest).toBe(sha256(first));
+    // Mutable tags of the same repository move freely.
+    await services.manifests.put(NAME, 'latest', OCI, Buffer.from(first));
+    await services.manifests.put(NAME, 'latest', OCI, Buffer.from(manifest({ annotations: { n: '3' } })));
+    await services.manifests.delete(NAME, 'v1');
+    await services.manifests.put(NAME, 'v1', OCI, Buffer.from(manifest({ annotations: { n: '4' } })));
   });
 });

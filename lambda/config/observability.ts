@@ -1,0 +1,45 @@
+/**
+ * Names the code writes and the stack reads back: the service name on every log line, the EMF
+ * metric namespace, metric names and dimensions, and the registry modes. No imports, so `lib/` may
+ * use it (its dashboard and alarms name the same metrics the handlers emit).
+ */
+
+/** `service` on every log line and the `service` dimension Powertools adds to every metric. */
+export const SERVICE_NAME = 'serverless-oci-registry';
+
+/** CloudWatch namespace of the registry's own (EMF) metrics. */
+export const METRICS_NAMESPACE = 'ServerlessOciRegistry';
+
+/** Dimension naming the function group (or `uploader`) that emitted a metric. */
+export const GROUP_DIMENSION = 'functionGroup';
+
+/** The registry's own metrics, emitted once per request as EMF log lines. */
+export const REGISTRY_METRICS = {
+  /** Manifest PUTs that succeeded (201). */
+  pushes: 'Pushes',
+  /** Manifest GETs that succeeded (200). HEADs are not counted: clients HEAD before they decide to pull. */
+  pulls: 'Pulls',
+  /** Size of each blob an upload completed, in bytes. */
+  blobBytesPushed: 'BlobBytesPushed',
+  errors4xx: 'Errors4xx',
+  errors5xx: 'Errors5xx',
+  /** Time from the request reaching the code to its response, in milliseconds. */
+  latency: 'Latency',
+} as const;
+export type RegistryMetric = (typeof REGISTRY_METRICS)[keyof typeof REGISTRY_METRICS];
+
+/**
+ * What the mode parameter may hold: `read-only` is maintenance mode (writes answer 503, reads work).
+ * The stack creates the parameter with the first value and refuses others with `MODE_PATTERN`.
+ */
+export const REGISTRY_MODES = ['read-write', 'read-only'] as const;
+export const MODE_PATTERN = '^(read-write|read-only)$';
+
+/** Log levels REGISTRY_LOG_LEVEL accepts (Powertools' names, any case). */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;
+
+/**
+ * Partition (and sort) key of the item the health check reads: no registry item has it, and the
+ * stack grants the base function GetItem on this partition alone (`dynamodb:LeadingKeys`).
+ */
+export const HEALTH_CHECK_KEY = 'health';

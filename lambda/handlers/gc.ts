@@ -1,0 +1,14 @@
+import { loadConfig } from '../config/config';
+import { log } from '../http/log';
+import { composeGarbageCollector } from './compose';
+
+/**
+ * Scheduled garbage collection (docs/garbage-collection.md): one run per invocation, its report in
+ * the log. Concurrent runs are safe, but the schedule allows one at a time.
+ */
+export const handler = async (): Promise<unknown> => {
+  const collector = await composeGarbageCollector(loadConfig(process.env));
+  const report = await collector.run();
+  log('garbage collection finished', { report });
+  return report;
+};

@@ -1,0 +1,90 @@
+import { Duration } from 'aws-cdk-lib';
+import { Schedule } from 'aws-cdk-lib/aws-events';
+import type { CfnRole } from 'aws-cdk-lib/aws-iam';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { ENV } from '../../lambda/config/env';
+import { allowStatements, functionId, grantsOfRole, synthRegistry, violations, type Synthesized } from './stacks';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Exactly the calls GarbageCollector makes: the scan, conditional deletes, the policy item, collected objects. */
+const COLLECTOR_GRANTS = [
+  'dynamodb:DeleteItem table',
+  'dynamodb:GetItem table',
+  'dynamodb:PutItem table',
+  'dynamodb:Scan table',
+  'dynamodb:UpdateItem table',
+  'logs:CreateLogStream logs',
+  'logs:PutLogEvents logs',
+  's3:DeleteObject bucket:blobs/*',
+  's3:DeleteObject bucket:manifests/*',
+  's3:GetObject bucket:manifests/*',
+  `s3:ListBucket {"Fn::GetAtt":["BUCKET","Arn"]}`,
+].sort();
+
+describe('RegistryGarbageCollection: the scheduled collector', () => {
+  const synthesized: Synthesized[] = [];
+  afterAll(() => synthesized.forEach((s) => s.dispose()));
+  const synth = (...args: Parameters<typeof synthRegistry>): Synthesized => {
+    const s = synthRegistry(...args);
+    synthesized.push(s);
+    return s;
+  };
+  const collectorId = (s: Synthesized) =>
+    s.stack.getLogicalId(s.stack.garbageCollection.collector.node.defaultChild as CfnFunction);
+  const roleId = (s: Synthesized) =>
+    s.stack.getLogicalId(s.stack.garbageCollection.collector.role!.node.defaultChild as CfnRole);
+
+  test('runs daily from its own schedule, with exactly its grants, listing only the prefixes it collects', () => {
+    const s = synth({}, { nag: true });
+    expect(violations(s.app)).toEqual([]);
+    const rules = (Object.values(s.template.findResources('AWS::Events::Rule')) as Json[]).filter(
+      (r) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === collectorId(s),
+    );
+    expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 day)']);
+    const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+    expect(grantsOfRole(s.stack, s.template, roleId(s))).toEqual(
+      COLLECTOR_GRANTS.map((g) => g.replace('BUCKET', bucket)).sort(),
+    );
+    const list = allowStatements(s.template).find((st) => st.Action === 's3:ListBucket') as
+      { Condition?: unknown } | undefined;
+    expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['blobs/*', 'manifests/*'] } });
+    const fn = s.template.findResources('AWS::Lambda::Function')[collectorId(s)] as Json;
+    expect(fn.Properties.Timeout).toBe(900);
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      [ENV.gcGrace]: '86400',
+      [ENV.untaggedRetention]: '7',
+      [ENV.bucket]: expect.anything(),
+      [ENV.table]: expect.anything(),
+    });
+  });
+
+  test('lifecycle props reach the collector and the manifests function (immutable tags are checked on push)', () => {
+    const s = synth({
+      lifecycle: {
+        gcGrace: Duration.hours(6),
+        untaggedRetention: 'never',
+        immutableTags: [{ repository: 'prod/*', tag: 'v*' }],
+        tagRetention: [{ repository: 'ci/*', tag: 'build-*', keepLast: 20 }],
+        gcSchedule: Schedule.rate(Duration.hours(12)),
+      },
+    });
+    const expected = {
+      [ENV.gcGrace]: '21600',
+      [ENV.untaggedRetention]: 'never',
+      [ENV.immutableTags]: 'prod/*:v*',
+      [ENV.tagRetention]: 'ci/*:build-*=20',
+    };
+    const functions = s.template.findResources('AWS::Lambda::Function') as Record<string, Json>;
+    expect(functions[collectorId(s)]!.Properties.Environment.Variables).toMatchObject(expected);
+    expect(functions[functionId(s.stack, 'manifests')]!.Properties.Environment.Variables).toMatchObject(expected);
+    const rule = (Object.values(s.template.findResources('AWS::Events::Rule')) as Json[]).find(
+      (r) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === collectorId(s),
+    );
+    expect(rule?.Properties.ScheduleExpression).toBe('rate(12 hours)');
+  });
+
+  test('a grace period under an hour is refused at synth', () => {
+    expect(() => synthRegistry({ lifecycle: { gcGrace: Duration.minutes(10) } })).toThrow(/at least one hour/);
+  });
+});
