@@ -125,3 +125,41 @@ function logLevel(level = 'INFO'): string {
 function pascal(group: string): string {
   return group.charAt(0).toUpperCase() + group.slice(1);
 }
+
+/** A function that serves no endpoint (a scheduled job): its own role and log group, house defaults. */
+export interface JobFunctionProps {
+  /** The handler file under `lambda/handlers/`, without `.ts`. */
+  readonly handler: string;
+  readonly description: string;
+  readonly roleDescription: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly environment?: Record<string, string>;
+  readonly logRetention?: RetentionDays;
+}
+
+/** Creates a job function in `scope` (as `Logs`, `Role` and `Function`); grants are the caller's. */
+export function jobFunction(scope: Construct, props: JobFunctionProps): { fn: NodejsFunction; role: Role } {
+  const logGroup = new LogGroup(scope, 'Logs', { retention: props.logRetention ?? FUNCTION_DEFAULTS.logRetention });
+  const role = new Role(scope, 'Role', {
+    assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    description: props.roleDescription,
+  });
+  logGroup.grantWrite(role);
+  const fn = new NodejsFunction(scope, 'Function', {
+    description: props.description,
+    entry: join(ROOT, 'lambda', 'handlers', `${props.handler}.ts`),
+    handler: 'handler',
+    runtime: FUNCTION_DEFAULTS.runtime,
+    architecture: FUNCTION_DEFAULTS.architecture,
+    memorySize: props.memorySize,
+    timeout: props.timeout,
+    role,
+    logGroup,
+    projectRoot: ROOT,
+    depsLockFilePath: join(ROOT, 'package-lock.json'),
+    environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+    bundling: { forceDockerBundling: false, minify: true, sourceMap: true, externalModules: [] },
+  });
+  return { fn, role };
+}

@@ -1,19 +1,16 @@
-import { join } from 'node:path';
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
 import { LIFECYCLE_DEFAULTS } from '../../lambda/config/lifecycle';
-import { FUNCTION_DEFAULTS } from './functions';
+import { jobFunction } from './functions';
 import type { RegistryStorage } from './storage';
-
-const ROOT = join(__dirname, '..', '..');
 
 /** The objects the collector owns (docs/garbage-collection.md); upload staging is the sweeper's. */
 const COLLECTED_PREFIXES = ['blobs/', 'manifests/'];
@@ -78,29 +75,17 @@ export class RegistryGarbageCollection extends Construct {
   constructor(scope: Construct, id: string, props: RegistryGarbageCollectionProps) {
     super(scope, id);
     const { storage } = props;
-    const fnScope = new Construct(this, 'Collector');
-    const logGroup = new LogGroup(fnScope, 'Logs', { retention: props.logRetention ?? FUNCTION_DEFAULTS.logRetention });
-    const role = new Role(fnScope, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Registry garbage collector: scans the metadata table, deletes what nothing references',
-    });
-    logGroup.grantWrite(role);
-    this.collector = new NodejsFunction(fnScope, 'Function', {
+    const { fn, role } = jobFunction(new Construct(this, 'Collector'), {
+      handler: 'gc',
       description: 'OCI registry: online garbage collection',
-      entry: join(ROOT, 'lambda', 'handlers', 'gc.ts'),
-      handler: 'handler',
-      runtime: FUNCTION_DEFAULTS.runtime,
-      architecture: FUNCTION_DEFAULTS.architecture,
+      roleDescription: 'Registry garbage collector: scans the metadata table, deletes what nothing references',
       // The snapshot is held in memory (about 1 KB per item): 2 GB covers a couple of million items.
       memorySize: 2048,
       timeout: Duration.minutes(15),
-      role,
-      logGroup,
-      projectRoot: ROOT,
-      depsLockFilePath: join(ROOT, 'package-lock.json'),
-      environment: { NODE_OPTIONS: '--enable-source-maps', ...lifecycleEnvironment(props) },
-      bundling: { forceDockerBundling: false, minify: true, sourceMap: true, externalModules: [] },
+      environment: lifecycleEnvironment(props),
+      logRetention: props.logRetention,
     });
+    this.collector = fn;
     storage.bind(this.collector);
 
     // Exactly the calls GarbageCollector makes through DynamoDbGcStore, DynamoDbPolicyStore and S3BlobStore.

@@ -1,17 +1,14 @@
-import { join } from 'node:path';
 import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
-import { FUNCTION_DEFAULTS } from './functions';
+import { jobFunction } from './functions';
 import type { RegistryStorage } from './storage';
-
-const ROOT = join(__dirname, '..', '..');
 
 /** Seconds past expiry before the sweeper takes a session (UploadSweeper's default grace). */
 const SWEEP_GRACE_SECONDS = 900;
@@ -58,31 +55,18 @@ export class RegistryMaintenance extends Construct {
       );
     }
 
-    const scopeFn = new Construct(this, 'UploadSweeper');
-    const logGroup = new LogGroup(scopeFn, 'Logs', { retention: props.logRetention ?? FUNCTION_DEFAULTS.logRetention });
-    const role = new Role(scopeFn, 'Role', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description:
-        'Registry upload sweeper: its own log group, the upload expiry index, session items, upload leftovers',
-    });
-    logGroup.grantWrite(role);
-    this.uploadSweeper = new NodejsFunction(scopeFn, 'Function', {
+    const { fn, role } = jobFunction(new Construct(this, 'UploadSweeper'), {
+      handler: 'sweeper',
       description: 'OCI registry: removes expired upload sessions and their staged data',
-      entry: join(ROOT, 'lambda', 'handlers', 'sweeper.ts'),
-      handler: 'handler',
-      runtime: FUNCTION_DEFAULTS.runtime,
-      architecture: FUNCTION_DEFAULTS.architecture,
+      roleDescription:
+        'Registry upload sweeper: its own log group, the upload expiry index, session items, upload leftovers',
       // I/O bound: one Query per shard and page, one DeleteItem and S3 call or two per session.
       memorySize: 256,
       // The sweep stops taking sessions 30 s before this; the next run goes on.
       timeout: Duration.minutes(5),
-      role,
-      logGroup,
-      projectRoot: ROOT,
-      depsLockFilePath: join(ROOT, 'package-lock.json'),
-      environment: { NODE_OPTIONS: '--enable-source-maps' },
-      bundling: { forceDockerBundling: false, minify: true, sourceMap: true, externalModules: [] },
+      logRetention: props.logRetention,
     });
+    this.uploadSweeper = fn;
     storage.bind(this.uploadSweeper);
 
     // Exactly the calls UploadSweeper makes through DynamoDbMetadata and S3BlobStore.

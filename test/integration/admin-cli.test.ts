@@ -1,50 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
+import { LOCAL_REGION } from '../../lambda/local/emulators';
 import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../../lambda/local/registry';
+import { operatorEnv, runAdminCli, type CliRun } from '../support/admin-cli';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
-const ROOT = join(__dirname, '..', '..');
-/** `npx tsx bin/admin.ts`, without the start-up of npx and of tsx's own wrapper process. */
-const CLI = [process.execPath, '--import', 'tsx', 'bin/admin.ts'] as const;
 const PASSWORD = 'correct horse battery';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** The environment of the run's DynamoDB, as a deployed stack's operator would have AWS's. */
-function awsEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.REGISTRY_ACCOUNTS_TABLE;
-  if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') return env; // LocalStack: the environment has it all
-  delete env.AWS_PROFILE;
-  return {
-    ...env,
-    AWS_ENDPOINT_URL_DYNAMODB: process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT,
-    AWS_REGION: LOCAL_REGION,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-  };
-}
-
-function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLI[0], [...CLI.slice(1), ...args], { cwd: ROOT, env: options.env ?? awsEnv() });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') }));
-    child.stdin.end(options.stdin ?? '');
-  });
-}
+const awsEnv = operatorEnv;
+const cli = (args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> =>
+  runAdminCli(args, options.env ?? awsEnv(), options.stdin);
 
 /** Expects success and returns stdout. */
 async function ok(args: string[], options?: { stdin?: string; env?: NodeJS.ProcessEnv }): Promise<string> {

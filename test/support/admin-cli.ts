@@ -10,8 +10,8 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** `node --import tsx bin/admin.ts …` (what `npx serverless-oci-registry` runs), stdin closed. */
-export function runAdminCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+/** `node --import tsx bin/admin.ts …` (what `npx serverless-oci-registry` runs), with `stdin` then closed. */
+export function runAdminCli(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'bin/admin.ts', ...args], { cwd: ROOT, env });
     let stdout = '';
@@ -20,7 +20,7 @@ export function runAdminCli(args: string[], env: NodeJS.ProcessEnv): Promise<Cli
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') }));
-    child.stdin.end();
+    child.stdin.end(stdin);
   });
 }
 
@@ -29,6 +29,7 @@ export function operatorEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.REGISTRY_TABLE;
   delete env.REGISTRY_BUCKET;
+  delete env.REGISTRY_ACCOUNTS_TABLE;
   if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') return env;
   delete env.AWS_PROFILE;
   return {
