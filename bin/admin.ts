@@ -72,7 +72,9 @@ function help(prefix?: string): string {
   return [
     `Usage: ${PROGRAM} ${prefix ? `${prefix} <command>` : '<command>'} [options] (--local | --table <table>)`,
     '',
-    "Manages the users, access rules and robot tokens in a registry's accounts table, and purges abandoned uploads.",
+    "Manages a registry's users, access rules and robot tokens, and runs its housekeeping: garbage collection, " +
+      'storage audits, upload purges, the lifecycle policy and maintenance mode. Storage commands take --local or ' +
+      '--metadata-table and --bucket; maintenance takes --local or --parameter.',
     '',
     'Commands:',
     ...listed.map(([, c], i) => `  ${usages[i]!.padEnd(width)}${c.summary}`),
