@@ -111,6 +111,10 @@ describe('garbage collection (local mode)', () => {
     expect((await client.request('HEAD', `/v2/gc/a/manifests/${a.digest}`)).status).toBe(404);
     expect((await client.request('HEAD', `/v2/gc/c/blobs/${pending}`)).status).toBe(404);
     await pullIntact('gc/b', 'v1');
+    expect(report.emptiedRepositories).toBe(1);
+    const catalog = (await (await client.request('GET', '/v2/_catalog')).json()) as { repositories: string[] };
+    expect(catalog.repositories).toContain('gc/b');
+    expect(catalog.repositories).not.toContain('gc/a');
 
     // The bucket holds exactly gc/b's blobs.
     const records = await Promise.all(b.blobs.map((d) => registry.services.blobs.stat('gc/b', d)));

@@ -28,6 +28,7 @@ export class DynamoDbGcStore implements GcStore {
     const repositories = new Map<string, RepositorySnapshot>();
     const blobs = new Map<string, BlobEntry>();
     const orphans = new Map<string, number>();
+    const catalog = new Map<string, number>();
     const repo = (name: string): RepositorySnapshot => {
       let r = repositories.get(name);
       if (!r) repositories.set(name, (r = { manifests: new Map(), tags: new Map(), links: new Map() }));
@@ -57,6 +58,8 @@ export class DynamoDbGcStore implements GcStore {
             lastLinkedAt: num(item, 'lastLinkedAt') ?? 0,
             ...(str(item, 'gcState') ? { claimedAt: claimedAt ?? 0 } : {}),
           });
+        } else if (pk === 'catalog') {
+          catalog.set(sk, num(item, 'putAt') ?? 0);
         } else if (pk === 'gc#orphan') {
           orphans.set(sk, num(item, 'firstSeen') ?? 0);
         } else if (pk.startsWith('repo#')) {
@@ -89,7 +92,7 @@ export class DynamoDbGcStore implements GcStore {
       }
       start = out.LastEvaluatedKey;
     } while (start);
-    return { repositories, blobs, orphans };
+    return { repositories, blobs, orphans, catalog };
   }
 
   async deleteManifest(name: string, entry: ManifestEntry, cutoff: number): Promise<boolean> {
@@ -156,6 +159,19 @@ export class DynamoDbGcStore implements GcStore {
 
   async deleteBlob(digest: string): Promise<void> {
     await ddb(() => this.client.send(new DeleteItemCommand({ TableName: this.table, Key: key(K.blob(digest)) })));
+  }
+
+  async deleteCatalogEntry(name: string, putAt: number): Promise<boolean> {
+    return this.conditional(() =>
+      this.client.send(
+        new DeleteItemCommand({
+          TableName: this.table,
+          Key: key(K.catalog(name)),
+          ConditionExpression: 'attribute_not_exists(putAt) OR putAt = :putAt',
+          ExpressionAttributeValues: { ':putAt': n(putAt) },
+        }),
+      ),
+    );
   }
 
   async putOrphan(objectKey: string, firstSeen: number): Promise<void> {

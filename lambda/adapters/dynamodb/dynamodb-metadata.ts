@@ -128,7 +128,8 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
       const { body: _body, key: _key, ...descriptor } = record;
       items.push({ ...key(K.referrer(name, record.subject, record.digest)), ...manifestAttributes(descriptor) });
     }
-    items.push(key(K.catalog(name)));
+    // putAt: garbage collection removes an emptied repository's entry only if no push renewed it.
+    items.push({ ...key(K.catalog(name)), putAt: n(now) });
     const writes: TransactWriteItem[] = items.map((Item) => ({ Put: { TableName: this.table, Item } }));
     // Everything the manifest references is touched, on condition that it still exists: garbage
     // collection deletes only what was not touched within its grace period, so either it loses (and

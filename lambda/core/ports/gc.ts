@@ -39,6 +39,8 @@ export interface GcSnapshot {
   readonly blobs: Map<string, BlobEntry>;
   /** Object keys seen unreferenced by earlier runs, with when they were first seen so. */
   readonly orphans: Map<string, number>;
+  /** Catalog entries: repository → when a manifest push last renewed it (0 if never recorded). */
+  readonly catalog: Map<string, number>;
 }
 
 export interface GcStore {
@@ -60,6 +62,8 @@ export interface GcStore {
   claimBlob(digest: string, cutoff: number, now: number): Promise<boolean>;
   /** Removes a claimed blob's record (after its object is gone). */
   deleteBlob(digest: string): Promise<void>;
+  /** Removes a repository's catalog entry unless a manifest push renewed it since the snapshot. */
+  deleteCatalogEntry(name: string, putAt: number): Promise<boolean>;
   putOrphan(key: string, firstSeen: number): Promise<void>;
   deleteOrphan(key: string): Promise<void>;
 }

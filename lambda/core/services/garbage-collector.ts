@@ -23,6 +23,8 @@ export interface GcOptions {
 export interface GcReport {
   readonly dryRun: boolean;
   readonly repositories: number;
+  /** Repositories left with nothing, removed from the catalog. */
+  readonly emptiedRepositories: number;
   readonly tags: number;
   readonly manifests: number;
   readonly links: number;
@@ -96,6 +98,16 @@ export class GarbageCollector {
       progress('repositories', ++done, repos.length);
     }
 
+    // Repositories left with nothing leave the catalog (unless a push renewed the entry meanwhile).
+    let emptied = 0;
+    if (!dryRun) {
+      for (const [name, putAt] of snapshot.catalog) {
+        const repo = snapshot.repositories.get(name);
+        if (repo && (repo.manifests.size > 0 || repo.tags.size > 0 || repo.links.size > 0)) continue;
+        if (await this.gc.deleteCatalogEntry(name, putAt)) emptied++;
+      }
+    }
+
     // 2. Blobs no repository links any more.
     const linked = new Set(repos.flatMap(([, repo]) => [...repo.links.keys()]));
     const unlinked = [...snapshot.blobs.values()].filter(
@@ -111,7 +123,7 @@ export class GarbageCollector {
     counts.objects += await this.sweepObjects(snapshot, unlinked, now, cutoff, dryRun, (bytes) => {
       counts.bytes += bytes;
     });
-    return { dryRun, repositories: repos.length, ...counts };
+    return { dryRun, repositories: repos.length, emptiedRepositories: emptied, ...counts };
   }
 
   /** Tags beyond each matching rule's `keepLast`, oldest first. */
