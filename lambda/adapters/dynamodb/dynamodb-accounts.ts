@@ -10,7 +10,7 @@ import {
 import type { AccessRule } from '../../core/auth/access';
 import { ConcurrentModificationError } from '../../core/errors';
 import type { AccountStore, FailureCount, TokenRecord, UserRecord } from '../../core/ports/accounts';
-import { ddb, key, n, num, s, str, type Item } from './table';
+import { ddb, eachItem, key, n, num, s, str, type Item } from './table';
 
 /**
  * Users, robot tokens and failed sign-in counters, in a table of their own so that only the
@@ -61,22 +61,17 @@ export class DynamoDbAccounts implements AccountStore {
 
   async listUsers(): Promise<UserRecord[]> {
     const users: UserRecord[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await ddb(() =>
-        this.client.send(
-          new ScanCommand({
-            TableName: this.table,
-            FilterExpression: 'sk = :user',
-            ExpressionAttributeValues: { ':user': s('user') },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
+    const scan = (start: Item | undefined) =>
+      this.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'sk = :user',
+          ExpressionAttributeValues: { ':user': s('user') },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
       );
-      users.push(...(out.Items ?? []).map(toUser));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const item of eachItem(scan)) users.push(toUser(item));
     return users.sort((x, y) => x.name.localeCompare(y.name));
   }
 
@@ -163,22 +158,17 @@ export class DynamoDbAccounts implements AccountStore {
 
   private async queryUser(name: string): Promise<Item[]> {
     const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await ddb(() =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': s(A.user(name).pk) },
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
+    const query = (start: Item | undefined) =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': s(A.user(name).pk) },
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
       );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const item of eachItem(query)) items.push(item);
     return items;
   }
 }

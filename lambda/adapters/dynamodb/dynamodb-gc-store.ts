@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentModificationError } from '../../core/errors';
 import type { BlobEntry, GcSnapshot, GcStore, ManifestEntry, RepositorySnapshot } from '../../core/ports/gc';
-import { bin, ddb, K, key, n, num, s, str, type Item } from './table';
+import { bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './table';
 
 /** Objects seen unreferenced, between collector runs. */
 const orphanKey = (objectKey: string) => ({ pk: 'gc#orphan', sk: objectKey });
@@ -34,64 +34,59 @@ export class DynamoDbGcStore implements GcStore {
       if (!r) repositories.set(name, (r = { manifests: new Map(), tags: new Map(), links: new Map() }));
       return r;
     };
-    let start: Item | undefined;
-    do {
-      const out = await ddb(() =>
-        this.client.send(
-          new ScanCommand({
-            TableName: this.table,
-            ConsistentRead: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
+    const scan = (start: Item | undefined) =>
+      this.client.send(
+        new ScanCommand({
+          TableName: this.table,
+          ConsistentRead: true,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
       );
-      for (const item of out.Items ?? []) {
-        const pk = str(item, 'pk') ?? '';
-        const sk = str(item, 'sk') ?? '';
-        if (pk.startsWith('blob#')) {
-          const digest = pk.slice(5);
-          const claimedAt = num(item, 'gcAt');
-          blobs.set(digest, {
-            digest,
-            key: str(item, 'key') ?? '',
+    for await (const item of eachItem(scan)) {
+      const pk = str(item, 'pk') ?? '';
+      const sk = str(item, 'sk') ?? '';
+      if (pk.startsWith('blob#')) {
+        const digest = pk.slice(5);
+        const claimedAt = num(item, 'gcAt');
+        blobs.set(digest, {
+          digest,
+          key: str(item, 'key') ?? '',
+          size: num(item, 'size') ?? 0,
+          lastLinkedAt: num(item, 'lastLinkedAt') ?? 0,
+          ...(str(item, 'gcState') ? { claimedAt: claimedAt ?? 0 } : {}),
+        });
+      } else if (pk === 'catalog') {
+        catalog.set(sk, num(item, 'putAt') ?? 0);
+      } else if (pk === 'gc#orphan') {
+        orphans.set(sk, num(item, 'firstSeen') ?? 0);
+      } else if (pk.startsWith('repo#')) {
+        const r = repo(pk.slice(5));
+        if (sk.startsWith('manifest#')) {
+          const refAt = num(item, 'refAt');
+          const body = bin(item, 'body');
+          const objectKey = str(item, 'key');
+          const subject = str(item, 'subject');
+          r.manifests.set(sk.slice(9), {
+            digest: sk.slice(9),
+            mediaType: str(item, 'mediaType') ?? '',
             size: num(item, 'size') ?? 0,
-            lastLinkedAt: num(item, 'lastLinkedAt') ?? 0,
-            ...(str(item, 'gcState') ? { claimedAt: claimedAt ?? 0 } : {}),
+            putAt: num(item, 'putAt') ?? 0,
+            ...(body ? { body } : {}),
+            ...(objectKey ? { key: objectKey } : {}),
+            ...(subject ? { subject } : {}),
+            ...(refAt !== undefined ? { refAt } : {}),
           });
-        } else if (pk === 'catalog') {
-          catalog.set(sk, num(item, 'putAt') ?? 0);
-        } else if (pk === 'gc#orphan') {
-          orphans.set(sk, num(item, 'firstSeen') ?? 0);
-        } else if (pk.startsWith('repo#')) {
-          const r = repo(pk.slice(5));
-          if (sk.startsWith('manifest#')) {
-            const refAt = num(item, 'refAt');
-            const body = bin(item, 'body');
-            const objectKey = str(item, 'key');
-            const subject = str(item, 'subject');
-            r.manifests.set(sk.slice(9), {
-              digest: sk.slice(9),
-              mediaType: str(item, 'mediaType') ?? '',
-              size: num(item, 'size') ?? 0,
-              putAt: num(item, 'putAt') ?? 0,
-              ...(body ? { body } : {}),
-              ...(objectKey ? { key: objectKey } : {}),
-              ...(subject ? { subject } : {}),
-              ...(refAt !== undefined ? { refAt } : {}),
-            });
-          } else if (sk.startsWith('tag#')) {
-            r.tags.set(sk.slice(4), { digest: str(item, 'digest') ?? '', updatedAt: num(item, 'updatedAt') ?? 0 });
-          } else if (sk.startsWith('link#')) {
-            const refAt = num(item, 'refAt');
-            r.links.set(sk.slice(5), {
-              linkedAt: num(item, 'linkedAt') ?? 0,
-              ...(refAt !== undefined ? { refAt } : {}),
-            });
-          }
+        } else if (sk.startsWith('tag#')) {
+          r.tags.set(sk.slice(4), { digest: str(item, 'digest') ?? '', updatedAt: num(item, 'updatedAt') ?? 0 });
+        } else if (sk.startsWith('link#')) {
+          const refAt = num(item, 'refAt');
+          r.links.set(sk.slice(5), {
+            linkedAt: num(item, 'linkedAt') ?? 0,
+            ...(refAt !== undefined ? { refAt } : {}),
+          });
         }
       }
-      start = out.LastEvaluatedKey;
-    } while (start);
+    }
     return { repositories, blobs, orphans, catalog };
   }
 

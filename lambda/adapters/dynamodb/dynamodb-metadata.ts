@@ -23,7 +23,7 @@ import type {
   UploadSessionStore,
 } from '../../core/ports/metadata';
 import { UPLOAD_EXPIRY_INDEX } from '../../config/table-schema';
-import { b, bin, ddb, K, key, n, num, s, str, type Item } from './table';
+import { b, bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './table';
 
 /**
  * Blob index, manifest index and upload sessions in one DynamoDB table. Every read that decides
@@ -347,12 +347,7 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   /** Every item of a partition whose sort key starts with `prefix`. */
   private async queryAll(pk: string, prefix: string): Promise<Item[]> {
     const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.query(pk, prefix, undefined, start);
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start);
+    for await (const item of eachItem((start) => this.queryPage(pk, prefix, undefined, start))) items.push(item);
     return items;
   }
 
@@ -370,17 +365,19 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   }
 
   private query(pk: string, prefix: string, limit: number | undefined, start: Item | undefined) {
-    return ddb(() =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': s(pk), ...(prefix ? { ':prefix': s(prefix) } : {}) },
-          ConsistentRead: true,
-          ...(limit !== undefined ? { Limit: limit } : {}),
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      ),
+    return ddb(() => this.queryPage(pk, prefix, limit, start));
+  }
+
+  private queryPage(pk: string, prefix: string, limit: number | undefined, start: Item | undefined) {
+    return this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': s(pk), ...(prefix ? { ':prefix': s(prefix) } : {}) },
+        ConsistentRead: true,
+        ...(limit !== undefined ? { Limit: limit } : {}),
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
     );
   }
 }

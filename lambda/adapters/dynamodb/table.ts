@@ -45,6 +45,21 @@ export function bin(item: Item, field: string): Uint8Array | undefined {
   return item[field]?.B;
 }
 
+/**
+ * Every item a paginated Query or Scan returns: `page(start)` sends one request from `start` (undefined
+ * for the first), and pages are followed until DynamoDB reports no more.
+ */
+export async function* eachItem(
+  page: (start: Item | undefined) => Promise<{ Items?: Item[]; LastEvaluatedKey?: Item }>,
+): AsyncIterable<Item> {
+  let start: Item | undefined;
+  do {
+    const out = await ddb(() => page(start));
+    yield* out.Items ?? [];
+    start = out.LastEvaluatedKey;
+  } while (start);
+}
+
 const THROTTLING = new Set([
   'ProvisionedThroughputExceededException',
   'ThrottlingException',
