@@ -216,22 +216,46 @@ describe('real clients log in to local mode with access control on', () => {
     return { dockerd, docker, login, load, pushedDigest };
   }
 
-  test('token mode, docker: login, push and pull; a wrong password fails the login', async () => {
+  /**
+   * docker loads a small image, fails to log in with a wrong password, logs in, pushes, forgets the
+   * image and pulls it back: the pushed digest is what the registry stores and the image id is kept.
+   */
+  async function dockerRoundTrip(o: {
+    label: string;
+    registry: TestRegistry;
+    repository: string;
+    user: string;
+    wrongUser: string;
+    /** The docker config directory's name (default: the user). */
+    configName?: string;
+  }) {
     const { dockerd, docker, login, load, pushedDigest } = await dockerClient();
-    const ref = `${token.host}/alice/docker:v1`;
-    await load('docker', ref);
+    const config = o.configName ?? o.user;
+    const ref = `${o.registry.host}/${o.repository}:v1`;
+    await load(`${config}-docker`, ref);
     const imageId = (await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim();
-    const pushed = await flow('docker', token, async () => {
-      await refused(login('wrong', token, 'carol', WRONG), /unauthorized|incorrect|401/i);
-      await login('alice', token, 'alice', PASSWORD);
-      const push = await explain('docker push', docker('alice', 'push', ref));
+    const pushed = await flow(o.label, o.registry, async () => {
+      await refused(login(`${config}-wrong`, o.registry, o.wrongUser, WRONG), /unauthorized|incorrect|401/i);
+      await login(config, o.registry, o.user, PASSWORD);
+      const push = await explain('docker push', docker(config, 'push', ref));
       await dockerd.docker('rmi', ref);
-      await explain('docker pull', docker('alice', 'pull', ref));
+      await explain('docker pull', docker(config, 'pull', ref));
       return pushedDigest(push.stdout);
     });
     expect(pushed).toMatch(/^sha256:/);
-    expect(await storedDigest(token, 'alice/docker', 'v1', 'alice')).toBe(pushed);
+    expect(await storedDigest(o.registry, o.repository, 'v1', o.user)).toBe(pushed);
     expect((await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim()).toBe(imageId);
+    return { dockerd, ref, pushed };
+  }
+
+  test('token mode, docker: login, push and pull; a wrong password fails the login', async () => {
+    const { dockerd, ref, pushed } = await dockerRoundTrip({
+      label: 'docker',
+      registry: token,
+      repository: 'alice/docker',
+      user: 'alice',
+      wrongUser: 'carol',
+    });
     const repoDigests = (await dockerd.docker('inspect', '--format', '{{json .RepoDigests}}', ref)).stdout;
     expect(JSON.parse(repoDigests)).toContain(`${token.host}/alice/docker@${pushed}`);
     // What docker keeps: the identity (refresh) token the token service issued, not the password.
@@ -506,21 +530,14 @@ describe('real clients log in to local mode with access control on', () => {
   // ---- Basic mode: no token service, credentials on every request
 
   test('basic mode, docker: login, push and pull', async () => {
-    const { dockerd, docker, login, load, pushedDigest } = await dockerClient();
-    const ref = `${basic.host}/ci/docker:v1`;
-    await load('basic-docker', ref);
-    const imageId = (await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim();
-    const pushed = await flow('docker (basic mode)', basic, async () => {
-      await refused(login('basic-wrong', basic, 'ci', WRONG), /unauthorized|incorrect|401/i);
-      await login('basic', basic, 'ci', PASSWORD);
-      const push = await explain('docker push', docker('basic', 'push', ref));
-      await dockerd.docker('rmi', ref);
-      await explain('docker pull', docker('basic', 'pull', ref));
-      return pushedDigest(push.stdout);
+    await dockerRoundTrip({
+      label: 'docker (basic mode)',
+      registry: basic,
+      repository: 'ci/docker',
+      user: 'ci',
+      wrongUser: 'ci',
+      configName: 'basic',
     });
-    expect(pushed).toMatch(/^sha256:/);
-    expect(await storedDigest(basic, 'ci/docker', 'v1', 'ci')).toBe(pushed);
-    expect((await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim()).toBe(imageId);
   }, 60_000);
 
   test('basic mode, podman: login, push and pull', async () => {
