@@ -1,5 +1,5 @@
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { acknowledgements, synthRegistry, violations, type Synthesized } from './stacks';
+import { acknowledgements, disposingSynth, violations } from './stacks';
 
 const DOMAIN = {
   domainName: 'registry.example.com',
@@ -9,13 +9,7 @@ const DOMAIN = {
 const CLOUDFRONT_DOMAIN = { ...DOMAIN, certificateArn: DOMAIN.certificateArn.replace('eu-west-1', 'us-east-1') };
 
 describe('cdk-nag AwsSolutions', () => {
-  const synthesized: Synthesized[] = [];
-  afterAll(() => synthesized.forEach((s) => s.dispose()));
-  const synth = (...args: Parameters<typeof synthRegistry>): Synthesized => {
-    const s = synthRegistry(...args);
-    synthesized.push(s);
-    return s;
-  };
+  const synth = disposingSynth();
 
   test.each([
     ['default props', {}],

@@ -9,12 +9,12 @@ import type { RegistryStackProps } from '../../lib/registry-stack';
 import {
   acknowledgements,
   allowStatements,
+  disposingSynth,
   functionId,
   grantsOf,
   grantsOfRole,
-  synthRegistry,
-  violations,
   type Synthesized,
+  violations,
 } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -27,13 +27,7 @@ const WEBHOOK = { url: 'https://hooks.example.com/registry', apiKey: SecretValue
 /** The groups whose endpoints emit events. */
 const EMITTERS: FunctionGroup[] = ['blobs', 'manifests'];
 
-const synthesized: Synthesized[] = [];
-afterAll(() => synthesized.forEach((s) => s.dispose()));
-function synth(props: RegistryStackProps, options: Parameters<typeof synthRegistry>[1] = {}): Synthesized {
-  const s = synthRegistry(props, options);
-  synthesized.push(s);
-  return s;
-}
+const synth = disposingSynth();
 
 const resources = (s: Synthesized, type: string): Json => s.template.findResources(type);
 const environment = (s: Synthesized, group: FunctionGroup): Record<string, string> =>

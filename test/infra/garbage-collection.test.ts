@@ -3,7 +3,15 @@ import { Schedule } from 'aws-cdk-lib/aws-events';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV } from '../../lambda/config/env';
-import { allowStatements, functionId, grantsOfRole, synthRegistry, violations, type Synthesized } from './stacks';
+import {
+  allowStatements,
+  disposingSynth,
+  functionId,
+  grantsOfRole,
+  type Synthesized,
+  synthRegistry,
+  violations,
+} from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -23,13 +31,7 @@ const COLLECTOR_GRANTS = [
 ].sort();
 
 describe('RegistryGarbageCollection: the scheduled collector', () => {
-  const synthesized: Synthesized[] = [];
-  afterAll(() => synthesized.forEach((s) => s.dispose()));
-  const synth = (...args: Parameters<typeof synthRegistry>): Synthesized => {
-    const s = synthRegistry(...args);
-    synthesized.push(s);
-    return s;
-  };
+  const synth = disposingSynth();
   const collectorId = (s: Synthesized) =>
     s.stack.getLogicalId(s.stack.garbageCollection.collector.node.defaultChild as CfnFunction);
   const roleId = (s: Synthesized) =>

@@ -4,7 +4,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { ENV } from '../../lambda/config/env';
 import { UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
-import { acknowledgements, grantsOfRole, synthRegistry, violations, type Synthesized } from './stacks';
+import { acknowledgements, disposingSynth, grantsOfRole, type Synthesized, violations } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -19,13 +19,7 @@ const SWEEPER_GRANTS = [
 ];
 
 describe('RegistryMaintenance: the upload sweeper', () => {
-  const synthesized: Synthesized[] = [];
-  afterAll(() => synthesized.forEach((s) => s.dispose()));
-  const synth = (...args: Parameters<typeof synthRegistry>): Synthesized => {
-    const s = synthRegistry(...args);
-    synthesized.push(s);
-    return s;
-  };
+  const synth = disposingSynth();
   const sweeperId = (s: Synthesized) =>
     s.stack.getLogicalId(s.stack.maintenance.uploadSweeper.node.defaultChild as CfnFunction);
   const roleId = (s: Synthesized) =>

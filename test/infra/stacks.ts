@@ -198,3 +198,17 @@ export const UPLOAD_GRANTS = [
   's3:PutObject bucket:blobs/*',
   's3:PutObject bucket:uploads/*',
 ];
+
+/**
+ * `synthRegistry` for a test file or describe block: every stack it makes is disposed after the
+ * block. Call it where `afterAll` may be called.
+ */
+export function disposingSynth(): typeof synthRegistry {
+  const made: Synthesized[] = [];
+  afterAll(() => made.forEach((s) => s.dispose()));
+  return (...args) => {
+    const s = synthRegistry(...args);
+    made.push(s);
+    return s;
+  };
+}
