@@ -14,6 +14,8 @@ import {
   grantsOf,
   grantsOfRole,
   synthRegistry,
+  DEFAULT_GRANTS,
+  LOGS,
   UPLOAD_GRANTS,
   violations,
   type Synthesized,
@@ -21,7 +23,6 @@ import {
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
 const ACCOUNTS = ['dynamodb:GetItem accounts', 'dynamodb:PutItem accounts', 'dynamodb:UpdateItem accounts'];
 const REGISTRY_GROUPS = ['base', 'blobs', 'manifests', 'discovery'] as const;
 const AUTH_ENV = [
@@ -36,26 +37,6 @@ const AUTH_ENV = [
   ENV.maxFailedSignIns,
   ENV.publicUrl,
 ];
-
-/** The default stack's grants (test/infra/registry-stack.test.ts), which access control adds to. */
-const STORAGE_GRANTS: Record<FunctionGroup, string[]> = {
-  // The health check's GetItem, and the maintenance mode where writes are served.
-  base: ['dynamodb:GetItem table'],
-  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'],
-  manifests: [
-    'ssm:GetParameter parameter:mode',
-    'dynamodb:BatchGetItem table',
-    'dynamodb:DeleteItem table',
-    'dynamodb:GetItem table',
-    'dynamodb:PutItem table',
-    'dynamodb:Query table',
-    'dynamodb:UpdateItem table',
-    's3:GetObject bucket:manifests/*',
-    's3:PutObject bucket:manifests/*',
-  ],
-  discovery: ['dynamodb:Query table'],
-  token: [],
-};
 
 /** What access control adds per mode: registry functions verify or sign in, the token service issues. */
 const EXPECTED: Record<'token' | 'basic', Record<FunctionGroup, string[]>> = {
@@ -77,7 +58,7 @@ const EXPECTED: Record<'token' | 'basic', Record<FunctionGroup, string[]>> = {
 };
 
 const expectedGrants = (mode: 'token' | 'basic', group: FunctionGroup): string[] =>
-  [...new Set([...LOGS, ...STORAGE_GRANTS[group], ...EXPECTED[mode][group]])].sort();
+  [...new Set([...LOGS, ...DEFAULT_GRANTS[group], ...EXPECTED[mode][group]])].sort();
 
 const resources = (s: Synthesized, type: string): Record<string, Json> => s.template.findResources(type);
 const envOf = (s: Synthesized, group: FunctionGroup): Record<string, unknown> =>
@@ -323,7 +304,7 @@ describe('token signing key rotation', () => {
         [...LOGS, ...ACCOUNTS, 'kms:GetPublicKey key:1', 'kms:GetPublicKey key:2', 'kms:Sign key:2'].sort(),
       );
       expect(grantsOf(two.stack, two.template, 'manifests')).toEqual(
-        [...LOGS, ...STORAGE_GRANTS.manifests, 'kms:GetPublicKey key:1', 'kms:GetPublicKey key:2'].sort(),
+        [...LOGS, ...DEFAULT_GRANTS.manifests, 'kms:GetPublicKey key:1', 'kms:GetPublicKey key:2'].sort(),
       );
       two.template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/Registry/token-signing-2' });
     } finally {

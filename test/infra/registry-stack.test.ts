@@ -5,34 +5,15 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV } from '../../lambda/config/env';
 import { DEFAULT_MAX_NAME_DEPTH, FUNCTION_GROUPS, routeTable, type FunctionGroup } from '../../lambda/config/routes';
 import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
-import { allowStatements, functionId, grantsOf, synthRegistry, UPLOAD_GRANTS, type Synthesized } from './stacks';
+import { allowStatements, functionId, grantsOf, synthRegistry, DEFAULT_GRANTS, LOGS, type Synthesized } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
-
-/** Exactly what each endpoint group's calls need (docs/storage.md, "Access patterns"). */
-const EXPECTED_GRANTS: Record<FunctionGroup, string[]> = {
-  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the condition).
-  base: [...LOGS, 'dynamodb:GetItem table'].sort(),
-  // Uploads, plus reading blobs (the role signs the presigned GET URLs), plus the maintenance mode.
-  blobs: [...LOGS, ...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'].sort(),
-  manifests: [
-    'ssm:GetParameter parameter:mode',
-    ...LOGS,
-    'dynamodb:BatchGetItem table',
-    'dynamodb:DeleteItem table',
-    'dynamodb:GetItem table',
-    'dynamodb:PutItem table',
-    'dynamodb:Query table',
-    'dynamodb:UpdateItem table',
-    's3:GetObject bucket:manifests/*',
-    's3:PutObject bucket:manifests/*',
-  ],
-  discovery: [...LOGS, 'dynamodb:Query table'],
-  // Answers 404 unless auth mode is token (test/infra/auth.test.ts has its grants there).
-  token: LOGS,
-};
+/** The default stack's grants, with each function's logs. */
+const EXPECTED_GRANTS = Object.fromEntries(FUNCTION_GROUPS.map((g) => [g, [...LOGS, ...DEFAULT_GRANTS[g]]])) as Record<
+  FunctionGroup,
+  string[]
+>;
 
 describe('RegistryStack with default props (bundled for real)', () => {
   let s: Synthesized;

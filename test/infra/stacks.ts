@@ -199,6 +199,34 @@ export const UPLOAD_GRANTS = [
   's3:PutObject bucket:uploads/*',
 ];
 
+/** Every function writes to its own log group. */
+export const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
+
+/**
+ * Exactly what each endpoint group's calls need in the default stack, besides its logs
+ * (docs/storage.md, "Access patterns"); access control and events add to these.
+ */
+export const DEFAULT_GRANTS: Record<FunctionGroup, string[]> = {
+  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the condition).
+  base: ['dynamodb:GetItem table'],
+  // Uploads, plus reading blobs (the role signs the presigned GET URLs), plus the maintenance mode.
+  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'],
+  manifests: [
+    'ssm:GetParameter parameter:mode',
+    'dynamodb:BatchGetItem table',
+    'dynamodb:DeleteItem table',
+    'dynamodb:GetItem table',
+    'dynamodb:PutItem table',
+    'dynamodb:Query table',
+    'dynamodb:UpdateItem table',
+    's3:GetObject bucket:manifests/*',
+    's3:PutObject bucket:manifests/*',
+  ],
+  discovery: ['dynamodb:Query table'],
+  // Answers 404 unless auth mode is token (test/infra/auth.test.ts has its grants there).
+  token: [],
+};
+
 /**
  * `synthRegistry` for a test file or describe block: every stack it makes is disposed after the
  * block. Call it where `afterAll` may be called.
