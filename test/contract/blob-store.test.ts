@@ -1,5 +1,6 @@
 import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store';
 import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
+import { BlobUnknownError, DigestInvalidError } from '../../lambda/core/errors';
 import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import { freshStorage, testClients } from '../support/aws';
 import { blobStoreContract, type BlobStoreSubject } from './blob-store.contract';
@@ -8,9 +9,10 @@ blobStoreContract('memory', () => ({ store: new MemoryBlobStore(), fetchable: fa
 
 let clients: AwsClients;
 let s3: BlobStoreSubject;
+let bucket: string;
 beforeAll(async () => {
   clients = testClients();
-  const { bucket } = await freshStorage(clients);
+  ({ bucket } = await freshStorage(clients));
   s3 = { store: new S3BlobStore({ client: clients.s3, bucket }), fetchable: true };
 });
 afterAll(() => {
@@ -18,3 +20,52 @@ afterAll(() => {
   clients.dynamodb.destroy();
 });
 blobStoreContract('s3', () => s3);
+
+describe('s3 request framing', () => {
+  /** Headers of every S3 request as signed and sent, by operation. */
+  const sent: { operation: string; headers: Record<string, string> }[] = [];
+  beforeAll(() => {
+    clients.s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers: Record<string, string> };
+        sent.push({ operation: String(context.commandName), headers: { ...request.headers } });
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'captureSentHeaders' },
+    );
+  });
+
+  it('leaves part and object bodies out of the signature but sends a CRC32 that S3 checks', async () => {
+    const { store } = s3;
+    const part = new Uint8Array(5 * 1024 * 1024).fill(7);
+    const id = await store.createMultipart('framing/multi');
+    await store.uploadPart('framing/multi', id, 1, part);
+    await store.abortMultipart('framing/multi', id);
+    await store.put('framing/single', new Uint8Array([1, 2, 3]));
+    const writes = sent.filter((s) => s.operation === 'UploadPartCommand' || s.operation === 'PutObjectCommand');
+    expect(writes.map((w) => w.operation)).toEqual(['UploadPartCommand', 'PutObjectCommand']);
+    for (const { headers } of writes) {
+      expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+      expect(headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
+      expect(headers.authorization).toContain('x-amz-content-sha256');
+    }
+    // S3 checks the CRC32: bytes that do not match it are refused and nothing is stored.
+    const corrupting = testClients();
+    corrupting.s3.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers: Record<string, string> };
+        if (request.headers['x-amz-checksum-crc32']) request.headers['x-amz-checksum-crc32'] = 'AAAAAA==';
+        return next(args);
+      },
+      { step: 'build', priority: 'low', name: 'corruptChecksum' },
+    );
+    const corrupted = new S3BlobStore({ client: corrupting.s3, bucket });
+    await expect(corrupted.put('framing/corrupt', new Uint8Array([1, 2, 3]))).rejects.toThrow(DigestInvalidError);
+    await expect(store.get('framing/corrupt')).rejects.toThrow(BlobUnknownError);
+    corrupting.s3.destroy();
+    corrupting.dynamodb.destroy();
+    // Other calls keep the SDK's signed payload hash.
+    const create = sent.find((s) => s.operation === 'CreateMultipartUploadCommand');
+    expect(create?.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+});

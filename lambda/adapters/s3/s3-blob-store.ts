@@ -12,6 +12,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { BuildMiddleware, MetadataBearer, MiddlewareStack } from '@smithy/types';
 import { BlobUnknownError, DigestInvalidError, UnavailableError } from '../../core/errors';
 import type { BlobStore, PartRef } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
@@ -44,14 +45,16 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
     await this.call(key, () =>
       this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: body.length,
-          ContentType: 'application/octet-stream',
-          ...(sha256 ? { ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {}),
-        }),
+        unsignedPayload(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentType: 'application/octet-stream',
+            ...(sha256 ? { ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64') } : {}),
+          }),
+        ),
       ),
     );
   }
@@ -122,14 +125,16 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   async uploadPart(key: string, multipartId: string, partNumber: number, body: Uint8Array): Promise<string> {
     const out = await this.call(key, () =>
       this.client.send(
-        new UploadPartCommand({
-          Bucket: this.bucket,
-          Key: key,
-          UploadId: multipartId,
-          PartNumber: partNumber,
-          Body: body,
-          ContentLength: body.length,
-        }),
+        unsignedPayload(
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: multipartId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        ),
       ),
     );
     return requireEtag(out.ETag);
@@ -193,6 +198,24 @@ export class S3BlobStore implements BlobStore, ObjectLister {
       throw err;
     }
   }
+}
+
+/**
+ * Leaves the body out of the request signature. The signature would otherwise cover a SHA-256 of
+ * every part and object body: a second full pass over the bytes (the registry already hashes them
+ * for the digest, and the SDK adds a CRC32 checksum that S3 verifies). Integrity in transit comes
+ * from that checksum and from TLS; only the body's authentication by the signature is given up,
+ * which TLS provides as well.
+ */
+function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command: C): C {
+  const stack = command.middlewareStack as unknown as MiddlewareStack<object, MetadataBearer>;
+  const middleware: BuildMiddleware<object, MetadataBearer> = (next) => async (args) => {
+    const request = args.request as { headers?: Record<string, string> };
+    if (request.headers) request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    return next(args);
+  };
+  stack.add(middleware, { step: 'build', name: 'registryUnsignedPayload' });
+  return command;
 }
 
 function requireEtag(etag: string | undefined): string {
