@@ -19,6 +19,8 @@ export interface RegistryConfig {
   readonly events?: EventsConfig;
   /** SSM parameter with the registry's mode (maintenance); absent: always read-write. */
   readonly modeParameter?: string;
+  /** How much verification one request finishing a direct upload does; default 15 s, no byte limit. */
+  readonly directVerifyBudget?: { readonly milliseconds: number; readonly bytes?: number };
 }
 
 /** Where registry events go. */

@@ -33,6 +33,11 @@ export const MAX_REREAD_SIZE = 64 * 1024 * 1024;
 export const PART_SIZE = 16 * 1024 * 1024;
 /** Parts in flight per streamed request, so S3 latency overlaps with receiving. */
 export const PART_CONCURRENCY = 4;
+/**
+ * Direct uploads (the push helper): how long a part URL works, and how much verification one request
+ * does (well within the API's 30 s; the helper repeats the request until it is done).
+ */
+export const DIRECT_UPLOAD_OPTIONS = { partUrlTtlSeconds: 900, verifyBudget: { milliseconds: 15_000 } } as const;
 /** The spec asks registries to accept manifests of at least 4 MiB. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
 /** Manifests up to this size live inside their DynamoDB item (limit 400 KB including other attributes). */
@@ -62,6 +67,8 @@ export function compose(
       maxParts: 10_000,
       sessionTtlSeconds: config.uploadTtlSeconds,
       maxRereadSize: MAX_REREAD_SIZE,
+      ...DIRECT_UPLOAD_OPTIONS,
+      verifyBudget: config.directVerifyBudget ?? DIRECT_UPLOAD_OPTIONS.verifyBudget,
     }),
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: MAX_MANIFEST_SIZE,

@@ -1,5 +1,11 @@
 import { parseDigest } from '../core/digest';
-import { EndpointUnknownError, NameInvalidError, PaginationInvalidError, UnsupportedError } from '../core/errors';
+import {
+  BlobUploadInvalidError,
+  EndpointUnknownError,
+  NameInvalidError,
+  PaginationInvalidError,
+  UnsupportedError,
+} from '../core/errors';
 import type { BlobRecord, UploadSession } from '../core/ports/metadata';
 import type { ByteRange } from '../core/services/upload-service';
 import type { Grant } from '../core/auth/access';
@@ -86,9 +92,11 @@ async function uploads(
     }
     return uploadAccepted(await uploads.start(route.name));
   }
-  const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE']);
+  const method = allow(req, ['GET', 'PATCH', 'PUT', 'DELETE', 'POST']);
   const caller = await authorize(req, route, services);
   switch (method) {
+    case 'POST':
+      return direct(req, services, caller, route);
     case 'GET':
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
     case 'PATCH':
@@ -118,6 +126,43 @@ async function uploads(
       return respond(204);
   }
 }
+
+const PART_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+
+/**
+ * The push helper's direct protocol (docs/large-uploads.md, "Direct uploads"), an extension on an
+ * upload's URL: `POST ?parts=<first>-<last>` answers presigned part URLs for the client to PUT its
+ * bytes to storage; `POST ?digest=` verifies them by reading them back and answers 201 like a
+ * finishing PUT, or 202 while verification goes on (the client repeats the request).
+ */
+async function direct(
+  req: RegistryRequest,
+  services: Services,
+  caller: AuthorizedGrant,
+  route: Extract<OciRoute, { kind: 'upload' }>,
+): Promise<HttpResponse> {
+  const parts = req.query.get('parts');
+  const digest = req.query.get('digest');
+  if (parts !== null) {
+    const m = PART_RANGE.exec(parts);
+    if (!m) throw new BlobUploadInvalidError(`parts=${parts} is not of the form <first>-<last>`);
+    const urls = await services.uploads.partUrls(route.name, route.id, Number(m[1]), Number(m[2]));
+    return json(200, { parts: urls }, { 'Docker-Upload-UUID': route.id });
+  }
+  if (digest) {
+    parseDigest(digest);
+    const result = await services.uploads.finishDirect(route.name, route.id, digest);
+    if (result.done) return pushed(req, services, caller, route.name, result.record);
+    return respond(202, {
+      ...uploadAccepted(result.session).headers,
+      [VERIFIED_HEADER]: `${result.verified}/${result.total}`,
+    });
+  }
+  throw new UnsupportedError('POST on an upload takes ?parts=<first>-<last> or ?digest= (direct uploads)');
+}
+
+/** On a 202 from a direct upload's finish: bytes verified so far, of the total. */
+export const VERIFIED_HEADER = 'Registry-Upload-Verified';
 
 /**
  * The upload endpoints alone, as the streaming uploader serves them: everything under

@@ -59,6 +59,8 @@ export interface LocalRegistryOptions {
    * kept in `dataDir` (the stand-in for the KMS key).
    */
   readonly auth?: Partial<Pick<AuthConfig, 'mode' | 'anonymousPull' | 'tokenTtlSeconds' | 'maxFailures' | 'service'>>;
+  /** How much verification one request finishing a direct upload does (tests: a few MiB). */
+  readonly directVerifyBudget?: RegistryConfig['directVerifyBudget'];
   /** Where registry events go (docs/events.md), e.g. a memory publisher in tests; off by default. */
   readonly events?: EventPublisher;
   /**
@@ -131,6 +133,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     uploadTtlSeconds: 86_400,
     maxNameDepth: options.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH,
     s3ForcePathStyle: true,
+    ...(options.directVerifyBudget ? { directVerifyBudget: options.directVerifyBudget } : {}),
     auth: {
       mode: options.auth?.mode ?? 'none',
       service: options.auth?.service ?? 'registry',

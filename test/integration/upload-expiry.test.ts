@@ -3,20 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
-import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
 import type { Clock } from '../../lambda/core/ports/clock';
 import type { UploadSession } from '../../lambda/core/ports/metadata';
 import { UploadService } from '../../lambda/core/services/upload-service';
-import {
-  composeUploadSweeper,
-  MAX_REREAD_SIZE,
-  MIN_PART_SIZE,
-  PART_CONCURRENCY,
-  PART_SIZE,
-} from '../../lambda/handlers/compose';
+import { composeUploadSweeper } from '../../lambda/handlers/compose';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
 import {
   LOCAL_ENDPOINTS_FILE,
@@ -27,6 +19,7 @@ import {
 import { operatorEnv, runAdminCli, type CliRun } from '../support/admin-cli';
 import { RegistryClient, sha256 } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { inventory, uploadsAt } from '../support/uploads';
 
 const MiB = 1024 * 1024;
 /** Local mode's session lifetime, and the sweeper's default grace after expiry. */
@@ -40,51 +33,6 @@ const clockAt = (ms: number): Clock => ({ now: () => ms });
  * expiry) is still ahead, so DynamoDB Local, which does delete expired items, leaves it to the sweep.
  */
 const aDayAndAHalfAgo = () => Date.now() - 1.5 * TTL * 1000;
-
-/** What the bucket and table hold of upload sessions and blobs, listed the way an operator would. */
-async function inventory(registry: LocalRegistry) {
-  const { s3, dynamodb } = registry.clients;
-  const Bucket = registry.config.bucket;
-  const keys = async (Prefix: string) => {
-    const found: string[] = [];
-    let ContinuationToken: string | undefined;
-    do {
-      const out = await s3.send(new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken }));
-      found.push(...(out.Contents ?? []).map((o) => o.Key as string));
-      ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (ContinuationToken);
-    return found.sort();
-  };
-  const multiparts = await s3.send(new ListMultipartUploadsCommand({ Bucket }));
-  const items = await dynamodb.send(
-    new ScanCommand({
-      TableName: registry.config.table,
-      FilterExpression: 'begins_with(pk, :upload)',
-      ExpressionAttributeValues: { ':upload': { S: 'upload#' } },
-      ConsistentRead: true,
-    }),
-  );
-  return {
-    staged: await keys('uploads/'),
-    blobs: await keys('blobs/'),
-    multiparts: (multiparts.Uploads ?? []).map((u) => `${u.Key}@${u.UploadId}`).sort(),
-    sessions: (items.Items ?? []).map((i) => (i.pk?.S as string).slice('upload#'.length)).sort(),
-  };
-}
-
-/** An UploadService on the registry's bucket and table, with its own clock (sessions of another time). */
-function uploadsAt(registry: LocalRegistry, clock: Clock, sessionTtlSeconds = TTL): UploadService {
-  const store = new S3BlobStore({ client: registry.clients.s3, bucket: registry.config.bucket });
-  const metadata = new DynamoDbMetadata(registry.clients.dynamodb, registry.config.table);
-  return new UploadService(store, metadata, metadata, clock, {
-    minPartSize: MIN_PART_SIZE,
-    partSize: PART_SIZE,
-    concurrency: PART_CONCURRENCY,
-    maxParts: 10_000,
-    sessionTtlSeconds,
-    maxRereadSize: MAX_REREAD_SIZE,
-  });
-}
 
 /** Opens a session through `uploads` and appends chunks of `sizes` bytes. */
 async function openWith(uploads: UploadService, name: string, ...sizes: number[]): Promise<UploadSession> {

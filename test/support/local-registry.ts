@@ -16,7 +16,7 @@ export interface TestRegistry extends LocalRegistry {
 
 /** Local mode on the run's servers, with its own bucket and table, on a free port. */
 export async function startTestRegistry(
-  options: Pick<LocalRegistryOptions, 'uploader' | 'auth' | 'events' | 'publishPulls'> = {},
+  options: Pick<LocalRegistryOptions, 'uploader' | 'auth' | 'events' | 'publishPulls' | 'directVerifyBudget'> = {},
 ): Promise<TestRegistry> {
   const clients = testClients();
   const { bucket, table } = await freshStorage(clients);
@@ -29,6 +29,7 @@ export async function startTestRegistry(
     bucket,
     table,
     uploader: options.uploader,
+    ...(options.directVerifyBudget ? { directVerifyBudget: options.directVerifyBudget } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
     ...(options.events ? { events: options.events, publishPulls: options.publishPulls } : {}),
     onRequest: (r) => requests.push(r),

@@ -1,3 +1,4 @@
+import { DIRECT_UPLOAD_OPTIONS } from '../../lambda/handlers/compose';
 import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store';
 import { MemoryMetadata } from '../../lambda/adapters/memory/memory-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
@@ -68,6 +69,7 @@ export function memoryRegistry(
       maxParts: 10_000,
       sessionTtlSeconds: 3600,
       maxRereadSize: 1024,
+      ...DIRECT_UPLOAD_OPTIONS,
     }),
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,

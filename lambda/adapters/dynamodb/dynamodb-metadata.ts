@@ -432,6 +432,7 @@ function sessionItem(session: UploadSession): Item {
   };
   if (session.hashState.length > 0) item.hashState = b(session.hashState);
   if (session.nativeDigest) item.nativeDigest = s(session.nativeDigest);
+  if (session.direct) item.direct = { BOOL: true };
   if (session.multipart) {
     item.multipartId = s(session.multipart.id);
     item.multipartKey = s(session.multipart.key);
@@ -446,6 +447,7 @@ function toSession(id: string, item: Item): UploadSession {
     size: num(item, 'size') ?? 0,
     hashState: bin(item, 'hashState') ?? new Uint8Array(0),
     nativeDigest: str(item, 'nativeDigest'),
+    ...(item.direct?.BOOL ? { direct: true } : {}),
     version: num(item, 'version') ?? 0,
     multipart: multipartOf(item),
     parts: JSON.parse(str(item, 'parts') ?? '[]'),

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { concatBytes } from '../../core/bytes';
 import { BlobUnknownError, DigestInvalidError } from '../../core/errors';
-import type { BlobStore, PartRef } from '../../core/ports/blob-store';
+import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
 
 /** Test double of the blob store, with S3's multipart rules (part size, ETag check). Not a product. */
 export class MemoryBlobStore implements BlobStore {
@@ -62,6 +62,22 @@ export class MemoryBlobStore implements BlobStore {
 
   async abortMultipart(_key: string, multipartId: string): Promise<void> {
     this.multiparts.delete(multipartId);
+  }
+
+  async presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number) {
+    return `memory://${key}?uploadId=${multipartId}&partNumber=${partNumber}&expires=${expiresInSeconds}`;
+  }
+
+  async listParts(key: string, multipartId: string): Promise<StoredPart[]> {
+    const mp = this.multiparts.get(multipartId);
+    if (!mp || mp.key !== key) throw new BlobUnknownError(`no multipart upload ${multipartId}`);
+    return [...mp.parts.entries()]
+      .map(([partNumber, p]) => ({ partNumber, etag: p.etag, size: p.body.length }))
+      .sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  async *read(key: string, start = 0): AsyncIterable<Uint8Array> {
+    yield (await this.get(key)).subarray(start);
   }
 
   private multipart(key: string, id: string) {

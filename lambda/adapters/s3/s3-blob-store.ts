@@ -5,6 +5,7 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -13,8 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuildMiddleware, MetadataBearer, MiddlewareStack } from '@smithy/types';
-import { BlobUnknownError, DigestInvalidError, UnavailableError } from '../../core/errors';
-import type { BlobStore, PartRef } from '../../core/ports/blob-store';
+import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError, UnavailableError } from '../../core/errors';
+import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 
 /** Presigning happens with this client, which may carry the endpoint clients use to reach S3. */
@@ -66,8 +67,12 @@ export class S3BlobStore implements BlobStore, ObjectLister {
     });
   }
 
-  async *read(key: string): AsyncIterable<Uint8Array> {
-    const out = await this.call(key, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })));
+  async *read(key: string, start = 0): AsyncIterable<Uint8Array> {
+    const out = await this.call(key, () =>
+      this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }),
+      ),
+    );
     for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
   }
 
@@ -178,6 +183,36 @@ export class S3BlobStore implements BlobStore, ObjectLister {
     }
   }
 
+  presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(
+      this.presignClient,
+      new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumber: partNumber }),
+      { expiresIn: expiresInSeconds },
+    );
+  }
+
+  async listParts(key: string, multipartId: string): Promise<StoredPart[]> {
+    const parts: StoredPart[] = [];
+    let marker: string | undefined;
+    do {
+      const out = await this.call(key, () =>
+        this.client.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: key,
+            UploadId: multipartId,
+            ...(marker ? { PartNumberMarker: marker } : {}),
+          }),
+        ),
+      );
+      for (const p of out.Parts ?? []) {
+        parts.push({ partNumber: p.PartNumber ?? 0, etag: requireEtag(p.ETag), size: p.Size ?? 0 });
+      }
+      marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
   /** Runs one S3 call and translates its errors at this boundary. */
   private async call<T>(key: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -190,6 +225,12 @@ export class S3BlobStore implements BlobStore, ObjectLister {
         }
         if (err.name === 'BadDigest' || err.name === 'XAmzContentChecksumMismatch' || err.name === 'InvalidDigest') {
           throw new DigestInvalidError('the blob store rejected the content: its checksum does not match the digest');
+        }
+        if (err.name === 'EntityTooSmall') {
+          throw new BlobUploadInvalidError('a part other than the last is smaller than 5 MiB (5242880 bytes)');
+        }
+        if (err.name === 'InvalidPart' || err.name === 'InvalidPartOrder') {
+          throw new BlobUploadInvalidError('a part changed or went missing while the upload was being finished');
         }
         if (THROTTLED.has(err.name) || status === 503) {
           throw new UnavailableError('the blob store is busy; retry shortly', 1);

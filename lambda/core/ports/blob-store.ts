@@ -29,6 +29,19 @@ export interface BlobStore {
   completeMultipart(key: string, multipartId: string, parts: readonly PartRef[]): Promise<void>;
   /** Aborts a multipart upload and frees its parts; an unknown id is not an error. */
   abortMultipart(key: string, multipartId: string): Promise<void>;
+  /**
+   * A URL that lets anyone holding it upload part `partNumber` of a multipart upload (HTTP PUT,
+   * with `Content-Length`) for `expiresInSeconds`, and nothing else. No network call.
+   */
+  presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /** The parts uploaded so far, in part-number order; throws `BlobUnknownError` for an unknown upload. */
+  listParts(key: string, multipartId: string): Promise<StoredPart[]>;
+  /** Streams an object from byte `start` to its end; throws `BlobUnknownError` when absent. */
+  read(key: string, start?: number): AsyncIterable<Uint8Array>;
+}
+
+export interface StoredPart extends PartRef {
+  readonly size: number;
 }
 
 export interface PartRef {

@@ -106,6 +106,14 @@ export interface UploadSession {
   readonly parts: readonly { readonly partNumber: number; readonly etag: string; readonly size: number }[];
   /** Staged objects holding received bytes not yet in a part, in order. */
   readonly tail: readonly { readonly key: string; readonly size: number }[];
+  /**
+   * A direct session (the push helper's protocol, docs/large-uploads.md): its bytes go from the
+   * client straight to storage through presigned part URLs, never through the registry, and are
+   * verified by reading them back. Until the client finishes, `multipart` is the upload the URLs
+   * write to. After that, `tail` holds the one assembled object, and `size` and `hashState` count
+   * and hash the bytes verified so far (verification may take several requests).
+   */
+  readonly direct?: boolean;
   /** Epoch milliseconds. */
   readonly createdAt: number;
   /** Epoch seconds after which the session is dead (the table's TTL attribute). */
@@ -123,6 +131,11 @@ export interface UploadSessionStore {
    */
   update(session: UploadSession, expectedVersion: number): Promise<void>;
   delete(id: string): Promise<void>;
+  /**
+   * Deletes the session if its stored version still equals `version`, and returns what it held, so
+   * its bytes can be freed; undefined when a request changed it since, or it is gone.
+   */
+  deleteIfUnchanged(id: string, version: number): Promise<UploadSession | undefined>;
 }
 
 /** An upload session as the expiry index lists it. */
@@ -144,17 +157,10 @@ export interface CursorPage<T> {
 }
 
 /** How the upload sweeper finds dead sessions and removes them without racing live requests. */
-export interface ExpiredUploadSessions {
+export interface ExpiredUploadSessions extends Pick<UploadSessionStore, 'get' | 'deleteIfUnchanged'> {
   /**
    * Sessions whose `expiresAt` is at or before `nowSeconds`, at most `limit` per page. Eventually
    * consistent: a session extended or removed a moment ago may still be listed.
    */
   listExpired(nowSeconds: number, limit: number, cursor?: string): Promise<CursorPage<ExpiringUpload>>;
-  /** Strongly consistent read (what a dry run reports). */
-  get(id: string): Promise<UploadSession | undefined>;
-  /**
-   * Deletes the session if its stored version still equals `version`, and returns what it held, so
-   * its bytes can be freed; undefined when a request changed it since, or it is gone.
-   */
-  deleteIfUnchanged(id: string, version: number): Promise<UploadSession | undefined>;
 }

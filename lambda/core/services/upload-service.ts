@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { concatBytes, digestOf } from '../bytes';
 import { parseDigest } from '../digest';
 import {
+  BlobUnknownError,
   BlobUploadInvalidError,
   BlobUploadUnknownError,
   ConcurrentModificationError,
@@ -21,7 +22,28 @@ export interface UploadServiceOptions extends PartWriterOptions {
   readonly sessionTtlSeconds: number;
   /** Largest chunked upload verified by reading it back (digests other than sha256). */
   readonly maxRereadSize: number;
+  /** How long a presigned part URL of a direct session stays valid, in seconds. */
+  readonly partUrlTtlSeconds: number;
+  /**
+   * How much verifying a direct session's bytes may do in one request, so a request always ends
+   * well within the API's timeout; the client repeats the request until verification is done.
+   */
+  readonly verifyBudget: { readonly milliseconds: number; readonly bytes?: number };
 }
+
+/** Most part URLs handed out in one request. */
+export const MAX_PART_URLS = 100;
+
+/** Where a direct session's client writes part `partNumber`. */
+export interface PartUrl {
+  readonly partNumber: number;
+  readonly url: string;
+}
+
+/** What finishing a direct session came to: the blob, or how far verification got so far. */
+export type DirectFinish =
+  | { readonly done: true; readonly record: BlobRecord }
+  | { readonly done: false; readonly session: UploadSession; readonly verified: number; readonly total: number };
 
 /** An inclusive byte range from a `Content-Range` header. */
 export interface ByteRange {
@@ -95,7 +117,7 @@ export class UploadService {
    * @throws DigestInvalidError when the bytes do not hash to `digest`; nothing is kept then.
    */
   async putStreamed(name: string, id: string, digest: string, body: ByteSource): Promise<BlobRecord> {
-    const session = await this.status(name, id);
+    const session = notDirect(await this.status(name, id));
     const { algorithm } = parseDigest(digest);
     if (session.size > 0) {
       await this.append(name, id, body);
@@ -135,7 +157,7 @@ export class UploadService {
    * session first. @throws BlobUploadInvalidError when the range disagrees with the body's length.
    */
   async append(name: string, id: string, body: ByteSource, range?: ByteRange): Promise<UploadSession> {
-    let session = await this.status(name, id);
+    let session = notDirect(await this.status(name, id));
     if (range && range.start !== session.size) {
       throw new RangeInvalidError(
         `chunk starts at byte ${range.start} but the upload has ${session.size} bytes`,
@@ -248,7 +270,7 @@ export class UploadService {
    * @throws DigestInvalidError on a mismatch or an unsupported algorithm.
    */
   async complete(name: string, id: string, digest: string, body?: Uint8Array): Promise<BlobRecord> {
-    let session = await this.status(name, id);
+    let session = notDirect(await this.status(name, id));
     const { algorithm } = parseDigest(digest);
     if (session.size === 0) {
       const record = await this.putWhole(name, digest, body ?? new Uint8Array(0));
@@ -269,6 +291,160 @@ export class UploadService {
       throw mismatch(actual, digest);
     }
     return this.commit(session, digest, () => this.assemble(session, digest, last));
+  }
+
+  /**
+   * Direct mode, the push helper's protocol: presigned URLs for parts `first` to `last` of the
+   * session's multipart upload, through which the client writes its bytes straight to storage. The
+   * first call turns a fresh session direct (a session that holds bytes sent through the registry
+   * cannot turn direct, and a direct one takes no bytes through the registry); each call keeps the
+   * session alive. The bytes count for nothing until `finishDirect` has read them back and verified
+   * them, so a URL can do no more harm than spoil its own upload.
+   */
+  async partUrls(name: string, id: string, first: number, last: number): Promise<PartUrl[]> {
+    const { maxParts } = this.options;
+    if (!(Number.isInteger(first) && Number.isInteger(last) && first >= 1 && last >= first && last <= maxParts)) {
+      throw new BlobUploadInvalidError(
+        `part numbers run from 1 to ${maxParts}; ${first}-${last} is not a range of them`,
+      );
+    }
+    if (last - first + 1 > MAX_PART_URLS) {
+      throw new BlobUploadInvalidError(
+        `at most ${MAX_PART_URLS} part URLs per request; ${first}-${last} asks for more`,
+      );
+    }
+    const session = await this.openDirect(name, id);
+    const multipart = session.multipart;
+    if (!multipart) throw new BlobUploadInvalidError('this upload is being finished: its parts can no longer change');
+    return Promise.all(
+      Array.from({ length: last - first + 1 }, async (_, i) => ({
+        partNumber: first + i,
+        url: await this.store.presignUploadPart(multipart.key, multipart.id, first + i, this.options.partUrlTtlSeconds),
+      })),
+    );
+  }
+
+  /** The session in direct mode, turning a fresh one direct; extends its life either way. */
+  private async openDirect(name: string, id: string): Promise<UploadSession> {
+    const session = await this.status(name, id);
+    const expiresAt = this.expiry(this.clock.now());
+    if (session.direct) {
+      const next = { ...session, version: session.version + 1, expiresAt };
+      // Another request extending it at the same moment does as well.
+      return this.sessions.update(next, session.version).then(
+        () => next,
+        (err: unknown) => {
+          if (err instanceof ConcurrentModificationError) return session;
+          throw err;
+        },
+      );
+    }
+    if (session.size > 0 || session.tail.length > 0 || session.multipart) {
+      throw new BlobUploadInvalidError(
+        'this upload already holds bytes sent through the registry; direct part uploads need a fresh upload',
+      );
+    }
+    const key = keys.assembled(session.id, randomUUID().slice(0, 8));
+    const multipart = { id: await this.store.createMultipart(key), key };
+    const next: UploadSession = { ...session, direct: true, multipart, version: session.version + 1, expiresAt };
+    try {
+      await this.sessions.update(next, session.version);
+      return next;
+    } catch (err) {
+      await this.store.abortMultipart(key, multipart.id);
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+      // A concurrent request turned it direct first: use that one.
+      const current = await this.status(name, id);
+      if (current.direct) return current;
+      throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
+    }
+  }
+
+  /**
+   * Finishes a direct session: completes its multipart upload from the parts storage holds, then
+   * reads the assembled object back and hashes it, at most `verifyBudget` per request, saving the hash
+   * state in between. Only when every byte hashed to `digest` does the object become the blob; until
+   * then nothing refers to it, and a mismatch deletes it.
+   * @throws DigestInvalidError on a mismatch, or for a digest other than sha256.
+   * @throws BlobUploadInvalidError when parts are missing or too small.
+   */
+  async finishDirect(name: string, id: string, digest: string): Promise<DirectFinish> {
+    const started = this.clock.now();
+    const { algorithm } = parseDigest(digest);
+    let session = await this.status(name, id);
+    if (!session.direct) {
+      throw new BlobUploadInvalidError('this upload is not a direct one: finish it with PUT ?digest=');
+    }
+    if (algorithm !== 'sha256') {
+      await this.destroy(session);
+      throw new DigestInvalidError(`direct uploads are verified as sha256; ${algorithm} is not supported here`);
+    }
+    if (session.multipart) session = await this.assembleDirect(session);
+    const [object] = session.tail;
+    if (!object || session.tail.length !== 1) throw new Error(`direct upload ${id} has no assembled object`);
+    const { milliseconds, bytes = Number.POSITIVE_INFINITY } = this.options.verifyBudget;
+    const hash = await ResumableSha256.create(session.hashState);
+    let verified = session.size;
+    if (verified < object.size) {
+      for await (const chunk of this.store.read(object.key, verified)) {
+        hash.update(chunk);
+        verified += chunk.length;
+        if (verified - session.size >= bytes || this.clock.now() - started >= milliseconds) break;
+      }
+    }
+    const checked: UploadSession = {
+      ...session,
+      size: verified,
+      hashState: hash.save(),
+      version: session.version + 1,
+      expiresAt: this.expiry(this.clock.now()),
+    };
+    if (verified < object.size) {
+      await this.save(checked, session.version);
+      return { done: false, session: checked, verified, total: object.size };
+    }
+    const actual = hash.digest();
+    if (verified !== object.size || actual !== digest) {
+      await this.destroy(session);
+      throw mismatch(actual, digest);
+    }
+    // Saving first claims the session: a sweep or cancel that read it earlier can no longer delete
+    // the object about to become the blob (they delete only an unchanged session).
+    await this.save(checked, session.version);
+    const record = await this.commit(checked, digest, () => this.record(digest, object.size, object.key));
+    return { done: true, record };
+  }
+
+  /** Completes a direct session's multipart upload from the parts storage holds, in order and without gaps. */
+  private async assembleDirect(session: UploadSession): Promise<UploadSession> {
+    const { id, key } = session.multipart as NonNullable<UploadSession['multipart']>;
+    const parts = await this.store.listParts(key, id).catch(async (err: unknown) => {
+      if (!(err instanceof BlobUnknownError)) throw err;
+      // Completed by a request that ended before it could say so, or aborted: either way the parts
+      // are gone (an orphaned object is garbage collection's to remove).
+      await this.destroy(session);
+      throw new BlobUploadInvalidError('the parts of this upload are gone; push the blob again');
+    });
+    const gap = parts.findIndex((p, i) => p.partNumber !== i + 1);
+    if (parts.length === 0 || gap >= 0) {
+      throw new BlobUploadInvalidError(
+        parts.length === 0 ? 'no parts were uploaded' : `part ${gap + 1} is missing; parts must be numbered 1, 2, 3, …`,
+      );
+    }
+    await this.store.completeMultipart(
+      key,
+      id,
+      parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
+    );
+    const next: UploadSession = {
+      ...session,
+      multipart: undefined,
+      tail: [{ key, size: parts.reduce((sum, p) => sum + p.size, 0) }],
+      version: session.version + 1,
+      expiresAt: this.expiry(this.clock.now()),
+    };
+    await this.save(next, session.version);
+    return next;
   }
 
   /** Cancels a session and frees its bytes. */
@@ -382,6 +558,13 @@ export class UploadService {
   }
 
   private async destroy(session: UploadSession): Promise<void> {
+    if (session.direct) {
+      // A direct session's assembled object becomes the blob once verified: free it only if nothing
+      // changed the session since it was read (a request finishing it saves it first).
+      const gone = await this.sessions.deleteIfUnchanged(session.id, session.version);
+      if (gone) await this.discardStaging(gone);
+      return;
+    }
     await this.discardStaging(session);
     await this.sessions.delete(session.id);
   }
@@ -401,6 +584,16 @@ async function nonEmpty(source: AsyncIterable<Uint8Array>): Promise<AsyncIterabl
     yield head;
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
   })();
+}
+
+/** Refuses bytes or a standard finish for a direct session, whose bytes go straight to storage. */
+function notDirect(session: UploadSession): UploadSession {
+  if (session.direct) {
+    throw new BlobUploadInvalidError(
+      'this upload takes its bytes through presigned part URLs (the push helper protocol); finish it with POST ?digest=',
+    );
+  }
+  return session;
 }
 
 function mismatch(actual: string, expected: string): DigestInvalidError {

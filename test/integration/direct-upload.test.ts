@@ -1,0 +1,256 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../../lambda/core/ports/clock';
+import { MAX_PART_URLS } from '../../lambda/core/services/upload-service';
+import { composeUploadSweeper, DIRECT_UPLOAD_OPTIONS } from '../../lambda/handlers/compose';
+import { VERIFIED_HEADER } from '../../lambda/http/endpoints';
+import { sha256 } from '../support/http-client';
+import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { inventory, uploadsAt } from '../support/uploads';
+
+const MiB = 1024 * 1024;
+const clockAt = (ms: number): Clock => ({ now: () => ms });
+
+interface PartUrlsBody {
+  parts: { partNumber: number; url: string }[];
+}
+
+/**
+ * Direct uploads, the push helper's protocol: the client PUTs its bytes to S3 through presigned
+ * part URLs, never through the registry; the registry completes the multipart upload and reads every
+ * byte back before the blob exists. Run against a registry without the upload data path (the
+ * functions' 6 MB limit), where the helper is needed.
+ */
+describe('direct uploads (presigned multipart)', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startTestRegistry({ uploader: false });
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(new URL(path, registry.url), { redirect: 'manual', ...init });
+
+  async function start(name: string): Promise<string> {
+    const res = await api(`/v2/${name}/blobs/uploads/`, { method: 'POST' });
+    expect(res.status).toBe(202);
+    return res.headers.get('location') as string;
+  }
+
+  async function partUrls(location: string, first: number, last: number): Promise<PartUrlsBody['parts']> {
+    const res = await api(`${location}?parts=${first}-${last}`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as PartUrlsBody).parts;
+  }
+
+  async function putParts(location: string, parts: Uint8Array[], numbers = parts.map((_, i) => i + 1)) {
+    const urls = await partUrls(location, Math.min(...numbers), Math.max(...numbers));
+    await Promise.all(
+      parts.map(async (part, i) => {
+        const url = urls.find((u) => u.partNumber === numbers[i])?.url as string;
+        const res = await fetch(url, { method: 'PUT', body: part });
+        expect(res.status).toBe(200);
+      }),
+    );
+  }
+
+  async function errorCode(res: Response): Promise<string> {
+    return ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code as string;
+  }
+
+  const cut = (bytes: Uint8Array, ...sizes: number[]) => {
+    let at = 0;
+    return sizes.map((size) => bytes.subarray(at, (at += size)));
+  };
+
+  test('bytes go to storage through part URLs; the blob exists once the registry read them back', async () => {
+    const bytes = randomBytes(11 * MiB);
+    const digest = sha256(bytes);
+    const location = await start('direct/app');
+    const before = registry.requests.length;
+
+    const urls = await partUrls(location, 1, 3);
+    expect(urls.map((u) => u.partNumber)).toEqual([1, 2, 3]);
+    for (const { url, partNumber } of urls) {
+      // Each URL names one part of one multipart upload, on the blob store, for a limited time.
+      const u = new URL(url);
+      expect(u.origin).toBe(process.env.REGISTRY_TEST_S3_ENDPOINT);
+      expect(u.pathname).toMatch(/\/blobs\/assembled\/[0-9a-f-]{36}-[0-9a-f]{8}$/);
+      expect(u.searchParams.get('partNumber')).toBe(String(partNumber));
+      expect(u.searchParams.get('uploadId')).toBeTruthy();
+      expect(Number(u.searchParams.get('X-Amz-Expires'))).toBe(DIRECT_UPLOAD_OPTIONS.partUrlTtlSeconds);
+      expect(u.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
+    }
+    await putParts(location, cut(bytes, 5 * MiB, 5 * MiB, 1 * MiB));
+    expect((await api(`/v2/direct/app/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
+
+    const done = await api(`${location}?digest=${digest}`, { method: 'POST' });
+    expect(done.status).toBe(201);
+    expect(done.headers.get('docker-content-digest')).toBe(digest);
+    expect(done.headers.get('location')).toBe(`/v2/direct/app/blobs/${digest}`);
+    // No request to the registry carried a byte of the blob.
+    const served = registry.requests.slice(before);
+    expect(served.map((r) => `${r.method} ${r.status}`)).toEqual(['POST 200', 'POST 200', 'HEAD 404', 'POST 201']);
+
+    const redirect = await api(`/v2/direct/app/blobs/${digest}`);
+    expect(redirect.status).toBe(307);
+    const back = Buffer.from(await (await fetch(redirect.headers.get('location') as string)).arrayBuffer());
+    expect(sha256(back)).toBe(digest);
+
+    const left = await inventory(registry);
+    expect(left.multiparts).toEqual([]);
+    expect(left.sessions).toEqual([]);
+    expect(left.blobs.filter((k) => k.startsWith('blobs/assembled/'))).toHaveLength(1);
+  });
+
+  test('bytes that do not hash to the digest are DIGEST_INVALID and leave nothing behind', async () => {
+    const before = await inventory(registry);
+    const bytes = randomBytes(6 * MiB);
+    const location = await start('direct/bad');
+    await putParts(location, cut(bytes, 5 * MiB, 1 * MiB));
+    const claimed = sha256(randomBytes(16));
+    const res = await api(`${location}?digest=${claimed}`, { method: 'POST' });
+    expect(res.status).toBe(400);
+    expect(await errorCode(res)).toBe('DIGEST_INVALID');
+    expect((await api(`/v2/direct/bad/blobs/${claimed}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await api(`/v2/direct/bad/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status).toBe(404);
+    expect((await api(location)).status).toBe(404);
+    expect(await inventory(registry)).toEqual(before);
+  });
+
+  test('missing or undersized parts are BLOB_UPLOAD_INVALID, with what is wrong', async () => {
+    const bytes = randomBytes(11 * MiB);
+    const gap = await start('direct/gap');
+    await putParts(gap, cut(bytes, 5 * MiB, 1 * MiB), [1, 3]);
+    const gapped = await api(`${gap}?digest=${sha256(bytes)}`, { method: 'POST' });
+    expect(gapped.status).toBe(400);
+    const gapBody = (await gapped.json()) as { errors: { code: string; message: string }[] };
+    expect(gapBody.errors[0]).toMatchObject({
+      code: 'BLOB_UPLOAD_INVALID',
+      message: expect.stringMatching(/part 2 is missing/),
+    });
+
+    const small = await start('direct/small');
+    await putParts(small, cut(bytes, 1 * MiB, 5 * MiB));
+    const tooSmall = await api(`${small}?digest=${sha256(bytes.subarray(0, 6 * MiB))}`, { method: 'POST' });
+    expect(tooSmall.status).toBe(400);
+    expect(((await tooSmall.json()) as { errors: { message: string }[] }).errors[0]?.message).toMatch(/5 MiB/);
+
+    for (const location of [gap, small]) expect((await api(location, { method: 'DELETE' })).status).toBe(204);
+    expect((await inventory(registry)).multiparts).toEqual([]);
+  });
+
+  test('direct and registry-borne bytes do not mix, and part ranges are bounded', async () => {
+    const direct = await start('direct/mix');
+    await partUrls(direct, 1, 1);
+    const patch = await api(direct, { method: 'PATCH', body: randomBytes(1024) });
+    expect(patch.status).toBe(400);
+    expect(await errorCode(patch)).toBe('BLOB_UPLOAD_INVALID');
+    const put = await api(`${direct}?digest=${sha256('')}`, { method: 'PUT' });
+    expect(await errorCode(put)).toBe('BLOB_UPLOAD_INVALID');
+
+    const patched = await start('direct/mix');
+    expect((await api(patched, { method: 'PATCH', body: randomBytes(1024) })).status).toBe(202);
+    const late = await api(`${patched}?parts=1-1`, { method: 'POST' });
+    expect(late.status).toBe(400);
+    expect(await errorCode(late)).toBe('BLOB_UPLOAD_INVALID');
+
+    for (const parts of ['0-1', '2-1', '1-10001', `1-${MAX_PART_URLS + 1}`, 'x']) {
+      const res = await api(`${direct}?parts=${parts}`, { method: 'POST' });
+      expect([parts, res.status, await errorCode(res)]).toEqual([parts, 400, 'BLOB_UPLOAD_INVALID']);
+    }
+    expect(await errorCode(await api(direct, { method: 'POST' }))).toBe('UNSUPPORTED');
+    for (const location of [direct, patched]) await api(location, { method: 'DELETE' });
+  });
+
+  test('verification goes on over as many requests as its budget needs, with its state saved between', async () => {
+    const bytes = randomBytes(11 * MiB);
+    const digest = sha256(bytes);
+    const location = await start('direct/rounds');
+    await putParts(location, cut(bytes, 5 * MiB, 5 * MiB, 1 * MiB));
+    const id = location.split('/').pop() as string;
+    const uploads = uploadsAt(registry, { now: () => Date.now() }, 86_400, {
+      verifyBudget: { milliseconds: 60_000, bytes: 4 * MiB },
+    });
+    const progress: string[] = [];
+    for (;;) {
+      const step = await uploads.finishDirect('direct/rounds', id, digest);
+      if (step.done) break;
+      progress.push(`${step.verified}/${step.total}`);
+    }
+    // The first request also completes the multipart upload. Each one resumes where the last stopped.
+    expect(progress.map((p) => Number(p.split('/')[0]) >= 4 * MiB)).toEqual([true, true]);
+    expect(progress.at(-1)?.endsWith(`/${11 * MiB}`)).toBe(true);
+    expect(Number(progress[1]?.split('/')[0])).toBeGreaterThan(Number(progress[0]?.split('/')[0]));
+    expect((await api(`/v2/direct/rounds/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
+
+    // Over HTTP, a round that is not the last is a 202 saying how far it got.
+    const other = await start('direct/rounds');
+    await putParts(other, cut(randomBytes(6 * MiB), 5 * MiB, 1 * MiB));
+    const otherId = other.split('/').pop() as string;
+    const partial = await uploads.finishDirect('direct/rounds', otherId, digest).catch((e: Error) => e);
+    expect(partial).toMatchObject({ done: false, verified: expect.any(Number), total: 6 * MiB });
+    const rest = await api(`${other}?digest=${digest}`, { method: 'POST' });
+    expect(rest.status).toBe(400); // the rest is verified in this request and does not match
+  });
+
+  test('cancelling frees the parts, or the assembled object; so does the sweeper once a session expired', async () => {
+    const before = await inventory(registry);
+    const cancelled = await start('direct/cancel');
+    await putParts(cancelled, cut(randomBytes(6 * MiB), 5 * MiB, 1 * MiB));
+    expect((await api(cancelled, { method: 'DELETE' })).status).toBe(204);
+
+    const assembled = await start('direct/cancel');
+    await putParts(assembled, cut(randomBytes(6 * MiB), 5 * MiB, 1 * MiB));
+    const uploads = uploadsAt(registry, { now: () => Date.now() }, 86_400, {
+      verifyBudget: { milliseconds: 60_000, bytes: 1 },
+    });
+    const step = await uploads.finishDirect('direct/cancel', assembled.split('/').pop() as string, sha256(''));
+    expect(step).toMatchObject({ done: false, total: 6 * MiB });
+    expect((await inventory(registry)).multiparts).toEqual(before.multiparts);
+    expect((await api(assembled, { method: 'DELETE' })).status).toBe(204);
+    expect(await inventory(registry)).toEqual(before);
+
+    // Sessions of a day and a half ago: one still taking parts, one assembled and half verified.
+    const past = Date.now() - 1.5 * 86_400 * 1000;
+    const old = uploadsAt(registry, clockAt(past), 86_400, { verifyBudget: { milliseconds: 60_000, bytes: 1 } });
+    const sessions = [await old.start('direct/expired'), await old.start('direct/expired')];
+    for (const session of sessions) {
+      const [url] = await old.partUrls('direct/expired', session.id, 1, 1);
+      expect((await fetch(url?.url as string, { method: 'PUT', body: randomBytes(2 * MiB) })).status).toBe(200);
+    }
+    await old.finishDirect('direct/expired', (sessions[1] as { id: string }).id, sha256(''));
+    const swept = await composeUploadSweeper(registry.config, registry.clients, clockAt(Date.now())).sweep();
+    expect(swept).toMatchObject({ sessions: 2, multipartAborted: 1, failed: 0 });
+    expect(await inventory(registry)).toEqual(before);
+  });
+
+  test('a request that verifies only part of the bytes answers 202 with how far it got', async () => {
+    const small = await startTestRegistry({
+      uploader: false,
+      directVerifyBudget: { milliseconds: 60_000, bytes: 2 * MiB },
+    });
+    try {
+      const bytes = randomBytes(5 * MiB);
+      const digest = sha256(bytes);
+      const res = await fetch(new URL('/v2/direct/partial/blobs/uploads/', small.url), { method: 'POST' });
+      const location = new URL(res.headers.get('location') as string, small.url);
+      const urls = await fetch(new URL(`${location.pathname}?parts=1-1`, small.url), { method: 'POST' });
+      const [part] = ((await urls.json()) as PartUrlsBody).parts;
+      expect((await fetch(part?.url as string, { method: 'PUT', body: bytes })).status).toBe(200);
+      const answers: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const step = await fetch(new URL(`${location.pathname}?digest=${digest}`, small.url), { method: 'POST' });
+        answers.push(`${step.status} ${step.headers.get(VERIFIED_HEADER) ?? ''}`.trim());
+        if (step.status !== 202) break;
+        expect(step.headers.get('location')).toBe(location.pathname);
+      }
+      expect(answers[0]).toMatch(new RegExp(`^202 \\d+/${5 * MiB}$`));
+      expect(answers.at(-1)).toBe('201');
+      expect(answers.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await small.stop();
+    }
+  });
+});
