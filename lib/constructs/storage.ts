@@ -150,14 +150,16 @@ export class RegistryStorage extends Construct {
    * `blobs/assembled/` (PutObject covers Create/UploadPart/Complete and the target of
    * UploadPartCopy, GetObject its source and read-backs), writing verified blobs under `blobs/`.
    * Deletes are limited to staging and assembled objects: no upload can remove a blob stored under
-   * its digest.
+   * its digest. Direct uploads (the push helper) add listing the parts of an assembled object's
+   * multipart upload; the part URLs they hand out are signed with this PutObject, but each names one
+   * part of one multipart upload, whose bytes count only once read back and verified.
    */
   grantUploadWrite(fn: StorageGrantee): void {
     this.bind(fn);
     fn.addEnvironment(ENV.uploadTtl, String(this.uploadTtlSeconds));
     this.allow(fn, ['s3:PutObject'], ['uploads/*', 'blobs/*']);
     this.allow(fn, ['s3:GetObject', 's3:DeleteObject'], ['uploads/*', 'blobs/assembled/*']);
-    this.allow(fn, ['s3:AbortMultipartUpload'], ['blobs/assembled/*']);
+    this.allow(fn, ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts'], ['blobs/assembled/*']);
   }
 
   /**

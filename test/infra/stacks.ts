@@ -195,6 +195,7 @@ export const UPLOAD_GRANTS = [
   's3:DeleteObject bucket:uploads/*',
   's3:GetObject bucket:blobs/assembled/*',
   's3:GetObject bucket:uploads/*',
+  's3:ListMultipartUploadParts bucket:blobs/assembled/*',
   's3:PutObject bucket:blobs/*',
   's3:PutObject bucket:uploads/*',
 ];
