@@ -1,22 +1,35 @@
 #!/usr/bin/env -S npx tsx
-import { createPushHelper, DEFAULT_CHUNK_SIZE } from '../lambda/push-helper/relay';
+import {
+  createPushHelper,
+  DEFAULT_CHUNK_SIZE,
+  DEFAULT_PART_CONCURRENCY,
+  DEFAULT_PART_SIZE,
+} from '../lambda/push-helper/relay';
 
 /**
- * `npm run push-helper -- https://registry.example.com [port]`: a registry on localhost:<port>
- * (default 5000) that relays to the deployed one, cutting whole-layer uploads into chunks its
- * functions accept. Then `docker push localhost:5000/team/app:1.0` works for any layer size.
+ * `npm run push-helper -- https://registry.example.com [port] [--chunks]`: a registry on
+ * localhost:<port> (default 5000) that relays to the deployed one. Upload bodies go straight to the
+ * registry's bucket through presigned part URLs, and the registry verifies them by reading them
+ * back; with `--chunks` (or towards a registry without direct uploads) they go through the registry
+ * in chunks its functions accept. Then `docker push localhost:5000/team/app:1.0` works for any layer
+ * size.
  */
-const [upstream, port = '5000'] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const chunks = args.includes('--chunks');
+const [upstream, port = '5000'] = args.filter((a) => a !== '--chunks');
 if (!upstream) {
-  console.error('usage: npm run push-helper -- <registry URL> [port]');
+  console.error('usage: npm run push-helper -- <registry URL> [port] [--chunks]');
   process.exit(2);
 }
 const server = createPushHelper({
   upstream,
+  mode: chunks ? 'chunks' : 'direct',
   chunkSize: Number(process.env.REGISTRY_PUSH_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE),
+  partSize: Number(process.env.REGISTRY_PUSH_PART_SIZE ?? DEFAULT_PART_SIZE),
+  partConcurrency: Number(process.env.REGISTRY_PUSH_PART_CONCURRENCY ?? DEFAULT_PART_CONCURRENCY),
   log: (line) => console.log(line),
 });
 server.requestTimeout = 0;
 server.listen(Number(port), '127.0.0.1', () => {
-  console.log(`push helper on http://localhost:${port}, relaying to ${upstream}`);
+  console.log(`push helper on http://localhost:${port}, relaying to ${upstream} (${chunks ? 'chunks' : 'direct'})`);
 });

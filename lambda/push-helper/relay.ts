@@ -7,17 +7,33 @@ import {
 } from 'node:http';
 import { Readable } from 'node:stream';
 import { parseOciPath } from '../http/paths';
+import { DirectUpload, UpstreamAnswer } from './direct';
 
 export interface PushHelperOptions {
   /** The registry to relay to, e.g. `https://registry.example.com`. */
   readonly upstream: string;
-  /** Largest request body sent upstream; must fit one Lambda invoke (≈ 4.5 MiB raw). */
+  /**
+   * `direct` (the default): upload bodies go straight to the blob store through presigned part URLs
+   * and the registry verifies them by reading them back; a registry that does not offer that gets
+   * chunks. `chunks`: upload bodies are cut into `Content-Range` PATCHes through the registry.
+   */
+  readonly mode?: 'direct' | 'chunks';
+  /** Chunks mode: largest request body sent upstream; must fit one Lambda invoke (≈ 4.5 MiB raw). */
   readonly chunkSize?: number;
+  /** Direct mode: size of the parts sent to the blob store (5 MiB to 5 GiB; 10,000 parts at most). */
+  readonly partSize?: number;
+  /** Direct mode: parts sent at once. */
+  readonly partConcurrency?: number;
   readonly log?: (line: string) => void;
 }
 
 /** 4 MiB: below the ≈ 4.5 MiB a function takes, and a multiple of nothing in particular. */
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/** 16 MiB parts hold layers up to 160 GiB; four in flight keep a link busy with 64 MiB of memory. */
+export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
+export const DEFAULT_PART_CONCURRENCY = 4;
+/** A direct upload the client has not touched for this long is forgotten (its session expires upstream). */
+const IDLE_UPLOAD_MS = 60 * 60 * 1000;
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -33,16 +49,25 @@ const HOP_BY_HOP = new Set([
 
 /**
  * The push helper: a registry on localhost that relays everything to a deployed registry, except
- * that an upload body of any size is cut into `Content-Range` chunks small enough for the
+ * upload bodies. In direct mode those go straight to the blob store through presigned part URLs the
+ * registry hands out, and the registry reads them back to verify them; in chunks mode (and towards a
+ * registry without direct uploads) they are cut into `Content-Range` chunks small enough for the
  * registry's functions. Any client can then push any layer to a registry deployed without the upload
- * data path, or from behind a proxy that limits request bodies. The registry still hashes and
- * verifies every byte; the helper only changes how the bytes are framed.
+ * data path, or from behind a proxy that limits request bodies. Either way the registry hashes and
+ * verifies every byte before the blob exists; the helper only changes how the bytes travel.
  */
 export function createPushHelper(options: PushHelperOptions): Server {
   const upstream = new URL(options.upstream);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const log = options.log ?? (() => {});
-  return createServer((req, res) => {
+  /** Direct uploads in progress, by upload id; ids the registry would not make direct map to null. */
+  const directs = new Map<string, DirectUpload | null>();
+  const forgetIdle = setInterval(() => {
+    for (const [id, upload] of directs)
+      if (!upload || Date.now() - upload.touchedAt > IDLE_UPLOAD_MS) directs.delete(id);
+  }, IDLE_UPLOAD_MS / 4);
+  forgetIdle.unref();
+  const server = createServer((req, res) => {
     void relay(req, res).catch((err: unknown) => {
       log(`relay failed: ${err instanceof Error ? err.message : String(err)}`);
       if (!res.headersSent) {
@@ -53,6 +78,8 @@ export function createPushHelper(options: PushHelperOptions): Server {
       }
     });
   });
+  server.on('close', () => clearInterval(forgetIdle));
+  return server;
 
   async function relay(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', upstream);
@@ -63,12 +90,23 @@ export function createPushHelper(options: PushHelperOptions): Server {
       hasBody &&
       ((route?.kind === 'upload' && (method === 'PATCH' || method === 'PUT')) ||
         (route?.kind === 'upload-start' && method === 'POST' && url.searchParams.has('digest')));
+    const auth = pick(req.headers, ['authorization', 'user-agent']);
+    const known = route?.kind === 'upload' ? directs.get(route.id) : undefined;
+    if (known && route?.kind === 'upload') {
+      known.headers = auth;
+      if (method === 'GET' || method === 'HEAD') return replyUpload(res, known, 204);
+      if (method === 'DELETE') directs.delete(route.id);
+    }
+    const finishing = method === 'PUT' && url.searchParams.has('digest');
+    if ((upload || (known && finishing)) && (options.mode ?? 'direct') === 'direct') {
+      const handled = await relayDirect(req, res, url, method, auth, known);
+      if (handled) return;
+    }
     if (!upload) {
       const answer = await send(method, url, forwardHeaders(req.headers), hasBody ? Readable.toWeb(req) : undefined);
       return reply(res, answer, method);
     }
     log(`${method} ${url.pathname}: relaying the body in chunks of ${chunkSize} bytes`);
-    const auth = pick(req.headers, ['authorization', 'user-agent']);
     let location = url;
     let offset = 0;
     const digest = url.searchParams.get('digest');
@@ -104,6 +142,95 @@ export function createPushHelper(options: PushHelperOptions): Server {
     const finish = new URL(location);
     if (digest) finish.searchParams.set('digest', digest);
     return reply(res, await send('PUT', finish, auth), method);
+  }
+
+  /**
+   * Direct mode for one upload request: the body goes into the upload's parts, and a finishing
+   * request has the registry verify them. False when the registry does not offer direct uploads
+   * (nothing was read from the request then, so the chunks path can take it).
+   */
+  async function relayDirect(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    method: string,
+    auth: Record<string, string>,
+    known: DirectUpload | null | undefined,
+  ): Promise<boolean> {
+    if (known === null) return false;
+    const route = parseOciPath(url.pathname);
+    let upload = known;
+    try {
+      if (!upload) {
+        let location = url;
+        if (route?.kind === 'upload-start') {
+          // A monolithic POST ?digest= becomes POST, parts, then the direct finish.
+          const start = await send('POST', new URL(url.pathname, upstream), auth);
+          if (start.status !== 202) throw new UpstreamAnswer(start);
+          location = new URL(start.headers.get('location') ?? '', upstream);
+        }
+        const id = location.pathname.split('/').pop() as string;
+        const opened = new DirectUpload(new URL(location.pathname, upstream), auth, {
+          partSize: options.partSize ?? DEFAULT_PART_SIZE,
+          concurrency: options.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
+          send: (m, u, headers) => send(m, u, headers),
+        });
+        if (!(await opened.open())) {
+          log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
+          directs.set(id, null);
+          // The chunks path opens its own session for a monolithic POST: this one is not needed.
+          if (route?.kind === 'upload-start') await (await send('DELETE', location, auth)).arrayBuffer();
+          return false;
+        }
+        log(`${method} ${url.pathname}: sending the body to the blob store in parts`);
+        directs.set(id, opened);
+        upload = opened;
+      }
+      const range = /^(?:bytes[ =])?(\d+)-/.exec(String(req.headers['content-range'] ?? ''));
+      if (range && Number(range[1]) !== upload.received) {
+        res.writeHead(416, { Range: `0-${Math.max(upload.received - 1, 0)}`, 'Content-Length': '0' }).end();
+        return true;
+      }
+      await upload.write(req);
+      const digest = url.searchParams.get('digest');
+      if (method === 'PATCH' || !digest) {
+        replyUpload(res, upload, 202);
+        return true;
+      }
+      const answer = await upload.finish(digest);
+      if (answer.status === 201 || (answer.status >= 400 && answer.status !== 401)) {
+        directs.delete(upload.location.pathname.split('/').pop() as string);
+      }
+      await reply(res, answer, method);
+      return true;
+    } catch (err) {
+      if (err instanceof UpstreamAnswer) {
+        await reply(res, err.response, method);
+        return true;
+      }
+      if (upload) {
+        // A part that could not be sent spoils the upload: free it upstream; the client starts over.
+        directs.delete(upload.location.pathname.split('/').pop() as string);
+        await send('DELETE', upload.location, upload.headers).then(
+          (r) => r.arrayBuffer(),
+          () => undefined,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** The upload's state as the client sees it: every byte it sent so far was taken. */
+  function replyUpload(res: ServerResponse, upload: DirectUpload, status: number): void {
+    res
+      .writeHead(status, {
+        Location: upload.location.pathname,
+        Range: `0-${Math.max(upload.received - 1, 0)}`,
+        'Docker-Upload-UUID': upload.location.pathname.split('/').pop() as string,
+        'Docker-Distribution-API-Version': 'registry/2.0',
+        'Content-Length': '0',
+      })
+      .end();
   }
 
   async function sessionSize(location: URL, headers: Record<string, string>): Promise<number> {
