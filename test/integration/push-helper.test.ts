@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { ensureClients } from '../../lambda/local/tools';
 import { createPushHelper } from '../../lambda/push-helper/relay';
 import { ContainersTools } from '../support/containers';
+import { startDockerd } from '../support/dockerd';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 import { requireTool } from '../support/tools';
@@ -89,6 +90,36 @@ describe('push helper relaying to a registry without the upload data path', () =
     expect(posts.map((r) => r.status).sort()).toEqual([200, 200, 201, 201]);
     await pullsBackIntact(helperHost, 'helper/direct:v1');
   }, 180_000);
+
+  test('docker (Docker Engine): `docker push localhost:<port>/…` through the helper, layer direct to the bucket', async () => {
+    const { layout, layer } = layoutWith64MiBLayer('docker-img');
+    const ref = `${helperHost}/helper/docker:v1`;
+    const archive = join(work, 'docker.tar');
+    await tools.skopeo('copy', `oci:${layout.dir}:v1`, `docker-archive:${archive}:${ref}`);
+    const dockerd = await startDockerd();
+    try {
+      await dockerd.docker('load', '-i', archive);
+      const before = registry.requests.length;
+      await dockerd.docker('push', ref);
+      const served = registry.requests.slice(before);
+      expect(served.some((r) => r.method === 'PATCH')).toBe(false);
+      expect(served.filter((r) => r.method === 'POST' && r.status === 201).length).toBeGreaterThanOrEqual(2);
+      // docker compresses the layer it pushes: find it through the manifest.
+      const manifest = await fetch(`${registry.url}/v2/helper/docker/manifests/v1`, {
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      const [pushedLayer] = ((await manifest.json()) as { layers: Descriptor[] }).layers;
+      expect(pushedLayer?.size).toBeGreaterThan(layer.size / 2);
+      const head = await fetch(`${registry.url}/v2/helper/docker/blobs/${pushedLayer?.digest}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      const imageId = (await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim();
+      await dockerd.docker('rmi', ref);
+      await dockerd.docker('pull', ref);
+      expect((await dockerd.docker('inspect', '--format', '{{.Id}}', ref)).stdout.trim()).toBe(imageId);
+    } finally {
+      await dockerd.stop();
+    }
+  }, 300_000);
 
   test('oras: a whole-blob upload (POST, then PUT with the body) goes direct too', async () => {
     const dir = join(work, 'oras');
