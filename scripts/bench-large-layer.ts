@@ -3,12 +3,14 @@
  *
  *   (a) this registry in local mode (startLocalRegistry, streaming uploader on), on DynamoDB Local and
  *       versitygw started here with a temporary data dir;
+ *  (a') the same registry through the push helper (in this process) in direct mode: the helper sends
+ *       the body to versitygw through presigned part URLs, and the registry reads it back to verify it;
  *   (b) CNCF distribution 2.8 (`/usr/bin/docker-registry`, Debian) with its S3 driver on the SAME
  *       versitygw server (its own bucket), blob GETs redirected to S3 like ours;
  *   (c) raw S3 on that versitygw: one PutObject + one GetObject, and, for reference, a multipart upload
  *       (16 MiB parts, 4 in flight) + GetObject, with @aws-sdk/client-s3 directly.
  *
- * (a) and (b) are pushed the way docker and podman push a layer: POST /v2/<name>/blobs/uploads/, ONE
+ * (a), (a') and (b) are pushed the way docker and podman push a layer: POST /v2/<name>/blobs/uploads/, ONE
  * PATCH with the whole blob streamed from disk (Transfer-Encoding: chunked by default, or
  * Content-Length with `--body length`), then PUT <location>&digest=. They are pulled with
  * GET /v2/<name>/blobs/<digest>, following the 307 to S3, streaming, counting and sha256-checking
@@ -37,6 +39,7 @@ import {
 } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -56,6 +59,7 @@ import { createAwsClients, type AwsClients } from '../lambda/adapters/aws-client
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../lambda/local/emulators';
 import { startLocalRegistry } from '../lambda/local/registry';
 import { ensureTools } from '../lambda/local/tools';
+import { createPushHelper } from '../lambda/push-helper/relay';
 
 const MiB = 1024 * 1024;
 const MAX_SIZE_MIB = 4096;
@@ -526,9 +530,10 @@ async function hashBench(size: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // Reporting.
 
-type Row = 'ours' | 'distribution' | 'single' | 'multipart';
+type Row = 'ours' | 'helper' | 'distribution' | 'single' | 'multipart';
 const ROW_LABELS: Record<Row, string> = {
   ours: 'ours, local mode (uploader)',
+  helper: 'ours through the push helper (direct)',
   distribution: 'distribution 2.8.2 + S3 driver',
   single: 'raw S3 single PutObject/GetObject',
   multipart: 'raw S3 multipart 16 MiB x4 / GetObject',
@@ -644,8 +649,13 @@ async function main(): Promise<void> {
         `DynamoDB Local ${emulators.dynamodbEndpoint}, ours ${oursUrl.origin}, ${version} on ${distribution.url.origin}`,
     );
 
-    const push: Record<Row, number[]> = { ours: [], distribution: [], single: [], multipart: [] };
-    const pull: Record<Row, number[]> = { ours: [], distribution: [], single: [], multipart: [] };
+    const helper = createPushHelper({ upstream: oursUrl.origin });
+    await new Promise<void>((resolve) => helper.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => helper.close(() => resolve())));
+    const helperUrl = new URL(`http://127.0.0.1:${(helper.address() as AddressInfo).port}`);
+
+    const push: Record<Row, number[]> = { ours: [], helper: [], distribution: [], single: [], multipart: [] };
+    const pull: Record<Row, number[]> = { ours: [], helper: [], distribution: [], single: [], multipart: [] };
     const cpu: string[] = [];
     let oursPeakRss = 0;
     const rssBefore = process.memoryUsage.rss();
@@ -666,7 +676,7 @@ async function main(): Promise<void> {
     const warmPath = join(work, 'warm.bin');
     await writeRandomFile(warmPath, 6 * MiB);
     const warm = await freshBlob(warmPath, 6 * MiB);
-    for (const base of [oursUrl, distribution.url]) {
+    for (const base of [oursUrl, helperUrl, distribution.url]) {
       await pushBlob(base, 'bench/warm-up', warm, options.body);
       await pullBlob(new URL(`/v2/bench/warm-up/blobs/${warm.digest}`, base), warm);
     }
@@ -686,6 +696,14 @@ async function main(): Promise<void> {
       const oursPull = await withRssPeak(() => step(`ours pull`, () => pullBlob(blobUrl(oursUrl), blob)));
       pull.ours.push(oursPull.value);
       oursPeakRss = Math.max(oursPeakRss, oursPush.peakRss, oursPull.peakRss);
+
+      // After ours: a registry that has the blob already skips assembling it, and the helper's finish
+      // assembles and reads back every byte either way.
+      const helperName = `${name}-helper`;
+      push.helper.push(await step(`helper push`, () => pushBlob(helperUrl, helperName, blob, options.body)));
+      pull.helper.push(
+        await step(`helper pull`, () => pullBlob(new URL(`/v2/${helperName}/blobs/${blob.digest}`, oursUrl), blob)),
+      );
 
       push.distribution.push(
         await step(`distribution push`, () => pushBlob(distribution.url, name, blob, options.body)),
@@ -731,7 +749,8 @@ async function main(): Promise<void> {
     const ratio = (a: number[], b: number[]) => (best(b) / best(a)).toFixed(2);
     console.log(
       `throughput ratios: push ours/distribution ${ratio(push.ours, push.distribution)}, ` +
-        `ours/raw-single ${ratio(push.ours, push.single)}; ` +
+        `ours/raw-single ${ratio(push.ours, push.single)}, ours/raw-multipart ${ratio(push.ours, push.multipart)}, ` +
+        `helper/raw-single ${ratio(push.helper, push.single)}; ` +
         `pull ours/distribution ${ratio(pull.ours, pull.distribution)}, ours/raw-single ${ratio(pull.ours, pull.single)}`,
     );
     // aws-sdk-go v1 (inside distribution 2.8) sends `Expect: 100-Continue` on UploadPart bodies over

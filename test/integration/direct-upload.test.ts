@@ -185,6 +185,24 @@ describe('direct uploads (presigned multipart)', () => {
     expect(Number(progress[1]?.split('/')[0])).toBeGreaterThan(Number(progress[0]?.split('/')[0]));
     expect((await api(`/v2/direct/rounds/blobs/${digest}`, { method: 'HEAD' })).status).toBe(200);
 
+    // Without a byte limit the first request hashes natively; one that runs out of time drops its
+    // work, and the requests after it hash resumably from the start.
+    const slow = await start('direct/rounds');
+    const slowBytes = randomBytes(6 * MiB);
+    await putParts(slow, cut(slowBytes, 5 * MiB, 1 * MiB));
+    let ticks = 0;
+    const ticking = uploadsAt(registry, { now: () => (ticks += 10) }, 86_400, { verifyBudget: { milliseconds: 200 } });
+    const steps: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const step = await ticking.finishDirect('direct/rounds', slow.split('/').pop() as string, sha256(slowBytes));
+      if (step.done) break;
+      steps.push(step.verified);
+    }
+    expect(steps[0]).toBe(0);
+    expect(steps.length).toBeGreaterThan(2);
+    expect(steps.slice(1).every((v, i) => v > (steps[i] as number))).toBe(true);
+    expect((await api(`/v2/direct/rounds/blobs/${sha256(slowBytes)}`, { method: 'HEAD' })).status).toBe(200);
+
     // Over HTTP, a round that is not the last is a 202 saying how far it got.
     const other = await start('direct/rounds');
     await putParts(other, cut(randomBytes(6 * MiB), 5 * MiB, 1 * MiB));

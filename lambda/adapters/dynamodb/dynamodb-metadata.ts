@@ -433,6 +433,7 @@ function sessionItem(session: UploadSession): Item {
   if (session.hashState.length > 0) item.hashState = b(session.hashState);
   if (session.nativeDigest) item.nativeDigest = s(session.nativeDigest);
   if (session.direct) item.direct = { BOOL: true };
+  if (session.resumableVerify) item.resumableVerify = { BOOL: true };
   if (session.multipart) {
     item.multipartId = s(session.multipart.id);
     item.multipartKey = s(session.multipart.key);
@@ -448,6 +449,7 @@ function toSession(id: string, item: Item): UploadSession {
     hashState: bin(item, 'hashState') ?? new Uint8Array(0),
     nativeDigest: str(item, 'nativeDigest'),
     ...(item.direct?.BOOL ? { direct: true } : {}),
+    ...(item.resumableVerify?.BOOL ? { resumableVerify: true } : {}),
     version: num(item, 'version') ?? 0,
     multipart: multipartOf(item),
     parts: JSON.parse(str(item, 'parts') ?? '[]'),

@@ -114,6 +114,8 @@ export interface UploadSession {
    * and hash the bytes verified so far (verification may take several requests).
    */
   readonly direct?: boolean;
+  /** A direct session whose verification could not finish in one request, so hashes resumably. */
+  readonly resumableVerify?: boolean;
   /** Epoch milliseconds. */
   readonly createdAt: number;
   /** Epoch seconds after which the session is dead (the table's TTL attribute). */
