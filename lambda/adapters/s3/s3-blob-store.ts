@@ -13,7 +13,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { BuildMiddleware, MetadataBearer, MiddlewareStack } from '@smithy/types';
+import type { BuildMiddleware, MetadataBearer, MiddlewareStack, SerializeMiddleware } from '@smithy/types';
 import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError, UnavailableError } from '../../core/errors';
 import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
@@ -70,7 +70,9 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   async *read(key: string, start = 0): AsyncIterable<Uint8Array> {
     const out = await this.call(key, () =>
       this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }),
+        unvalidated(
+          new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }),
+        ),
       ),
     );
     for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
@@ -256,6 +258,25 @@ function unsignedPayload<C extends PutObjectCommand | UploadPartCommand>(command
     return next(args);
   };
   stack.add(middleware, { step: 'build', name: 'registryUnsignedPayload' });
+  return command;
+}
+
+/**
+ * Leaves out the SDK's check of the object's stored checksum on a streamed read. Whoever streams a
+ * blob hashes every byte with SHA-256 anyway (verification, audit); the SDK's check would be a
+ * second pass, in JavaScript for the CRC64NVME that whole multipart objects may carry.
+ */
+function unvalidated(command: GetObjectCommand): GetObjectCommand {
+  const stack = command.middlewareStack as unknown as MiddlewareStack<object, MetadataBearer>;
+  const middleware: SerializeMiddleware<object, MetadataBearer> = (next) => async (args) => {
+    delete (args.input as { ChecksumMode?: string }).ChecksumMode;
+    return next(args);
+  };
+  stack.addRelativeTo(middleware, {
+    relation: 'after',
+    toMiddleware: 'flexibleChecksumsInputMiddleware',
+    name: 'registryNoResponseChecksum',
+  });
   return command;
 }
 
