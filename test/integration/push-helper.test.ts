@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import type { RequestRecord } from '../../lambda/local/gateway';
 import { ensureClients } from '../../lambda/local/tools';
 import { createPushHelper } from '../../lambda/push-helper/relay';
 import { ContainersTools } from '../support/containers';
@@ -53,6 +54,13 @@ describe('push helper relaying to a registry without the upload data path', () =
     rmSync(work, { recursive: true, force: true });
   });
 
+  /** The requests the registry served while `action` ran. */
+  async function servedDuring(action: () => Promise<unknown>): Promise<RequestRecord[]> {
+    const before = registry.requests.length;
+    await action();
+    return registry.requests.slice(before);
+  }
+
   /** skopeo's pull back through `host`, re-hashed: the layer it stored under `digest` is intact. */
   async function pullsBackIntact(host: string, ref: string): Promise<void> {
     const pushed = await fetch(`${registry.url}/v2/${ref.replace(':', '/manifests/')}`);
@@ -74,14 +82,14 @@ describe('push helper relaying to a registry without the upload data path', () =
 
   test('skopeo: in direct mode no byte of the layer passes through the registry', async () => {
     const { layout } = layoutWith64MiBLayer('direct-img');
-    const before = registry.requests.length;
-    await tools.skopeo(
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:v1`,
-      `docker://${helperHost}/helper/direct:v1`,
+    const served = await servedDuring(() =>
+      tools.skopeo(
+        'copy',
+        '--dest-tls-verify=false',
+        `oci:${layout.dir}:v1`,
+        `docker://${helperHost}/helper/direct:v1`,
+      ),
     );
-    const served = registry.requests.slice(before);
     expect(served.filter((r) => r.method === 'PATCH' || r.method === 'PUT').map((r) => r.path)).toEqual([
       '/v2/helper/direct/manifests/v1',
     ]);
@@ -99,9 +107,7 @@ describe('push helper relaying to a registry without the upload data path', () =
     const dockerd = await startDockerd();
     try {
       await dockerd.docker('load', '-i', archive);
-      const before = registry.requests.length;
-      await dockerd.docker('push', ref);
-      const served = registry.requests.slice(before);
+      const served = await servedDuring(() => dockerd.docker('push', ref));
       expect(served.some((r) => r.method === 'PATCH')).toBe(false);
       expect(served.filter((r) => r.method === 'POST' && r.status === 201).length).toBeGreaterThanOrEqual(2);
       // docker compresses the layer it pushes: find it through the manifest.
@@ -127,9 +133,9 @@ describe('push helper relaying to a registry without the upload data path', () =
     const bytes = randomBytes(24 * 1024 * 1024);
     writeFileSync(join(dir, 'artifact.bin'), bytes);
     const oras = ensureClients().oras;
-    const before = registry.requests.length;
-    await run(oras, ['push', '--plain-http', `${helperHost}/helper/oras:v1`, 'artifact.bin'], { cwd: dir });
-    const served = registry.requests.slice(before);
+    const served = await servedDuring(() =>
+      run(oras, ['push', '--plain-http', `${helperHost}/helper/oras:v1`, 'artifact.bin'], { cwd: dir }),
+    );
     expect(served.some((r) => r.method === 'PATCH')).toBe(false);
     expect(served.filter((r) => r.method === 'POST' && r.status === 201)).toHaveLength(2); // artifact, config
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -167,14 +173,10 @@ describe('push helper relaying to a registry without the upload data path', () =
     const refused = await fetch(`${registry.url}/v2/helper/refused/blobs/${layer.digest}`, { method: 'HEAD' });
     expect(refused.status).toBe(404);
 
-    const before = registry.requests.length;
-    await tools.skopeo(
-      'copy',
-      '--dest-tls-verify=false',
-      `oci:${layout.dir}:v1`,
-      `docker://${chunksHost}/helper/app:v1`,
+    const served = await servedDuring(() =>
+      tools.skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, `docker://${chunksHost}/helper/app:v1`),
     );
-    const patches = registry.requests.slice(before).filter((r) => r.method === 'PATCH');
+    const patches = served.filter((r) => r.method === 'PATCH');
     expect(patches.length).toBeGreaterThanOrEqual(16);
     expect(patches.every((r) => r.status === 202 && r.group === 'blobs')).toBe(true);
 
