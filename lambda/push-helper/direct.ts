@@ -108,7 +108,7 @@ export class DirectUpload {
   private async send(part: Uint8Array): Promise<void> {
     const partNumber = this.nextPart++;
     const url = await this.urlOf(partNumber);
-    const upload = this.putWithRetries(url, part)
+    const upload = this.putWithRetries(partNumber, url, part)
       .catch((err: unknown) => {
         this.failure ??= err;
       })
@@ -118,20 +118,27 @@ export class DirectUpload {
     if (this.failure) throw this.failure;
   }
 
-  private async putWithRetries(url: string, part: Uint8Array): Promise<void> {
+  /**
+   * Sends one part, trying again on errors that may pass. A retry asks for a fresh URL: the first
+   * may have stopped working (its signing credentials can expire before it does).
+   */
+  private async putWithRetries(partNumber: number, firstUrl: string, part: Uint8Array): Promise<void> {
     const put = this.options.putPart ?? ((u, body) => fetch(u, { method: 'PUT', body }));
+    let url = firstUrl;
     for (let attempt = 1; ; attempt++) {
       const res = await put(url, part).catch((err: unknown) => err as Error);
       if (res instanceof Response) {
         const text = await res.text();
         if (res.ok) return;
-        if (attempt >= PART_ATTEMPTS || (res.status < 500 && res.status !== 408 && res.status !== 429)) {
-          throw new Error(`the blob store refused a part: ${res.status} ${text.slice(0, 200)}`);
+        const passing = res.status >= 500 || res.status === 403 || res.status === 408 || res.status === 429;
+        if (attempt >= PART_ATTEMPTS || !passing) {
+          throw new Error(`the blob store refused part ${partNumber}: ${res.status} ${text.slice(0, 200)}`);
         }
       } else if (attempt >= PART_ATTEMPTS) {
-        throw new Error(`a part could not reach the blob store: ${res.message}`);
+        throw new Error(`part ${partNumber} could not reach the blob store: ${res.message}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      url = await this.urlOf(partNumber);
     }
   }
 
