@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../lambda/core/ports/clock';
+import type { BlobIndex } from '../../lambda/core/ports/metadata';
 import { MAX_PART_URLS } from '../../lambda/core/services/upload-service';
 import { composeUploadSweeper, DIRECT_UPLOAD_OPTIONS } from '../../lambda/handlers/compose';
 import { VERIFIED_HEADER } from '../../lambda/http/endpoints';
@@ -211,6 +212,33 @@ describe('direct uploads (presigned multipart)', () => {
     expect(partial).toMatchObject({ done: false, verified: expect.any(Number), total: 6 * MiB });
     const rest = await api(`${other}?digest=${digest}`, { method: 'POST' });
     expect(rest.status).toBe(400); // the rest is verified in this request and does not match
+  });
+
+  test('a request that verified every byte but failed to record the blob leaves the next one nothing to redo', async () => {
+    const bytes = randomBytes(6 * MiB);
+    const digest = sha256(bytes);
+    const location = await start('direct/retry');
+    await putParts(location, cut(bytes, 5 * MiB, 1 * MiB));
+    let failures = 1;
+    const flaky = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, (real) => {
+      const index: BlobIndex = Object.create(real) as BlobIndex;
+      index.putBlobIfAbsent = async (record) => {
+        if (failures-- > 0) throw new Error('the table is unreachable');
+        return real.putBlobIfAbsent(record);
+      };
+      return index;
+    });
+    const id = location.split('/').pop() as string;
+    await expect(flaky.finishDirect('direct/retry', id, digest)).rejects.toThrow(/unreachable/);
+    const reads = registry.requests.length;
+    const done = await api(`${location}?digest=${digest}`, { method: 'POST' });
+    expect(done.status).toBe(201);
+    // No second read-back: the digest of the first one was saved with the session.
+    expect(registry.requests.slice(reads)[0]?.calls.get('s3.GetObject')).toBeUndefined();
+    expect(registry.requests.slice(reads)[0]?.calls.get('dynamodb.PutItem')).toBeGreaterThan(0);
+    const redirect = await api(`/v2/direct/retry/blobs/${digest}`);
+    const back = Buffer.from(await (await fetch(redirect.headers.get('location') as string)).arrayBuffer());
+    expect(sha256(back)).toBe(digest);
   });
 
   test('cancelling frees the parts, or the assembled object; so does the sweeper once a session expired', async () => {

@@ -3,6 +3,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
 import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
 import type { Clock } from '../../lambda/core/ports/clock';
+import type { BlobIndex } from '../../lambda/core/ports/metadata';
 import { UploadService, type UploadServiceOptions } from '../../lambda/core/services/upload-service';
 import {
   DIRECT_UPLOAD_OPTIONS,
@@ -50,10 +51,12 @@ export function uploadsAt(
   clock: Clock,
   sessionTtlSeconds = 86_400,
   options: Partial<UploadServiceOptions> = {},
+  /** Stands in for the blob index (to make one of its calls fail); the real one by default. */
+  blobIndex: (real: DynamoDbMetadata) => BlobIndex = (real) => real,
 ): UploadService {
   const store = new S3BlobStore({ client: registry.clients.s3, bucket: registry.config.bucket });
   const metadata = new DynamoDbMetadata(registry.clients.dynamodb, registry.config.table);
-  return new UploadService(store, metadata, metadata, clock, {
+  return new UploadService(store, blobIndex(metadata), metadata, clock, {
     minPartSize: MIN_PART_SIZE,
     partSize: PART_SIZE,
     concurrency: PART_CONCURRENCY,

@@ -409,15 +409,17 @@ export class UploadService {
       await this.save(next, session.version);
       return { done: false, session: next, verified: next.size, total: object.size };
     }
-    const actual = hash.digest();
+    // A request that verified every byte but failed before recording the blob left its digest.
+    const actual = session.size === object.size && session.nativeDigest ? session.nativeDigest : hash.digest();
     if (verified !== object.size || actual !== digest) {
       await this.destroy(session);
       throw mismatch(actual, digest);
     }
     // Saving first claims the session: a sweep or cancel that read it earlier can no longer delete
     // the object about to become the blob (they delete only an unchanged session).
-    await this.save(checked, session.version);
-    const record = await this.commit(checked, digest, () => this.record(digest, object.size, object.key));
+    const verifiedSession: UploadSession = { ...checked, nativeDigest: actual };
+    await this.save(verifiedSession, session.version);
+    const record = await this.commit(verifiedSession, digest, () => this.record(digest, object.size, object.key));
     return { done: true, record };
   }
 
