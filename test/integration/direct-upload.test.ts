@@ -239,6 +239,29 @@ describe('direct uploads (presigned multipart)', () => {
     const redirect = await api(`/v2/direct/retry/blobs/${digest}`);
     const back = Buffer.from(await (await fetch(redirect.headers.get('location') as string)).arrayBuffer());
     expect(sha256(back)).toBe(digest);
+
+    // The blob recorded but its link failed: the retry links the same object and keeps it.
+    const linkBytes = randomBytes(6 * MiB);
+    const linkDigest = sha256(linkBytes);
+    const again = await start('direct/retry');
+    await putParts(again, cut(linkBytes, 5 * MiB, 1 * MiB));
+    let linkFailures = 1;
+    const flakyLink = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, (real) => {
+      const index: BlobIndex = Object.create(real) as BlobIndex;
+      index.putLink = async (name, record) => {
+        if (linkFailures-- > 0) throw new Error('the table is unreachable');
+        return real.putLink(name, record);
+      };
+      return index;
+    });
+    await expect(flakyLink.finishDirect('direct/retry', again.split('/').pop() as string, linkDigest)).rejects.toThrow(
+      /unreachable/,
+    );
+    expect((await api(`${again}?digest=${linkDigest}`, { method: 'POST' })).status).toBe(201);
+    const linked = await api(`/v2/direct/retry/blobs/${linkDigest}`);
+    const linkedBack = await fetch(linked.headers.get('location') as string);
+    expect(linkedBack.status).toBe(200);
+    expect(sha256(Buffer.from(await linkedBack.arrayBuffer()))).toBe(linkDigest);
   });
 
   test('cancelling frees the parts, or the assembled object; so does the sweeper once a session expired', async () => {

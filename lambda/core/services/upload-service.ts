@@ -467,7 +467,12 @@ export class UploadService {
   private async commit(session: UploadSession, digest: string, store: () => Promise<BlobRecord>): Promise<BlobRecord> {
     let record = await this.blobs.getBlob(digest);
     if (record) {
-      await this.discardStaging(session);
+      // A direct session's object may be the blob already (a retry after a link that failed): keep it.
+      const { key } = record;
+      await this.discard(
+        session.tail.map((t) => t.key).filter((k) => k !== key),
+        session.multipart,
+      );
     } else {
       record = await store();
     }
