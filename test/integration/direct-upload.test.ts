@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
 import type { BlobIndex } from '../../lambda/core/ports/metadata';
 import { MAX_PART_URLS } from '../../lambda/core/services/upload-service';
@@ -10,6 +11,20 @@ import { inventory, uploadsAt } from '../support/uploads';
 
 const MiB = 1024 * 1024;
 const clockAt = (ms: number): Clock => ({ now: () => ms });
+
+/** The real blob index, except that its `method` fails once (the table out of reach for a moment). */
+function failingOnce(method: 'putBlobIfAbsent' | 'putLink') {
+  return (real: DynamoDbMetadata): BlobIndex => {
+    let failures = 1;
+    const index = Object.create(real) as BlobIndex;
+    const original = real[method].bind(real) as (...args: unknown[]) => Promise<unknown>;
+    (index as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+      if (failures-- > 0) throw new Error('the table is unreachable');
+      return original(...args);
+    };
+    return index;
+  };
+}
 
 interface PartUrlsBody {
   parts: { partNumber: number; url: string }[];
@@ -219,15 +234,7 @@ describe('direct uploads (presigned multipart)', () => {
     const digest = sha256(bytes);
     const location = await start('direct/retry');
     await putParts(location, cut(bytes, 5 * MiB, 1 * MiB));
-    let failures = 1;
-    const flaky = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, (real) => {
-      const index: BlobIndex = Object.create(real) as BlobIndex;
-      index.putBlobIfAbsent = async (record) => {
-        if (failures-- > 0) throw new Error('the table is unreachable');
-        return real.putBlobIfAbsent(record);
-      };
-      return index;
-    });
+    const flaky = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, failingOnce('putBlobIfAbsent'));
     const id = location.split('/').pop() as string;
     await expect(flaky.finishDirect('direct/retry', id, digest)).rejects.toThrow(/unreachable/);
     const reads = registry.requests.length;
@@ -245,15 +252,7 @@ describe('direct uploads (presigned multipart)', () => {
     const linkDigest = sha256(linkBytes);
     const again = await start('direct/retry');
     await putParts(again, cut(linkBytes, 5 * MiB, 1 * MiB));
-    let linkFailures = 1;
-    const flakyLink = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, (real) => {
-      const index: BlobIndex = Object.create(real) as BlobIndex;
-      index.putLink = async (name, record) => {
-        if (linkFailures-- > 0) throw new Error('the table is unreachable');
-        return real.putLink(name, record);
-      };
-      return index;
-    });
+    const flakyLink = uploadsAt(registry, { now: () => Date.now() }, 86_400, {}, failingOnce('putLink'));
     await expect(flakyLink.finishDirect('direct/retry', again.split('/').pop() as string, linkDigest)).rejects.toThrow(
       /unreachable/,
     );
