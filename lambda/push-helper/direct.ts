@@ -47,6 +47,8 @@ export class DirectUpload {
   private failure: unknown;
   /** When the client last sent something (idle uploads are forgotten). */
   touchedAt = Date.now();
+  /** The upload's id (the last segment of its URL). */
+  readonly id: string;
 
   constructor(
     /** The upload's URL on the registry. */
@@ -57,7 +59,9 @@ export class DirectUpload {
      */
     public headers: Record<string, string>,
     private readonly options: DirectUploadOptions,
-  ) {}
+  ) {
+    this.id = location.pathname.split('/').pop() ?? '';
+  }
 
   /**
    * Turns the upload direct by asking for its first part URLs. False when the registry does not

@@ -169,7 +169,6 @@ export function createPushHelper(options: PushHelperOptions): Server {
           if (start.status !== 202) throw new UpstreamAnswer(start);
           location = new URL(start.headers.get('location') ?? '', upstream);
         }
-        const id = location.pathname.split('/').pop() as string;
         const opened = new DirectUpload(new URL(location.pathname, upstream), auth, {
           partSize: options.partSize ?? DEFAULT_PART_SIZE,
           concurrency: options.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
@@ -177,18 +176,24 @@ export function createPushHelper(options: PushHelperOptions): Server {
         });
         if (!(await opened.open())) {
           log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
-          directs.set(id, null);
+          directs.set(opened.id, null);
           // The chunks path opens its own session for a monolithic POST: this one is not needed.
           if (route?.kind === 'upload-start') await (await send('DELETE', location, auth)).arrayBuffer();
           return false;
         }
         log(`${method} ${url.pathname}: sending the body to the blob store in parts`);
-        directs.set(id, opened);
+        directs.set(opened.id, opened);
         upload = opened;
       }
       const range = /^(?:bytes[ =])?(\d+)-/.exec(String(req.headers['content-range'] ?? ''));
       if (range && Number(range[1]) !== upload.received) {
-        res.writeHead(416, { Range: `0-${Math.max(upload.received - 1, 0)}`, 'Content-Length': '0' }).end();
+        // Answered before the body was read: do not keep receiving it.
+        res.writeHead(416, {
+          Range: `0-${Math.max(upload.received - 1, 0)}`,
+          'Content-Length': '0',
+          Connection: 'close',
+        });
+        res.end(() => req.destroy());
         return true;
       }
       await upload.write(req);
@@ -199,7 +204,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
       }
       const answer = await upload.finish(digest);
       if (answer.status === 201 || (answer.status >= 400 && answer.status !== 401)) {
-        directs.delete(upload.location.pathname.split('/').pop() as string);
+        directs.delete(upload.id);
       }
       await reply(res, answer, method);
       return true;
@@ -210,7 +215,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
       }
       if (upload) {
         // A part that could not be sent spoils the upload: free it upstream; the client starts over.
-        directs.delete(upload.location.pathname.split('/').pop() as string);
+        directs.delete(upload.id);
         await send('DELETE', upload.location, upload.headers).then(
           (r) => r.arrayBuffer(),
           () => undefined,
@@ -226,7 +231,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
       .writeHead(status, {
         Location: upload.location.pathname,
         Range: `0-${Math.max(upload.received - 1, 0)}`,
-        'Docker-Upload-UUID': upload.location.pathname.split('/').pop() as string,
+        'Docker-Upload-UUID': upload.id,
         'Docker-Distribution-API-Version': 'registry/2.0',
         'Content-Length': '0',
       })

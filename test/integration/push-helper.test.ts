@@ -150,6 +150,32 @@ describe('push helper relaying to a registry without the upload data path', () =
     ).toBe(digest.slice(7));
   }, 180_000);
 
+  test('chunks with Content-Range go direct too; one that does not start where the upload ends gets 416', async () => {
+    const bytes = randomBytes(7 * 1024 * 1024);
+    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const helper = (path: string, init: RequestInit = {}) =>
+      fetch(new URL(path, `http://${helperHost}`), { redirect: 'manual', ...init });
+    const start = await helper('/v2/helper/chunks/blobs/uploads/', { method: 'POST' });
+    const location = start.headers.get('location') as string;
+    const chunk = (from: number, to: number) =>
+      helper(location, {
+        method: 'PATCH',
+        headers: { 'Content-Range': `${from}-${to - 1}`, 'Content-Type': 'application/octet-stream' },
+        body: bytes.subarray(from, to),
+      });
+    const first = await chunk(0, 5 * 1024 * 1024);
+    expect([first.status, first.headers.get('range')]).toEqual([202, `0-${5 * 1024 * 1024 - 1}`]);
+    const wrong = await chunk(1024, 2048);
+    expect([wrong.status, wrong.headers.get('range')]).toEqual([416, `0-${5 * 1024 * 1024 - 1}`]);
+    expect((await chunk(5 * 1024 * 1024, bytes.length)).status).toBe(202);
+    const status = await helper(location);
+    expect([status.status, status.headers.get('range')]).toEqual([204, `0-${bytes.length - 1}`]);
+    const done = await helper(`${location}?digest=${digest}`, { method: 'PUT' });
+    expect([done.status, done.headers.get('docker-content-digest')]).toEqual([201, digest]);
+    const head = await fetch(`${registry.url}/v2/helper/chunks/blobs/${digest}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+  });
+
   test('a push of a 64 MiB layer without the helper is refused with the limit; in chunks mode it lands intact', async () => {
     const { layout, layer } = layoutWith64MiBLayer('img');
 
