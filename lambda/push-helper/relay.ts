@@ -172,7 +172,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
         const opened = new DirectUpload(new URL(location.pathname, upstream), auth, {
           partSize: options.partSize ?? DEFAULT_PART_SIZE,
           concurrency: options.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
-          send: (m, u, headers) => send(m, u, headers),
+          send,
         });
         if (!(await opened.open())) {
           log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
