@@ -3,14 +3,13 @@
  * on what the snapshot saw and on the grace period, so a write that happened after the snapshot
  * always wins over the collector (docs/garbage-collection.md).
  */
+import type { ManifestRecord } from './metadata';
 
-export interface ManifestEntry {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly size: number;
-  readonly body?: Uint8Array;
-  readonly key?: string;
-  readonly subject?: string;
+/** A manifest revision as the snapshot saw it, with the timestamps the grace period is checked on. */
+export interface ManifestEntry extends Pick<
+  ManifestRecord,
+  'digest' | 'mediaType' | 'size' | 'body' | 'key' | 'subject'
+> {
   /** Epoch ms of the last PUT (0 when written before timestamps were kept). */
   readonly putAt: number;
   /** Epoch ms of the last time a manifest push referenced it (an index), if ever. */
