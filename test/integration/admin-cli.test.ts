@@ -8,9 +8,8 @@ import { startTestRegistry, type TestRegistry } from '../support/local-registry'
 
 const PASSWORD = 'correct horse battery';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-const awsEnv = operatorEnv;
 const cli = (args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> =>
-  runAdminCli(args, options.env ?? awsEnv(), options.stdin);
+  runAdminCli(args, options.env ?? operatorEnv(), options.stdin);
 
 /** Expects success and returns stdout. */
 async function ok(args: string[], options?: { stdin?: string; env?: NodeJS.ProcessEnv }): Promise<string> {

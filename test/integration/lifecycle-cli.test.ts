@@ -1,4 +1,4 @@
-import { operatorEnv, runAdminCli } from '../support/admin-cli';
+import { operatorEnv, runAdminCli, stackTarget } from '../support/admin-cli';
 import { RegistryClient } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
@@ -8,7 +8,7 @@ describe('admin CLI: gc, du, verify, policy', () => {
   let target: string[];
   beforeAll(async () => {
     registry = await startTestRegistry({ uploader: false });
-    target = ['--metadata-table', registry.config.table, '--bucket', registry.config.bucket];
+    target = stackTarget(registry.config);
   });
   afterAll(async () => {
     await registry?.stop();

@@ -16,7 +16,7 @@ import {
   type LocalEndpoints,
   type LocalRegistry,
 } from '../../lambda/local/registry';
-import { operatorEnv, runAdminCli, type CliRun } from '../support/admin-cli';
+import { operatorEnv, runAdminCli, stackTarget, type CliRun } from '../support/admin-cli';
 import { RegistryClient, sha256 } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 import { inventory, uploadsAt } from '../support/uploads';
@@ -214,15 +214,12 @@ describe('upload expiry on the real servers: expired sessions leave nothing in S
   });
 });
 
-const cli = runAdminCli;
-const awsEnv = operatorEnv;
-
 describe('admin CLI `uploads purge` and the scheduled handler', () => {
   let registry: TestRegistry;
   let target: string[];
   beforeAll(async () => {
     registry = await startTestRegistry({ uploader: false });
-    target = ['--metadata-table', registry.config.table, '--bucket', registry.config.bucket];
+    target = stackTarget(registry.config);
   });
   afterAll(async () => {
     await registry?.stop();
@@ -240,7 +237,7 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     const before = await inventory(registry);
     expect(before.sessions).toEqual([expiredTail.id, expiredMultipart.id, old.id, currentId].sort());
 
-    const dry = await cli(['uploads', 'purge', '--dry-run', ...target], awsEnv());
+    const dry = await runAdminCli(['uploads', 'purge', '--dry-run', ...target], operatorEnv());
     expect(dry).toMatchObject({ code: 0, stderr: '' });
     expect(dry.stdout.trim()).toBe(
       'would remove 2 expired upload sessions: 2 staged objects, 1 multipart upload, 8.0 MiB',
@@ -248,8 +245,8 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     expect(await inventory(registry)).toEqual(before);
 
     // The table and bucket may come from the environment too.
-    const purged = await cli(['uploads', 'purge', '--json'], {
-      ...awsEnv(),
+    const purged = await runAdminCli(['uploads', 'purge', '--json'], {
+      ...operatorEnv(),
       REGISTRY_TABLE: registry.config.table,
       REGISTRY_BUCKET: registry.config.bucket,
     });
@@ -270,11 +267,14 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     expect(afterExpired.staged).toEqual(old.tail.map((t) => t.key));
     expect(afterExpired.multiparts).toEqual([]);
 
-    const olderDry = await cli(['uploads', 'purge', '--older-than', '2', '--dry-run', ...target], awsEnv());
+    const olderDry = await runAdminCli(
+      ['uploads', 'purge', '--older-than', '2', '--dry-run', ...target],
+      operatorEnv(),
+    );
     expect(olderDry.stdout.trim()).toBe(
       'would remove 1 expired or older than 2 h upload session: 1 staged object, 0 multipart uploads, 2.0 MiB',
     );
-    const older = await cli(['uploads', 'purge', '--older-than', '2', ...target], awsEnv());
+    const older = await runAdminCli(['uploads', 'purge', '--older-than', '2', ...target], operatorEnv());
     expect(older).toMatchObject({ code: 0, stderr: '' });
     expect(older.stdout.trim()).toBe(
       'removed 1 expired or older than 2 h upload session: 1 staged object, 0 multipart uploads, 2.0 MiB',
@@ -282,7 +282,7 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     expect(await inventory(registry)).toMatchObject({ sessions: [currentId], staged: [], multiparts: [] });
 
     // Nothing left to do is no error.
-    const again = await cli(['uploads', 'purge', ...target], awsEnv());
+    const again = await runAdminCli(['uploads', 'purge', ...target], operatorEnv());
     expect(again).toMatchObject({ code: 0 });
     expect(again.stdout.trim()).toBe('removed 0 expired upload sessions: 0 staged objects, 0 multipart uploads, 0 B');
   });
@@ -302,16 +302,16 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     writeFileSync(join(dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints));
     await openWith(uploadsAt(registry, clockAt(aDayAndAHalfAgo())), 'cli/local', 1000);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-    const local = await cli(['uploads', 'purge', '--local', '--data-dir', dataDir], env);
+    const local = await runAdminCli(['uploads', 'purge', '--local', '--data-dir', dataDir], env);
     expect(local).toMatchObject({ code: 0, stderr: '' });
     expect(local.stdout.trim()).toBe('removed 1 expired upload session: 1 staged object, 0 multipart uploads, 1000 B');
 
     const runs = await Promise.all([
-      cli(['uploads', 'purge'], awsEnv()),
-      cli(['uploads', 'purge', '--table', registry.config.table], awsEnv()),
-      cli(['uploads', 'purge', '--older-than', 'soon', ...target], awsEnv()),
-      cli(['uploads', 'purge', '--local', ...target], awsEnv()),
-      cli(['uploads', 'purge', '--help'], awsEnv()),
+      runAdminCli(['uploads', 'purge'], operatorEnv()),
+      runAdminCli(['uploads', 'purge', '--table', registry.config.table], operatorEnv()),
+      runAdminCli(['uploads', 'purge', '--older-than', 'soon', ...target], operatorEnv()),
+      runAdminCli(['uploads', 'purge', '--local', ...target], operatorEnv()),
+      runAdminCli(['uploads', 'purge', '--help'], operatorEnv()),
     ]);
     const [noTarget, accountsFlag, badHours, both, help] = runs;
     for (const run of [noTarget, accountsFlag, badHours, both]) expect(run!.code).toBe(2);
@@ -330,7 +330,7 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
     await openWith(uploadsAt(registry, clockAt(aDayAndAHalfAgo())), 'cli/tty', 6 * MiB, 1000);
     const command = [process.execPath, '--import', 'tsx', 'bin/admin.ts', 'uploads', 'purge', ...target].join(' ');
     const run = await new Promise<CliRun>((resolve, reject) => {
-      const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: awsEnv() });
+      const child = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: operatorEnv() });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('error', reject);

@@ -41,3 +41,8 @@ export function operatorEnv(): NodeJS.ProcessEnv {
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   };
 }
+
+/** The CLI options naming a deployed stack's table and bucket (here: a test registry's). */
+export function stackTarget(config: { readonly table: string; readonly bucket: string }): string[] {
+  return ['--metadata-table', config.table, '--bucket', config.bucket];
+}
