@@ -1,8 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { CfnRoute } from 'aws-cdk-lib/aws-apigatewayv2';
-import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
-import type { CfnKey } from 'aws-cdk-lib/aws-kms';
 import { ENV } from '../../lambda/config/env';
 import { FUNCTION_GROUPS, type FunctionGroup } from '../../lambda/config/routes';
 import { TABLE_SCHEMA } from '../../lambda/config/table-schema';
@@ -19,6 +17,7 @@ import {
   UPLOAD_GRANTS,
   violations,
   type Synthesized,
+  logicalId,
 } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -63,10 +62,8 @@ const expectedGrants = (mode: 'token' | 'basic', group: FunctionGroup): string[]
 const resources = (s: Synthesized, type: string): Record<string, Json> => s.template.findResources(type);
 const envOf = (s: Synthesized, group: FunctionGroup): Record<string, unknown> =>
   resources(s, 'AWS::Lambda::Function')[functionId(s.stack, group)]?.Properties.Environment.Variables;
-const keyIdOf = (s: Synthesized, index: number): string =>
-  s.stack.getLogicalId(s.stack.accessControl!.signingKeys[index]!.node.defaultChild as CfnKey);
-const accountsId = (s: Synthesized): string =>
-  s.stack.getLogicalId(s.stack.accessControl!.accountsTable.node.defaultChild as CfnGlobalTable);
+const keyIdOf = (s: Synthesized, index: number): string => logicalId(s.stack.accessControl!.signingKeys[index]!);
+const accountsId = (s: Synthesized): string => logicalId(s.stack.accessControl!.accountsTable);
 const keyArn = (s: Synthesized, index: number) => ({ 'Fn::GetAtt': [keyIdOf(s, index), 'Arn'] });
 const uploaderRoleId = (s: Synthesized): string =>
   (Object.values(resources(s, 'AWS::ECS::TaskDefinition'))[0] as Json).Properties.TaskRoleArn['Fn::GetAtt'][0];

@@ -1,5 +1,5 @@
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { acknowledgements, disposingSynth, violations } from './stacks';
+import { acknowledgements, disposingSynth, violations, logicalId } from './stacks';
 
 const DOMAIN = {
   domainName: 'registry.example.com',
@@ -23,7 +23,7 @@ describe('cdk-nag AwsSolutions', () => {
 
   test('acknowledges only the authorization rule and per-prefix object wildcards, on the constructs concerned', () => {
     const s = synth({}, { nag: true });
-    const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+    const bucket = logicalId(s.stack.storage.bucket);
     const iam5 = (prefix: string, group: string) =>
       `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/${prefix}] @ Registry/Functions/${group}/Role`;
     expect([...new Set(acknowledgements(s))]).toEqual(
@@ -50,7 +50,7 @@ describe('cdk-nag AwsSolutions', () => {
     'the upload data path with %s adds only its own acknowledgements, each on its construct',
     (_name, props, extra) => {
       const s = synth({ uploadDataPath: true, ...props }, { nag: true });
-      const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+      const bucket = logicalId(s.stack.storage.bucket);
       const iam5 = (prefix: string, role: string) =>
         `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/${prefix}] @ Registry/${role}`;
       // Only cdk-nag's rules: aws-cdk-lib acknowledges cfn-lint findings of its own VPC and flow log

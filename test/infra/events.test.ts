@@ -1,7 +1,6 @@
 import { Duration, SecretValue, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { EventBus } from 'aws-cdk-lib/aws-events';
-import type { CfnQueue } from 'aws-cdk-lib/aws-sqs';
 import { ENV } from '../../lambda/config/env';
 import { DEFAULT_EVENT_SOURCE } from '../../lambda/config/events';
 import { FUNCTION_GROUPS, type FunctionGroup } from '../../lambda/config/routes';
@@ -15,6 +14,7 @@ import {
   grantsOfRole,
   type Synthesized,
   violations,
+  logicalId,
 } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -169,7 +169,7 @@ describe('registry events with a webhook', () => {
   beforeAll(() => {
     s = synth({ events: { webhook: { ...WEBHOOK, retryAttempts: 20, maxEventAge: Duration.hours(6) } } });
   });
-  const queueId = () => s.stack.getLogicalId(s.stack.events!.deadLetterQueue!.node.defaultChild as CfnQueue);
+  const queueId = () => logicalId(s.stack.events!.deadLetterQueue!);
 
   test('a rule on the bus matching the registry source sends every event to the API destination', () => {
     const [ruleId, rule] = Object.entries(resources(s, 'AWS::Events::Rule')).find(

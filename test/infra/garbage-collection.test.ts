@@ -1,7 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
 import { Schedule } from 'aws-cdk-lib/aws-events';
-import type { CfnRole } from 'aws-cdk-lib/aws-iam';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { ENV } from '../../lambda/config/env';
 import {
   allowStatements,
@@ -11,6 +9,7 @@ import {
   type Synthesized,
   synthRegistry,
   violations,
+  logicalId,
 } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -32,10 +31,8 @@ const COLLECTOR_GRANTS = [
 
 describe('RegistryGarbageCollection: the scheduled collector', () => {
   const synth = disposingSynth();
-  const collectorId = (s: Synthesized) =>
-    s.stack.getLogicalId(s.stack.garbageCollection.collector.node.defaultChild as CfnFunction);
-  const roleId = (s: Synthesized) =>
-    s.stack.getLogicalId(s.stack.garbageCollection.collector.role!.node.defaultChild as CfnRole);
+  const collectorId = (s: Synthesized) => logicalId(s.stack.garbageCollection.collector);
+  const roleId = (s: Synthesized) => logicalId(s.stack.garbageCollection.collector.role!);
 
   test('runs daily from its own schedule, with exactly its grants, listing only the prefixes it collects', () => {
     const s = synth({}, { nag: true });
@@ -44,7 +41,7 @@ describe('RegistryGarbageCollection: the scheduled collector', () => {
       (r) => r.Properties.Targets[0].Arn['Fn::GetAtt'][0] === collectorId(s),
     );
     expect(rules.map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 day)']);
-    const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+    const bucket = logicalId(s.stack.storage.bucket);
     expect(grantsOfRole(s.stack, s.template, roleId(s))).toEqual(
       COLLECTOR_GRANTS.map((g) => g.replace('BUCKET', bucket)).sort(),
     );

@@ -1,10 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { ENV } from '../../lambda/config/env';
 import { UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
-import { acknowledgements, disposingSynth, grantsOfRole, type Synthesized, violations } from './stacks';
+import { acknowledgements, disposingSynth, grantsOfRole, type Synthesized, violations, logicalId } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -20,10 +18,8 @@ const SWEEPER_GRANTS = [
 
 describe('RegistryMaintenance: the upload sweeper', () => {
   const synth = disposingSynth();
-  const sweeperId = (s: Synthesized) =>
-    s.stack.getLogicalId(s.stack.maintenance.uploadSweeper.node.defaultChild as CfnFunction);
-  const roleId = (s: Synthesized) =>
-    s.stack.getLogicalId(s.stack.maintenance.uploadSweeper.role!.node.defaultChild as CfnRole);
+  const sweeperId = (s: Synthesized) => logicalId(s.stack.maintenance.uploadSweeper);
+  const roleId = (s: Synthesized) => logicalId(s.stack.maintenance.uploadSweeper.role!);
 
   let s: Synthesized;
   beforeAll(() => {
@@ -111,9 +107,7 @@ describe('RegistryMaintenance: the upload sweeper', () => {
   });
 
   test('the lifecycle rules (the backstop) act only after the sweeper had its chance', () => {
-    const bucket = s.template.findResources('AWS::S3::Bucket')[
-      s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never)
-    ] as Json;
+    const bucket = s.template.findResources('AWS::S3::Bucket')[logicalId(s.stack.storage.bucket)] as Json;
     const rules = bucket.Properties.LifecycleConfiguration.Rules as Json[];
     const staging = rules.find((r) => r.Prefix === 'uploads/')!;
     const multipart = rules.find((r) => r.AbortIncompleteMultipartUpload)!;
@@ -126,7 +120,7 @@ describe('RegistryMaintenance: the upload sweeper', () => {
 
   test('cdk-nag reports nothing, and only the per-prefix object wildcards are acknowledged on its role', () => {
     expect(violations(s.app)).toEqual([]);
-    const bucket = s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as never);
+    const bucket = logicalId(s.stack.storage.bucket);
     expect(acknowledgements(s).filter((a) => a.includes('/Maintenance/'))).toEqual(
       [
         `AwsSolutions-IAM5[Resource::<${bucket}.Arn>/blobs/assembled/*] @ Registry/Maintenance/UploadSweeper/Role`,

@@ -18,6 +18,7 @@ import {
   UPLOAD_GRANTS,
   violations,
   type Synthesized,
+  logicalId,
 } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -264,7 +265,7 @@ describe('observability props that change what is created', () => {
       Dimensions: [
         {
           Name: 'QueueName',
-          Value: { 'Fn::GetAtt': [stack.getLogicalId(dlq.node.defaultChild as never), 'QueueName'] },
+          Value: { 'Fn::GetAtt': [logicalId(dlq), 'QueueName'] },
         },
       ],
     });

@@ -1,12 +1,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
-import type { CfnKey } from 'aws-cdk-lib/aws-kms';
-import type { CfnParameter } from 'aws-cdk-lib/aws-ssm';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { FunctionGroup } from '../../lambda/config/routes';
 import { RegistryStack, type RegistryStackProps } from '../../lib/registry-stack';
@@ -93,9 +89,14 @@ export function acknowledgements(s: Synthesized): string[] {
     .sort();
 }
 
+/** The logical id of a construct's CloudFormation resource in its stack. */
+export function logicalId(construct: IConstruct): string {
+  return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
 /** The logical id of a group's function. */
 export function functionId(stack: RegistryStack, group: FunctionGroup): string {
-  return stack.getLogicalId(stack.functions.byGroup[group].node.defaultChild as CfnFunction);
+  return logicalId(stack.functions.byGroup[group]);
 }
 
 type Json = Record<string, unknown>;
@@ -114,18 +115,13 @@ export function grantsOf(stack: RegistryStack, template: Template, group: Functi
 export function grantsOfRole(stack: RegistryStack, template: Template, roleId: string): string[] {
   const access = stack.accessControl;
   const ids: Ids = {
-    bucket: stack.getLogicalId(stack.storage.bucket.node.defaultChild as CfnBucket),
-    table: stack.getLogicalId(stack.storage.table.node.defaultChild as CfnGlobalTable),
-    accounts: access ? stack.getLogicalId(access.accountsTable.node.defaultChild as CfnGlobalTable) : undefined,
+    bucket: logicalId(stack.storage.bucket),
+    table: logicalId(stack.storage.table),
+    accounts: access ? logicalId(access.accountsTable) : undefined,
     // Keys are named by their generation: `key:<generation>`.
-    keys: new Map(
-      (access?.signingKeys ?? []).map((k) => [
-        stack.getLogicalId(k.node.defaultChild as CfnKey),
-        k.node.id.replace(/^TokenSigningKey/, ''),
-      ]),
-    ),
+    keys: new Map((access?.signingKeys ?? []).map((k) => [logicalId(k), k.node.id.replace(/^TokenSigningKey/, '')])),
     logGroups: new Set(Object.keys(template.findResources('AWS::Logs::LogGroup'))),
-    modeParameter: stack.getLogicalId(stack.mode.parameter.node.defaultChild as CfnParameter),
+    modeParameter: logicalId(stack.mode.parameter),
   };
   const grants = new Set<string>();
   for (const policy of Object.values(template.findResources('AWS::IAM::Policy')) as Json[]) {

@@ -2,13 +2,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AllowedMethods, CachePolicy, OriginRequestPolicy, PriceClass } from 'aws-cdk-lib/aws-cloudfront';
-import type { CfnGlobalTable } from 'aws-cdk-lib/aws-dynamodb';
-import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
-import type { CfnParameter } from 'aws-cdk-lib/aws-ssm';
 import { ENV } from '../../lambda/config/env';
 import { UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
 import { UPLOADER_ORIGIN_READ_TIMEOUT } from '../../lib/constructs/front-door';
-import { grantsOf, grantsOfRole, synthRegistry, UPLOAD_GRANTS, type Synthesized } from './stacks';
+import { grantsOf, grantsOfRole, synthRegistry, UPLOAD_GRANTS, type Synthesized, logicalId } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -89,8 +86,8 @@ describe('RegistryStack with the upload data path', () => {
   });
 
   test('CloudFront logs to a bucket of its own that accepts ACLs, which logs to the access-log bucket', () => {
-    const logBucket = s.stack.getLogicalId(s.stack.frontDoor!.logBucket.node.defaultChild as CfnBucket);
-    const accessLogs = s.stack.getLogicalId(s.stack.storage.accessLogBucket.node.defaultChild as CfnBucket);
+    const logBucket = logicalId(s.stack.frontDoor!.logBucket);
+    const accessLogs = logicalId(s.stack.storage.accessLogBucket);
     expect(distributionConfig().Logging).toEqual({
       Bucket: { 'Fn::GetAtt': [logBucket, 'RegionalDomainName'] },
       Prefix: 'distribution/',
@@ -238,10 +235,10 @@ describe('RegistryStack with the upload data path', () => {
       PORT: '8080',
       AWS_REGION: 'eu-west-1',
       [ENV.maxNameDepth]: '8',
-      [ENV.bucket]: { Ref: s.stack.getLogicalId(s.stack.storage.bucket.node.defaultChild as CfnBucket) },
-      [ENV.table]: { Ref: s.stack.getLogicalId(s.stack.storage.table.node.defaultChild as CfnGlobalTable) },
+      [ENV.bucket]: { Ref: logicalId(s.stack.storage.bucket) },
+      [ENV.table]: { Ref: logicalId(s.stack.storage.table) },
       [ENV.uploadTtl]: '86400',
-      [ENV.modeParameter]: { Ref: s.stack.getLogicalId(s.stack.mode.parameter.node.defaultChild as CfnParameter) },
+      [ENV.modeParameter]: { Ref: logicalId(s.stack.mode.parameter) },
     });
     const logGroup = taskDefinition().ContainerDefinitions[0].LogConfiguration.Options['awslogs-group'].Ref;
     expect(resources('AWS::Logs::LogGroup')[logGroup]?.Properties.RetentionInDays).toBe(30);
