@@ -1,15 +1,8 @@
 #!/usr/bin/env -S npx tsx
 import { parseArgs } from 'node:util';
 import { AdminError } from '../lambda/core/services/account-admin';
-import {
-  COMMANDS,
-  CliError,
-  UsageError,
-  openAdmin,
-  type AdminTarget,
-  type CliOption,
-  type CliValues,
-} from '../lambda/local/admin-cli';
+import { COMMANDS, openAdmin, type AdminTarget, type CliOption } from '../tools/admin/admin-cli';
+import { CliError, UsageError, type CliValues } from '../tools/admin/cli-support';
 
 /**
  * The admin CLI: users, their access rules and robot tokens, in the accounts table of local mode

@@ -1,5 +1,5 @@
 #!/usr/bin/env -S npx tsx
-import { startLocalRegistry } from '../lambda/local/registry';
+import { startLocalRegistry } from '../tools/local/registry';
 
 /**
  * `npm start`: the registry on http://localhost:5000 (REGISTRY_PORT), data under .registry-data

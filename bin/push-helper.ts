@@ -4,7 +4,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   DEFAULT_PART_CONCURRENCY,
   DEFAULT_PART_SIZE,
-} from '../lambda/push-helper/relay';
+} from '../tools/push-helper/relay';
 
 /**
  * `npm run push-helper -- https://registry.example.com [port] [--chunks]`: a registry on

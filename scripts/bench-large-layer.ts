@@ -56,10 +56,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
 import { createAwsClients, type AwsClients } from '../lambda/adapters/aws-clients';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../lambda/local/emulators';
-import { startLocalRegistry } from '../lambda/local/registry';
-import { ensureTools } from '../lambda/local/tools';
-import { createPushHelper } from '../lambda/push-helper/relay';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../tools/local/emulators';
+import { startLocalRegistry } from '../tools/local/registry';
+import { ensureTools } from '../tools/local/tools';
+import { createPushHelper } from '../tools/push-helper/relay';
 
 const MiB = 1024 * 1024;
 const MAX_SIZE_MIB = 4096;

@@ -1,4 +1,4 @@
-import { ensureClients, ensureConformance, ensureMoto, ensureTools } from '../lambda/local/tools';
+import { ensureClients, ensureConformance, ensureMoto, ensureTools } from '../tools/local/tools';
 
 /** Installs the pinned servers and test tools into .tools/ (idempotent). */
 const paths = ensureTools((line) => console.log(line));

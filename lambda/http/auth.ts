@@ -1,6 +1,6 @@
 import { ALLOW_ALL, CATALOG, formatScope, grantFromRules, type AccessEntry, type Grant } from '../core/auth/access';
 import { DeniedError, UnauthorizedError } from '../core/errors';
-import type { OciRoute } from './paths';
+import type { OciRoute } from '../core/paths';
 import type { RegistryRequest } from './request';
 import type { Services } from './services';
 

@@ -15,7 +15,7 @@ import { healthEndpoint } from './health';
 import { authorize, type AuthorizedGrant } from './auth';
 import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
 import { nextLink, json, respond, type HttpResponse } from './response';
-import { parseOciPath, type OciRoute } from './paths';
+import { parseOciPath, type OciRoute } from '../core/paths';
 import type { RegistryRequest } from './request';
 import type { Services } from './services';
 

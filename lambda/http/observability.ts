@@ -10,7 +10,7 @@ import {
 } from '../config/observability';
 import type { FunctionGroup } from '../config/routes';
 import { createLogger, withLogScope, type LogFields } from './log';
-import { parseOciPath } from './paths';
+import { parseOciPath } from '../core/paths';
 import type { HttpResponse } from './response';
 
 /** Who serves requests: a function group, or the streaming uploader. */

@@ -1,5 +1,5 @@
 import { errorFields, logger } from './log';
-import { parseOciPath } from './paths';
+import { parseOciPath } from '../core/paths';
 import type { RegistryRequest } from './request';
 import type { Services } from './services';
 

@@ -13,9 +13,9 @@ import { EventBridgePublisher } from '../../lambda/adapters/eventbridge/eventbri
 import { MemoryEventPublisher } from '../../lambda/adapters/memory/memory-event-publisher';
 import { DEFAULT_EVENT_SOURCE } from '../../lambda/config/events';
 import type { RegistryEvent, RegistryEventType } from '../../lambda/core/events';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
-import { startMoto, type RunningMoto } from '../../lambda/local/moto-server';
-import { ensureMoto } from '../../lambda/local/tools';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
+import { startMoto, type RunningMoto } from '../../tools/local/moto-server';
+import { ensureMoto } from '../../tools/local/tools';
 import { eventPublisherContract, sampleEvent, type EventPublisherSubject } from './events.contract';
 
 // EventBridge: moto's server, started for this file only, or the environment's endpoint (e.g.

@@ -9,9 +9,9 @@ import { FileModeStore, MODE_FILE } from '../../lambda/adapters/modefile/file-mo
 import { SsmModeStore } from '../../lambda/adapters/ssm/ssm-mode-store';
 import { MODE_PATTERN } from '../../lambda/config/observability';
 import { UnavailableError } from '../../lambda/core/errors';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
-import { startMoto, type RunningMoto } from '../../lambda/local/moto-server';
-import { ensureMoto } from '../../lambda/local/tools';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
+import { startMoto, type RunningMoto } from '../../tools/local/moto-server';
+import { ensureMoto } from '../../tools/local/tools';
 import { modeStoreContract } from './mode-store.contract';
 
 modeStoreContract('memory', async () => new MemoryModeStore());

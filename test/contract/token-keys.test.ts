@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient, type KeySpec } from '@aws-sdk/client-kms';
 import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
 import { KmsTokenKeys } from '../../lambda/adapters/kms/kms-token-keys';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
-import { startKms, type RunningKms } from '../../lambda/local/kms-emulator';
-import { ensureMoto } from '../../lambda/local/tools';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
+import { startKms, type RunningKms } from '../../tools/local/kms-emulator';
+import { ensureMoto } from '../../tools/local/tools';
 import { tokenKeysContract, type TokenKeysSubject } from './token-keys.contract';
 
 /**

@@ -128,7 +128,7 @@ describe('RegistryStack with the upload data path', () => {
     for (const file of ['package.json', 'package-lock.json', 'lambda/uploader/main.ts', 'lambda/uploader/Dockerfile']) {
       expect([file, existsSync(join(staged, file))]).toEqual([file, true]);
     }
-    for (const dir of ['node_modules', 'cdk.out', 'test', 'lib', '.git', '.tools', 'lambda/local']) {
+    for (const dir of ['node_modules', 'cdk.out', 'test', 'lib', '.git', '.tools', 'tools']) {
       expect([dir, existsSync(join(staged, dir))]).toEqual([dir, false]);
     }
   });

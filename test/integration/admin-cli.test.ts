@@ -1,8 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LOCAL_REGION } from '../../lambda/local/emulators';
-import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../../lambda/local/registry';
+import { LOCAL_REGION } from '../../tools/local/emulators';
+import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../../tools/local/endpoints-file';
 import { operatorEnv, runAdminCli, type CliRun } from '../support/admin-cli';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ensureConformance } from '../../lambda/local/tools';
+import { ensureConformance } from '../../tools/local/tools';
 import { systemClock } from '../../lambda/core/ports/clock';
 import { AccountAdmin } from '../../lambda/core/services/account-admin';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';

@@ -4,7 +4,7 @@ import { createReadStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ensureClients } from '../../lambda/local/tools';
+import { ensureClients } from '../../tools/local/tools';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 import { ContainersTools } from '../support/containers';

@@ -75,7 +75,7 @@ describe('admin CLI: gc, du, verify, policy', () => {
 
 /** A second registry on the same table and bucket, as another function instance would be. */
 async function startTestRegistryOn(registry: TestRegistry) {
-  const { startLocalRegistry } = await import('../../lambda/local/registry');
+  const { startLocalRegistry } = await import('../../tools/local/registry');
   return startLocalRegistry({
     port: 0,
     dataDir: registry.dataDir,

@@ -10,8 +10,8 @@ import { FileModeStore } from '../../lambda/adapters/modefile/file-mode-store';
 import { FUNCTION_GROUPS, routeTable, type FunctionGroup } from '../../lambda/config/routes';
 import { baseEndpoint } from '../../lambda/http/endpoints';
 import { lambdaHandler } from '../../lambda/http/lambda-handler';
-import { createLocalGateway, type LambdaFn } from '../../lambda/local/gateway';
-import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../lambda/local/registry';
+import { createLocalGateway, type LambdaFn } from '../../tools/local/gateway';
+import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../tools/local/registry';
 import { freshStorage, testClients } from '../support/aws';
 import { RegistryClient, sha256 } from '../support/http-client';
 

@@ -9,13 +9,9 @@ import type { Clock } from '../../lambda/core/ports/clock';
 import type { UploadSession } from '../../lambda/core/ports/metadata';
 import { UploadService } from '../../lambda/core/services/upload-service';
 import { composeUploadSweeper } from '../../lambda/handlers/compose';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
-import {
-  LOCAL_ENDPOINTS_FILE,
-  startLocalRegistry,
-  type LocalEndpoints,
-  type LocalRegistry,
-} from '../../lambda/local/registry';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
+import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../../tools/local/endpoints-file';
+import { startLocalRegistry, type LocalRegistry } from '../../tools/local/registry';
 import { operatorEnv, runAdminCli, stackTarget, type CliRun } from '../support/admin-cli';
 import { RegistryClient, sha256 } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';

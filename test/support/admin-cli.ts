@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
 
 const ROOT = join(__dirname, '..', '..');
 

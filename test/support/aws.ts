@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createAwsClients, type AwsClients } from '../../lambda/adapters/aws-clients';
 import { provision } from '../../lambda/adapters/provision';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lambda/local/emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
 
 /**
  * SDK clients for the servers the run uses: the embedded ones started by global setup, or the

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEmulators } from '../../lambda/local/emulators';
-import { ensureTools } from '../../lambda/local/tools';
+import { startEmulators } from '../../tools/local/emulators';
+import { ensureTools } from '../../tools/local/tools';
 
 /**
  * Starts the real S3 and DynamoDB servers once for the whole run, unless REGISTRY_EXTERNAL_ENDPOINTS

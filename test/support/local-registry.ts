@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RequestRecord } from '../../lambda/local/gateway';
-import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../lambda/local/registry';
+import type { RequestRecord } from '../../tools/local/gateway';
+import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../tools/local/registry';
 import { freshStorage, testClients } from './aws';
 
 export interface TestRegistry extends LocalRegistry {

@@ -12,7 +12,7 @@ import {
   PART_CONCURRENCY,
   PART_SIZE,
 } from '../../lambda/handlers/compose';
-import type { LocalRegistry } from '../../lambda/local/registry';
+import type { LocalRegistry } from '../../tools/local/registry';
 
 /** What the bucket and table hold of upload sessions and blobs, listed the way an operator would. */
 export async function inventory(registry: LocalRegistry) {

@@ -12,7 +12,8 @@ function sources(dir: string): string[] {
 
 function imports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(/(?:from|import)\s+'([^']+)'/g)].map((m) => m[1] as string);
+  // Static imports, re-exports and dynamic import('…') alike.
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1] as string);
 }
 
 /** Resolves a relative import to a repository path, so rules can speak of folders. */
@@ -42,6 +43,16 @@ describe('dependency rule', () => {
     ],
     ['lambda/config', (_f, i) => !/^(node:|\.|lambda\/config)/.test(i), 'config stays import-free so lib/ may use it'],
     [
+      'lambda',
+      (_f, i) => /^(tools|bin|lib|scripts|test)\//.test(i),
+      'what runs in AWS never imports the tools that run on a user machine',
+    ],
+    [
+      'tools/push-helper',
+      (_f, i) => !/^(node:|lambda\/core\/|tools\/push-helper\/)/.test(i),
+      'the push helper (a client-side tool) takes shared grammar from core only',
+    ],
+    [
       'lib',
       (_f, i) => /^lambda\//.test(i) && !/^lambda\/config\//.test(i),
       'infrastructure imports only lambda/config',
@@ -61,9 +72,38 @@ describe('dependency rule', () => {
   }
 
   test('@aws-sdk is imported only under lambda/adapters', () => {
-    const offenders = [...sources('lambda'), ...sources('bin')].filter(
+    const offenders = [...sources('lambda'), ...sources('bin'), ...sources('tools')].filter(
       (f) => !f.startsWith('lambda/adapters/') && imports(f).some((i) => i.startsWith('@aws-sdk/')),
     );
     expect(offenders).toEqual([]);
   });
+});
+
+/** Import cycles make load order matter; the admin CLI once had one among its command files. */
+test('no import cycles among the project sources', () => {
+  const files = ['bin', 'lib', 'lambda', 'tools', 'scripts'].flatMap(sources);
+  const known = new Set(files);
+  const edges = new Map(
+    files.map((f) => [
+      f,
+      imports(f)
+        .filter((i) => i.startsWith('.'))
+        .map((i) => `${target(f, i)}.ts`)
+        .filter((t) => known.has(t)),
+    ]),
+  );
+  const cycles: string[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (file: string, path: string[]): void => {
+    if (state.get(file) === 'done') return;
+    if (state.get(file) === 'open') {
+      cycles.push([...path.slice(path.indexOf(file)), file].join(' -> '));
+      return;
+    }
+    state.set(file, 'open');
+    for (const next of edges.get(file) ?? []) visit(next, [...path, file]);
+    state.set(file, 'done');
+  };
+  for (const file of files) visit(file, []);
+  expect(cycles).toEqual([]);
 });

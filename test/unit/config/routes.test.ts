@@ -1,6 +1,6 @@
 import { MAX_SUPPORTED_NAME_DEPTH, routeTable, type FunctionGroup } from '../../../lambda/config/routes';
-import { parseOciPath } from '../../../lambda/http/paths';
-import { RouteMatcher } from '../../../lambda/local/route-matcher';
+import { parseOciPath } from '../../../lambda/core/paths';
+import { RouteMatcher } from '../../../tools/local/route-matcher';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 const matcher = new RouteMatcher(routeTable(3));

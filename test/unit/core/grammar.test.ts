@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { parseDigest } from '../../../lambda/core/digest';
 import { DigestInvalidError, NameInvalidError, UnsupportedError } from '../../../lambda/core/errors';
 import { assertValidName, isValidTag } from '../../../lambda/core/names';
-import { parseOciPath } from '../../../lambda/http/paths';
+import { parseOciPath } from '../../../lambda/core/paths';
 
 const component = fc.stringMatching(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/);
 const validName = fc

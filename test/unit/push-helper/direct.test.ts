@@ -1,4 +1,4 @@
-import { DirectUpload } from '../../../lambda/push-helper/direct';
+import { DirectUpload } from '../../../tools/push-helper/direct';
 
 const json = (value: unknown, status = 200) =>
   new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json' } });

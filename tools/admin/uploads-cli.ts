@@ -1,8 +1,8 @@
-import type { AwsClients } from '../adapters/aws-clients';
-import { systemClock } from '../core/ports/clock';
-import type { SweepResult } from '../core/services/upload-sweeper';
-import { CliError, parseHours, readLocalEndpoints, UsageError, type CliValues } from './admin-cli';
-import { LOCAL_CREDENTIALS } from './emulators';
+import type { AwsClients } from '../../lambda/adapters/aws-clients';
+import { systemClock } from '../../lambda/core/ports/clock';
+import type { SweepResult } from '../../lambda/core/services/upload-sweeper';
+import { CliError, parseHours, readLocalEndpoints, UsageError, type CliValues } from './cli-support';
+import { LOCAL_CREDENTIALS } from '../local/emulators';
 
 /**
  * The admin CLI's `uploads purge` (declared in admin-cli.ts, loaded only when it runs): the upload
@@ -22,7 +22,7 @@ const str = (value: string | boolean | undefined) => (typeof value === 'string' 
 
 /** Finds the bucket and metadata table: `--local` (local-endpoints.json) or `--metadata-table` and `--bucket`. */
 export async function storageTarget(values: CliValues, env = process.env): Promise<StorageTarget> {
-  const { createAwsClients } = await import('../adapters/aws-clients');
+  const { createAwsClients } = await import('../../lambda/adapters/aws-clients');
   if (values.table !== undefined) {
     throw new UsageError('--table names an accounts table; uploads purge takes --metadata-table and --bucket');
   }
@@ -74,7 +74,7 @@ export async function purgeUploads(values: CliValues): Promise<void> {
   const olderThanHours = values['older-than'] !== undefined ? parseHours(String(values['older-than'])) : undefined;
   const dryRun = Boolean(values['dry-run']);
   const target = await storageTarget(values);
-  const { composeUploadSweeper } = await import('../handlers/compose');
+  const { composeUploadSweeper } = await import('../../lambda/handlers/compose');
   const sweeper = composeUploadSweeper(
     { bucket: target.bucket, table: target.table, s3ForcePathStyle: true },
     target.clients,

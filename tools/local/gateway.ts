@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { FunctionGroup, RouteSpec } from '../config/routes';
+import type { FunctionGroup, RouteSpec } from '../../lambda/config/routes';
 import { withCallCount, type CallCounts } from './call-counter';
-import { writeResponse } from '../http/node-response';
+import { writeResponse } from '../../lambda/http/node-response';
 import { matchesPathPattern, RouteMatcher } from './route-matcher';
 
 /** Lambda's synchronous invoke payload limit: the whole event, body base64-encoded, must fit. */

@@ -6,7 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { Readable } from 'node:stream';
-import { parseOciPath } from '../http/paths';
+import { parseOciPath } from '../../lambda/core/paths';
 import { DirectUpload, UpstreamAnswer } from './direct';
 
 export interface PushHelperOptions {

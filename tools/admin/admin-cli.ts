@@ -1,28 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import type { AwsClients } from '../adapters/aws-clients';
-import { REPOSITORY_ACTIONS } from '../core/auth/access';
-import type { TokenRecord, UserRecord } from '../core/ports/accounts';
-import { systemClock } from '../core/ports/clock';
-import { AccountAdmin } from '../core/services/account-admin';
-import { LOCAL_CREDENTIALS } from './emulators';
-import type { LocalEndpoints } from './registry';
+import type { AwsClients } from '../../lambda/adapters/aws-clients';
+import { REPOSITORY_ACTIONS } from '../../lambda/core/auth/access';
+import type { TokenRecord, UserRecord } from '../../lambda/core/ports/accounts';
+import { systemClock } from '../../lambda/core/ports/clock';
+import { AccountAdmin } from '../../lambda/core/services/account-admin';
+import { LOCAL_CREDENTIALS } from '../local/emulators';
+import { CliError, parseDays, parseHours, readLocalEndpoints, UsageError, type CliValues } from './cli-support';
 
 /**
  * The admin CLI's commands (bin/admin.ts parses the command line and runs them): finding the
  * accounts table (local mode's or a deployed stack's), reading passwords, and printing records
  * without any secret or hash.
  */
-
-/** The command line was wrong: exit code 2 and a pointer to --help. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-/** A failure worth one line of explanation rather than the SDK's message (exit code 1). */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-}
 
 export type AdminTarget =
   { readonly kind: 'local'; readonly dataDir: string } | { readonly kind: 'table'; readonly table: string };
@@ -42,8 +30,8 @@ export interface AdminSession {
 export async function openAdmin(target: AdminTarget): Promise<AdminSession> {
   // Loaded here so that --help and usage errors answer without loading the SDK.
   const [{ createAwsClients }, { DynamoDbAccounts }] = await Promise.all([
-    import('../adapters/aws-clients'),
-    import('../adapters/dynamodb/dynamodb-accounts'),
+    import('../../lambda/adapters/aws-clients'),
+    import('../../lambda/adapters/dynamodb/dynamodb-accounts'),
   ]);
   let clients: AwsClients;
   let table: string;
@@ -93,27 +81,6 @@ export async function openAdmin(target: AdminTarget): Promise<AdminSession> {
   };
 }
 
-/** The endpoints local mode writes to its data directory while it runs. */
-export async function readLocalEndpoints(dataDir: string): Promise<LocalEndpoints> {
-  const { LOCAL_ENDPOINTS_FILE } = await import('./registry');
-  const path = resolve(dataDir, LOCAL_ENDPOINTS_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new CliError(
-      `no local registry in ${resolve(dataDir)} (${LOCAL_ENDPOINTS_FILE} is missing): start the registry with npm start first` +
-        ' (with AWS_ENDPOINT_URL set, local mode uses those endpoints: pass --table <table>-accounts instead)',
-    );
-  }
-  const endpoints = JSON.parse(text) as Partial<LocalEndpoints>;
-  if (!endpoints.dynamodbEndpoint || !endpoints.accountsTable || !endpoints.region) {
-    throw new CliError(`${path} lacks dynamodbEndpoint, region or accountsTable`);
-  }
-  return endpoints as LocalEndpoints;
-}
-
 /** `pull,push` → the actions; `none` → no actions (the rule is removed). */
 export function parseActions(text: string): string[] {
   if (text === 'none') return [];
@@ -124,21 +91,6 @@ export function parseActions(text: string): string[] {
     );
   }
   return actions;
-}
-
-/** A whole number of days, at least 1. */
-export function parseDays(text: string): number {
-  if (!/^[1-9][0-9]{0,5}$/.test(text))
-    throw new UsageError(`--expires-days takes a whole number of days, got "${text}"`);
-  return Number(text);
-}
-
-/** A number of hours, 0 or more (fractions allowed: 0.5). */
-export function parseHours(text: string): number {
-  if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text)) {
-    throw new UsageError(`--older-than takes a number of hours, got "${text}"`);
-  }
-  return Number(text);
 }
 
 const when = (ms: number) => new Date(ms).toISOString().slice(0, 16) + 'Z';
@@ -255,8 +207,6 @@ export interface CliOption {
   readonly value?: string;
   readonly short?: string;
 }
-
-export type CliValues = Record<string, string | boolean | undefined>;
 
 export interface CliCommand {
   /** Positional arguments, all required: `<name>`. */

@@ -1,7 +1,7 @@
-import { LIFECYCLE_DEFAULTS, parseRules } from '../config/lifecycle';
-import { systemClock } from '../core/ports/clock';
-import type { RegistryPolicy } from '../core/policy';
-import { CliError, UsageError, type CliValues } from './admin-cli';
+import { LIFECYCLE_DEFAULTS, parseRules } from '../../lambda/config/lifecycle';
+import { systemClock } from '../../lambda/core/ports/clock';
+import type { RegistryPolicy } from '../../lambda/core/policy';
+import { CliError, UsageError, type CliValues } from './cli-support';
 import { storageTarget } from './uploads-cli';
 
 /**
@@ -45,9 +45,9 @@ export function formatBytes(bytes: number): string {
 
 async function target(values: CliValues) {
   const t = await storageTarget(values);
-  const { DynamoDbGcStore } = await import('../adapters/dynamodb/dynamodb-gc-store');
-  const { DynamoDbPolicyStore } = await import('../adapters/dynamodb/dynamodb-policy-store');
-  const { S3BlobStore } = await import('../adapters/s3/s3-blob-store');
+  const { DynamoDbGcStore } = await import('../../lambda/adapters/dynamodb/dynamodb-gc-store');
+  const { DynamoDbPolicyStore } = await import('../../lambda/adapters/dynamodb/dynamodb-policy-store');
+  const { S3BlobStore } = await import('../../lambda/adapters/s3/s3-blob-store');
   return {
     ...t,
     gc: new DynamoDbGcStore(t.clients.dynamodb, t.table),
@@ -63,7 +63,7 @@ export async function runGc(values: CliValues): Promise<void> {
   if (graceHours !== undefined && (!Number.isFinite(graceHours) || graceHours < 1)) {
     throw new UsageError('--grace-hours must be at least 1: a push needs that long between its blobs and its manifest');
   }
-  const { composeGarbageCollector } = await import('../handlers/compose');
+  const { composeGarbageCollector } = await import('../../lambda/handlers/compose');
   const lifecycle = {
     ...LIFECYCLE_DEFAULTS,
     ...(graceHours !== undefined ? { gcGraceSeconds: Math.round(graceHours * 3600) } : {}),
@@ -91,7 +91,7 @@ export async function runGc(values: CliValues): Promise<void> {
 /** `du [--json]`: bytes per repository. */
 export async function runDu(values: CliValues): Promise<void> {
   const t = await target(values);
-  const { StorageAudit } = await import('../core/services/storage-audit');
+  const { StorageAudit } = await import('../../lambda/core/services/storage-audit');
   const usage = await new StorageAudit(t.gc, t.store).usage();
   if (values.json) return print(usage);
   const rows = usage.map((u) => [
@@ -119,7 +119,7 @@ export async function runVerify(values: CliValues): Promise<void> {
   if (sample !== undefined && (!Number.isInteger(sample) || sample < 1))
     throw new UsageError('--sample must be a positive whole number');
   const t = await target(values);
-  const { StorageAudit } = await import('../core/services/storage-audit');
+  const { StorageAudit } = await import('../../lambda/core/services/storage-audit');
   const bar = progressBar('verify');
   const report = await new StorageAudit(t.gc, t.store).verify({
     ...(sample !== undefined ? { sample } : {}),

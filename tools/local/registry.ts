@@ -1,34 +1,35 @@
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { createAwsClients, observeCalls, type AwsClients } from '../adapters/aws-clients';
-import { provision } from '../adapters/provision';
+import { createAwsClients, observeCalls, type AwsClients } from '../../lambda/adapters/aws-clients';
+import { provision } from '../../lambda/adapters/provision';
 import { writeFile } from 'node:fs/promises';
-import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
-import { FileTokenKeys } from '../adapters/keyfile/file-token-keys';
-import type { AccountStore } from '../core/ports/accounts';
-import type { EventPublisher } from '../core/ports/events';
-import type { AuthConfig, RegistryConfig } from '../config/config';
+import { DynamoDbAccounts } from '../../lambda/adapters/dynamodb/dynamodb-accounts';
+import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
+import type { AccountStore } from '../../lambda/core/ports/accounts';
+import type { EventPublisher } from '../../lambda/core/ports/events';
+import type { AuthConfig, RegistryConfig } from '../../lambda/config/config';
 import {
   routeTable,
   DEFAULT_MAX_NAME_DEPTH,
   FUNCTION_GROUPS,
   UPLOADER_PATH_PATTERN,
   type FunctionGroup,
-} from '../config/routes';
-import { uploaderListener } from '../uploader/server';
-import { compose } from '../handlers/compose';
-import * as endpoints from '../http/endpoints';
-import { tokenEndpoint } from '../http/token-endpoint';
-import { lambdaHandler } from '../http/lambda-handler';
-import { Observability, type ObservedGroup } from '../http/observability';
-import { FileModeStore } from '../adapters/modefile/file-mode-store';
-import { systemClock } from '../core/ports/clock';
-import { ModeService } from '../core/services/mode-service';
-import type { Services } from '../http/services';
+} from '../../lambda/config/routes';
+import { uploaderListener } from '../../lambda/uploader/server';
+import { compose } from '../../lambda/handlers/compose';
+import * as endpoints from '../../lambda/http/endpoints';
+import { tokenEndpoint } from '../../lambda/http/token-endpoint';
+import { lambdaHandler } from '../../lambda/http/lambda-handler';
+import { Observability, type ObservedGroup } from '../../lambda/http/observability';
+import { FileModeStore } from '../../lambda/adapters/modefile/file-mode-store';
+import { systemClock } from '../../lambda/core/ports/clock';
+import { ModeService } from '../../lambda/core/services/mode-service';
+import type { Services } from '../../lambda/http/services';
 import { recordCall } from './call-counter';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from './emulators';
 import { createLocalGateway, type LambdaFn, type RequestRecord } from './gateway';
 import { ensureTools } from './tools';
+import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from './endpoints-file';
 
 export interface LocalRegistryOptions {
   /** TCP port on 127.0.0.1; 0 picks a free one. */
@@ -95,20 +96,6 @@ export interface LocalRegistry {
   /** Users and robot tokens (for the admin CLI and tests). */
   readonly accounts: AccountStore;
   stop(): Promise<void>;
-}
-
-/** Written to the data directory while local mode runs, so the admin CLI can find its servers. */
-export const LOCAL_ENDPOINTS_FILE = 'local-endpoints.json';
-
-export interface LocalEndpoints {
-  readonly registryUrl: string;
-  readonly dynamodbEndpoint: string;
-  readonly region: string;
-  readonly table: string;
-  readonly accountsTable: string;
-  /** The blob bucket and the S3 server holding it (the admin CLI's `uploads purge`). */
-  readonly bucket?: string;
-  readonly s3Endpoint?: string;
 }
 
 const ENDPOINTS: Record<FunctionGroup, endpoints.Endpoint> = {

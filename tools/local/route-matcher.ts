@@ -1,4 +1,4 @@
-import type { FunctionGroup, RouteSpec } from '../config/routes';
+import type { FunctionGroup, RouteSpec } from '../../lambda/config/routes';
 
 interface CompiledRoute {
   readonly spec: RouteSpec;

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
-import { DEFAULT_MODE_CACHE_MS } from '../core/services/mode-service';
-import type { ModeStore, RegistryMode } from '../core/ports/mode';
-import { CliError, UsageError, type CliValues } from './admin-cli';
+import { DEFAULT_MODE_CACHE_MS } from '../../lambda/core/services/mode-service';
+import type { ModeStore, RegistryMode } from '../../lambda/core/ports/mode';
+import { CliError, UsageError, type CliValues } from './cli-support';
 
 /**
  * The admin CLI's `maintenance on|off|status` (declared in admin-cli.ts, loaded only when it runs):
@@ -33,11 +33,11 @@ function modeTargetOptions(
 async function openModeTarget(values: CliValues, env = process.env): Promise<ModeTarget> {
   const target = modeTargetOptions(values, env);
   if (target.kind === 'local') {
-    const { FileModeStore } = await import('../adapters/modefile/file-mode-store');
+    const { FileModeStore } = await import('../../lambda/adapters/modefile/file-mode-store');
     const store = new FileModeStore(resolve(target.dataDir));
     return { store, where: `local mode, file ${store.path}` };
   }
-  const { ssmModeStore } = await import('../adapters/ssm/ssm-mode-store');
+  const { ssmModeStore } = await import('../../lambda/adapters/ssm/ssm-mode-store');
   // An operator waits a little longer than a push would.
   return {
     store: ssmModeStore(target.parameter, { readTimeoutMs: 10_000 }),

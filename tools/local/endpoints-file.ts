@@ -1,0 +1,13 @@
+/** Written to the data directory while local mode runs, so the admin CLI can find its servers. */
+export const LOCAL_ENDPOINTS_FILE = 'local-endpoints.json';
+
+export interface LocalEndpoints {
+  readonly registryUrl: string;
+  readonly dynamodbEndpoint: string;
+  readonly region: string;
+  readonly table: string;
+  readonly accountsTable: string;
+  /** The blob bucket and the S3 server holding it (the admin CLI's `uploads purge`). */
+  readonly bucket?: string;
+  readonly s3Endpoint?: string;
+}
