@@ -26,11 +26,17 @@ export interface S3BlobStoreOptions {
   readonly presignClient?: S3Client;
 }
 
+/** What a call does to its key, for the errors that mean different things for reads and writes. */
+const READ = 'read';
+const OTHER = 'other';
+type CallKind = typeof READ | typeof OTHER;
+
 const THROTTLED = new Set(['SlowDown', 'ServiceUnavailable', 'RequestTimeout', 'InternalError', 'TooManyRequests']);
 
 /**
- * The blob store on S3. The only place S3 errors are seen: missing keys become BlobUnknownError,
- * checksum rejections DigestInvalidError, throttling UnavailableError.
+ * The blob store on S3. The only place S3 errors are seen: missing keys (and reads refused for want
+ * of `s3:ListBucket`) become BlobUnknownError, checksum rejections DigestInvalidError, throttling
+ * UnavailableError.
  */
 export class S3BlobStore implements BlobStore, ObjectLister {
   private readonly client: S3Client;
@@ -61,19 +67,26 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   }
 
   async get(key: string): Promise<Uint8Array> {
-    return this.call(key, async () => {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
-    });
+    return this.call(
+      key,
+      async () => {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        return (await out.Body?.transformToByteArray()) ?? new Uint8Array(0);
+      },
+      READ,
+    );
   }
 
   async *read(key: string, start = 0): AsyncIterable<Uint8Array> {
-    const out = await this.call(key, () =>
-      this.client.send(
-        unvalidated(
-          new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }),
+    const out = await this.call(
+      key,
+      () =>
+        this.client.send(
+          unvalidated(
+            new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) }),
+          ),
         ),
-      ),
+      READ,
     );
     for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
   }
@@ -216,13 +229,21 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   }
 
   /** Runs one S3 call and translates its errors at this boundary. */
-  private async call<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(key: string, fn: () => Promise<T>, kind: CallKind = OTHER): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       if (err instanceof S3ServiceException) {
         const status = err.$metadata.httpStatusCode;
         if (err.name === 'NoSuchKey' || err.name === 'NotFound' || err.name === 'NoSuchUpload') {
+          throw new BlobUnknownError(`no object ${key}`);
+        }
+        // The functions may not list the bucket (no s3:ListBucket), and S3 then answers a read of a
+        // missing key with 403 AccessDenied rather than 404, so as not to tell whether it exists.
+        // The registry reads only keys it recorded, so a refused read means the object is gone (a
+        // read racing a delete). Only AccessDenied: a bad signature, unknown key id or skewed clock
+        // is also a 403, and must stay an error. Writes keep every 403 as an error.
+        if (kind === READ && status === 403 && err.name === 'AccessDenied') {
           throw new BlobUnknownError(`no object ${key}`);
         }
         if (err.name === 'BadDigest' || err.name === 'XAmzContentChecksumMismatch' || err.name === 'InvalidDigest') {
