@@ -1,35 +1,45 @@
 #!/usr/bin/env -S npx tsx
-import { startLocalRegistry } from '../tools/local/registry';
+import { startLocalStack } from '../tools/local/stack/local-stack';
+import { functionLogFilter } from '../tools/local/stack/log-filter';
 
 /**
- * `npm start`: the registry on http://localhost:5000 (REGISTRY_PORT), data under .registry-data
- * (REGISTRY_DATA_DIR), on embedded S3 and DynamoDB servers; or on the endpoints of the environment
- * when AWS_ENDPOINT_URL is set (e.g. LocalStack). REGISTRY_AUTH_MODE=token or basic turns access control
- * on (users are managed with `npm run admin -- --local user add …`).
+ * `npm start`: the synthesized stack on http://localhost:5000 (REGISTRY_PORT): every function of the
+ * template from its bundle, with the template's environment, routes and IAM policies, data under
+ * .registry-data (REGISTRY_DATA_DIR), on embedded S3 and DynamoDB servers. REGISTRY_AUTH_MODE=token
+ * or basic synthesizes the stack with that access control (users are managed with `npx
+ * serverless-oci-registry --local user add …`). `npm run dev` runs the TypeScript sources in one
+ * process instead, for a quick loop.
  */
 async function main(): Promise<void> {
-  const port = Number(process.env.REGISTRY_PORT ?? 5000);
-  const registry = await startLocalRegistry({
-    port,
+  const started = Date.now();
+  const printLog = functionLogFilter((line) => console.log(line));
+  const stack = await startLocalStack({
+    port: Number(process.env.REGISTRY_PORT ?? 5000),
     host: process.env.REGISTRY_HOST ?? '127.0.0.1',
     dataDir: process.env.REGISTRY_DATA_DIR ?? '.registry-data',
-    external: Boolean(process.env.AWS_ENDPOINT_URL),
     uploader: process.env.REGISTRY_UPLOADER !== 'off',
     auth: {
       mode: (process.env.REGISTRY_AUTH_MODE ?? 'none') as 'none' | 'basic' | 'token',
       anonymousPull: (process.env.REGISTRY_ANONYMOUS_PULL ?? '').split(',').filter(Boolean),
     },
+    logLevel: process.env.REGISTRY_LOG_LEVEL ?? 'WARN',
     log: (line) => console.log(line),
-    // The handlers' JSON lines (WARN unless set; INFO adds an access line per request).
-    ...(process.env.REGISTRY_LOG_LEVEL ? { logLevel: process.env.REGISTRY_LOG_LEVEL } : {}),
+    onLog: printLog,
     onRequest: (r) => {
       if (process.env.REGISTRY_LOG_REQUESTS !== 'false')
         console.log(`${r.method} ${r.path} -> ${r.status} [${r.group}]`);
     },
   });
-  console.log(`registry listening on ${registry.url} (try: curl ${registry.url}/v2/)`);
+  const functions = Object.entries(stack.pids());
+  console.log(
+    `${functions.length} processes of the template: ${functions.map(([n, p]) => `${n} (pid ${p.join(',')})`).join(', ')}`,
+  );
+  console.log(`access control: ${process.env.REGISTRY_AUTH_MODE ?? 'none'}`);
+  console.log(
+    `registry listening on ${stack.url} after ${((Date.now() - started) / 1000).toFixed(1)} s (try: curl ${stack.url}/v2/)`,
+  );
   const shutdown = () => {
-    void registry.stop().then(() => process.exit(0));
+    void stack.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);

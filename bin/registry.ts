@@ -66,6 +66,8 @@ new RegistryStack(app, 'ServerlessRegistry', {
   // Unset options stay unset, so the stack's defaults (and its checks of mode-specific options) apply.
   auth: Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as RegistryAuthProps,
   events,
+  // Level of the functions' JSON logs, e.g. `-c logLevel=WARN` (local mode's default, which prints a line per request of its own).
+  ...(context('logLevel') !== undefined ? { logLevel: String(context('logLevel')) } : {}),
 });
 // cdk-nag 3 runs as a policy validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

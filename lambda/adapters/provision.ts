@@ -105,3 +105,48 @@ function expiryIndex() {
     Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...UPLOAD_EXPIRY_INDEX.nonKeyAttributes] },
   };
 }
+
+/** A table as the template declares it (AWS::DynamoDB::Table or GlobalTable properties). */
+export interface DeclaredTable {
+  readonly name: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Creates buckets and tables exactly as a synthesized template declares them (key schema, attribute
+ * definitions, global secondary indexes with their projections), unless they exist: the local
+ * stack's stand-in for CloudFormation. Only for local mode and tests.
+ */
+export async function provisionDeclared(
+  clients: Pick<AwsClients, 's3' | 'dynamodb'>,
+  buckets: readonly string[],
+  tables: readonly DeclaredTable[],
+): Promise<void> {
+  await Promise.all([
+    ...buckets.map((b) => provisionBucket(clients as AwsClients, b)),
+    ...tables.map(async ({ name, properties: p }) => {
+      const indexes = (p.GlobalSecondaryIndexes as Record<string, unknown>[] | undefined) ?? [];
+      try {
+        await clients.dynamodb.send(
+          new CreateTableCommand({
+            TableName: name,
+            KeySchema: p.KeySchema as never,
+            AttributeDefinitions: p.AttributeDefinitions as never,
+            BillingMode: 'PAY_PER_REQUEST',
+            ...(indexes.length > 0
+              ? {
+                  GlobalSecondaryIndexes: indexes.map((i) => ({
+                    IndexName: i.IndexName as string,
+                    KeySchema: i.KeySchema as never,
+                    Projection: i.Projection as never,
+                  })),
+                }
+              : {}),
+          }),
+        );
+      } catch (err) {
+        if (!(err instanceof ResourceInUseException)) throw err;
+      }
+    }),
+  ]);
+}

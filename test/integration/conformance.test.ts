@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { ensureConformance } from '../../tools/local/tools';
 import { systemClock } from '../../lambda/core/ports/clock';
 import { AccountAdmin } from '../../lambda/core/services/account-admin';
-import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startTestStack, type TestStack } from '../support/local-registry';
 
 const run = promisify(execFile);
 
@@ -21,19 +21,21 @@ function summary(stdout: string): Record<string, number> {
 
 /**
  * The OCI conformance suite (distribution-spec, spec version 1.1: pull, push, blob and manifest
- * APIs, tags, referrers, deletes, sha512, range requests) against local mode, where the Lambda
- * payload limit and the HTTP API routing are enforced.
+ * APIs, tags, referrers, deletes, sha512, range requests) against the synthesized stack: the
+ * functions' bundles with the template's environment, routes and IAM policies, the Lambda payload
+ * limit and timeouts enforced.
  */
 describe.each([
   ['with the upload data path', true, false],
   ['with uploads through the functions only', false, false],
   ['with token auth on (OCI_USERNAME/OCI_PASSWORD)', true, true],
 ])('OCI conformance suite, %s', (_label, uploader, auth) => {
-  let registry: TestRegistry;
+  let registry: TestStack;
   const login = { OCI_USERNAME: 'conformance', OCI_PASSWORD: 'conformance-password' };
   beforeAll(async () => {
-    registry = await startTestRegistry({ uploader, ...(auth ? { auth: { mode: 'token' } } : {}) });
+    registry = await startTestStack({ uploader, ...(auth ? { auth: { mode: 'token' } } : {}) });
     if (auth) {
+      if (!registry.accounts) throw new Error('token mode has an accounts table');
       const admin = new AccountAdmin(registry.accounts, systemClock);
       await admin.addUser(login.OCI_USERNAME, { password: login.OCI_PASSWORD });
       await admin.grant(login.OCI_USERNAME, 'conformance/*', ['pull', 'push', 'delete']);
@@ -65,7 +67,7 @@ describe.each([
     const counts = summary(stdout);
     const failures = stdout.split('\n').filter((l) => /: (FAIL|Error)$/.test(l) || /^\s+- /.test(l));
     process.stdout.write(
-      `\nOCI conformance (spec 1.1, local mode, ${_label}): ${JSON.stringify(counts)}\nresults: ${results}\n${failures.slice(0, 80).join('\n')}\n`,
+      `\nOCI conformance (spec 1.1, synthesized stack, ${_label}): ${JSON.stringify(counts)}\nresults: ${results}\n${failures.slice(0, 80).join('\n')}\n`,
     );
     expect(stdout).toContain('OCI Conformance Result: Pass');
     expect(counts.FAIL).toBe(0);

@@ -1,18 +1,31 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createAwsClients } from '../../lambda/adapters/aws-clients';
 import { startEmulators } from '../../tools/local/emulators';
 import { ensureTools } from '../../tools/local/tools';
+import { endpointLacks, probeEndpoint } from './endpoint-strictness';
 
 /**
  * Starts the real S3 and DynamoDB servers once for the whole run, unless REGISTRY_EXTERNAL_ENDPOINTS
- * says to use the environment's endpoints (AWS_ENDPOINT_URL, e.g. LocalStack) instead.
+ * says to use the environment's endpoints (AWS_ENDPOINT_URL, e.g. LocalStack or moto) instead; then
+ * it probes which of S3's refusals the endpoint lacks, so that the tests depending on them skip.
  */
 export default async function globalSetup(): Promise<void> {
-  if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') return;
+  if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') {
+    const { s3 } = createAwsClients({ forcePathStyle: true });
+    try {
+      await probeEndpoint(s3);
+    } finally {
+      s3.destroy();
+    }
+    for (const reason of endpointLacks().values()) process.stdout.write(`tests depending on it skip: ${reason}\n`);
+    return;
+  }
   const tools = ensureTools((line) => process.stdout.write(`${line}\n`));
   const emulators = await startEmulators(tools, mkdtempSync(join(tmpdir(), 'registry-test-')));
   process.env.REGISTRY_TEST_S3_ENDPOINT = emulators.s3Endpoint;
+  process.env.REGISTRY_TEST_S3_ACCOUNTS_DIR = emulators.s3IamDir;
   process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT = emulators.dynamodbEndpoint;
   (globalThis as { __registryEmulators?: typeof emulators }).__registryEmulators = emulators;
 }

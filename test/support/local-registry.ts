@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestRecord } from '../../tools/local/gateway';
 import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../tools/local/registry';
+import type { AwsCall } from '../../tools/local/stack/aws-endpoint';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../tools/local/stack/local-stack';
 import { freshStorage, testClients } from './aws';
 
 export interface TestRegistry extends LocalRegistry {
@@ -45,4 +48,47 @@ export async function startTestRegistry(
       clients.dynamodb.destroy();
     },
   };
+}
+
+export interface TestStack extends LocalStack {
+  /** `localhost:<port>`, as image references name it. */
+  readonly host: string;
+  /** Every request served so far, with the function (logical id) that served it. */
+  readonly requests: RequestRecord[];
+  /** Every AWS call the functions, the uploader and presigned URLs made, refusals included. */
+  readonly calls: AwsCall[];
+  /** The functions' and the uploader's log lines. */
+  readonly logs: string[];
+  readonly dataDir: string;
+}
+
+/**
+ * The synthesized stack (tools/local/stack) on the run's servers, with names of its own, on a free
+ * port: what the real-client and conformance tests drive, so that they test what `cdk deploy` ships.
+ */
+export async function startTestStack(
+  options: Pick<LocalStackOptions, 'uploader' | 'auth' | 'events'> = {},
+): Promise<TestStack> {
+  const s3Endpoint = process.env.REGISTRY_TEST_S3_ENDPOINT;
+  const dynamodbEndpoint = process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT;
+  const s3IamDir = process.env.REGISTRY_TEST_S3_ACCOUNTS_DIR;
+  if (!s3Endpoint || !dynamodbEndpoint || !s3IamDir)
+    throw new Error('test servers are not running: global setup did not start them');
+  const requests: RequestRecord[] = [];
+  const calls: AwsCall[] = [];
+  const logs: string[] = [];
+  const dataDir = mkdtempSync(join(tmpdir(), 'registry-stack-'));
+  const stack = await startLocalStack({
+    port: 0,
+    dataDir,
+    servers: { s3Endpoint, dynamodbEndpoint, s3IamDir },
+    namePrefix: `t${randomUUID().slice(0, 8)}`,
+    ...options,
+    onRequest: (r) => requests.push(r),
+    onCall: (c) => calls.push(c),
+    onLog: (source, line) => {
+      if (!line.startsWith('{"_aws":')) logs.push(`[${source}] ${line}`);
+    },
+  });
+  return { ...stack, host: `localhost:${stack.port}`, requests, calls, logs, dataDir };
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { ToolPaths } from './tools';
@@ -11,6 +11,8 @@ export const LOCAL_REGION = 'us-east-1';
 export interface RunningEmulators {
   readonly s3Endpoint: string;
   readonly dynamodbEndpoint: string;
+  /** The S3 server's account file directory (`addS3Accounts`). */
+  readonly s3IamDir: string;
   stop(): Promise<void>;
 }
 
@@ -36,8 +38,10 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
   const s3Port = await freePort();
   const ddbData = join(dataDir, 'dynamodb');
   const s3Data = join(dataDir, 's3');
+  const s3IamDir = join(dataDir, 's3-accounts');
   mkdirSync(ddbData, { recursive: true });
   mkdirSync(s3Data, { recursive: true });
+  mkdirSync(s3IamDir, { recursive: true });
   const children: ChildProcess[] = [];
   const stop = async () => {
     await Promise.all(children.map(terminate));
@@ -60,15 +64,22 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
         ],
         ddbData,
       ),
-      launch(tools.versitygw, ['--port', `127.0.0.1:${s3Port}`, '--quiet', 'posix', s3Data], dataDir, {
-        ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
-        ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      }),
+      // Accounts besides root (the local stack's function roles) live in a file the server reads on
+      // every request, so they can be added while it runs.
+      launch(
+        tools.versitygw,
+        ['--port', `127.0.0.1:${s3Port}`, '--quiet', '--iam-dir', s3IamDir, '--iam-cache-disable', 'posix', s3Data],
+        dataDir,
+        {
+          ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
+          ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+        },
+      ),
     );
     const s3Endpoint = `http://127.0.0.1:${s3Port}`;
     const dynamodbEndpoint = `http://127.0.0.1:${ddbPort}`;
     await Promise.all([waitForHttp(s3Endpoint, children[1]!), waitForHttp(dynamodbEndpoint, children[0]!)]);
-    return { s3Endpoint, dynamodbEndpoint, stop };
+    return { s3Endpoint, dynamodbEndpoint, s3IamDir, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -112,4 +123,26 @@ function terminate(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * Adds accounts to the S3 server, each with access to every bucket (its `admin` role): the local
+ * stack's function roles, whose IAM policies the local AWS endpoint enforces before a request
+ * reaches the server. The server checks their signatures, presigned URLs included.
+ */
+export function addS3Accounts(
+  iamDir: string,
+  accounts: readonly { readonly accessKeyId: string; readonly secretAccessKey: string }[],
+): void {
+  const file = join(iamDir, 'users.json');
+  const current = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as { accessAccounts?: Record<string, unknown> })
+    : {};
+  const accessAccounts = { ...current.accessAccounts };
+  for (const a of accounts) {
+    accessAccounts[a.accessKeyId] = { access: a.accessKeyId, secret: a.secretAccessKey, role: 'admin' };
+  }
+  // Written whole and renamed, so the server never reads half a file.
+  writeFileSync(`${file}.tmp`, JSON.stringify({ accessAccounts }), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import type { FunctionGroup, RouteSpec } from '../../lambda/config/routes';
 import { withCallCount, type CallCounts } from './call-counter';
 import { writeResponse } from '../../lambda/http/node-response';
-import { matchesPathPattern, RouteMatcher } from './route-matcher';
+import { matchesPathPattern, RouteMatcher, type Route } from './route-matcher';
 
 /** Lambda's synchronous invoke payload limit: the whole event, body base64-encoded, must fit. */
 export const LAMBDA_PAYLOAD_LIMIT = 6_291_456;
@@ -16,15 +15,15 @@ export type LambdaFn = (event: APIGatewayProxyEventV2, context: Context) => Prom
 export interface RequestRecord {
   readonly method: string;
   readonly path: string;
-  /** The function that served it, or `uploader` for the upload data path. */
-  readonly group: FunctionGroup | 'uploader';
+  /** The function that served it (its endpoint group, or its logical id), or `uploader` for the upload data path. */
+  readonly group: string;
   readonly status: number;
   readonly calls: CallCounts;
 }
 
-export interface LocalGatewayOptions {
-  readonly routes: readonly RouteSpec[];
-  readonly handlers: Readonly<Record<FunctionGroup, LambdaFn>>;
+export interface LocalGatewayOptions<K extends string = string> {
+  readonly routes: readonly Route<K>[];
+  readonly handlers: Readonly<Record<K, LambdaFn>>;
   /** Called after each request with the AWS calls it made (for the call-budget tests). */
   readonly onRequest?: (record: RequestRecord) => void;
   readonly timeoutMs?: number;
@@ -32,7 +31,7 @@ export interface LocalGatewayOptions {
    * The upload data path and the path pattern routed to it, as the deployed distribution routes
    * them; everything else goes to the functions, with their limits.
    */
-  readonly uploader?: { readonly listener: RequestListener; readonly pathPattern: string };
+  readonly uploader?: { readonly listener: RequestListener; readonly pathPatterns: readonly string[] };
 }
 
 /** Bytes of base64 needed for `n` raw bytes. */
@@ -43,12 +42,13 @@ const base64Length = (n: number) => Math.ceil(n / 3) * 4;
  * of the functions: route selection, the event shape, base64 for non-text bodies, Lambda's 6 MB
  * payload limit and the 30 s timeout. Whatever works through it works deployed.
  */
-export function createLocalGateway(options: LocalGatewayOptions): Server {
+export function createLocalGateway<K extends string>(options: LocalGatewayOptions<K>): Server {
   const matcher = new RouteMatcher(options.routes);
   const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   return createServer((req, res) => {
     void serve(req, res).catch((err) => {
-      if (!res.headersSent) answer(res, req.method, 502, { message: 'Internal Server Error' });
+      // What HTTP API answers when the function fails (an error, a crash, its timeout).
+      if (!res.headersSent) answer(res, req.method, 500, { message: 'Internal Server Error' });
       process.stderr.write(`local gateway: ${String(err)}\n`);
     });
   });
@@ -56,7 +56,7 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
     const rawPath = url.pathname;
-    if (options.uploader && matchesPathPattern(options.uploader.pathPattern, rawPath)) {
+    if (options.uploader && options.uploader.pathPatterns.some((p) => matchesPathPattern(p, rawPath))) {
       const { listener } = options.uploader;
       // The load balancer in front of the deployed uploader says which scheme the client used.
       req.headers['x-forwarded-proto'] ??= 'http';
@@ -94,7 +94,7 @@ export function createLocalGateway(options: LocalGatewayOptions): Server {
       answer(res, req.method, 413, { errors: [{ code: 'SIZE_INVALID', message }] });
       return;
     }
-    const context = { awsRequestId: event.requestContext.requestId, functionName: group } as Context;
+    const context = { awsRequestId: event.requestContext.requestId, functionName: String(group) } as Context;
     const invocation = withCallCount(() => options.handlers[group](event, context));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
@@ -140,7 +140,7 @@ function toEvent(
   rawPath: string,
   rawQueryString: string,
   body: Buffer,
-  group: FunctionGroup,
+  group: string,
   requestId: string = randomUUID(),
 ): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};

@@ -190,7 +190,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     uploader:
       options.uploader === false
         ? undefined
-        : { listener: uploaderListener(services, observe('uploader')), pathPattern: UPLOADER_PATH_PATTERN },
+        : { listener: uploaderListener(services, observe('uploader')), pathPatterns: [UPLOADER_PATH_PATTERN] },
   });
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);

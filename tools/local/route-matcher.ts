@@ -1,7 +1,11 @@
-import type { FunctionGroup, RouteSpec } from '../../lambda/config/routes';
+/** A route key's path (or `$default`) and what serves it: an endpoint group, or a function of the template. */
+export interface Route<T extends string = string> {
+  readonly path: string;
+  readonly group: T;
+}
 
-interface CompiledRoute {
-  readonly spec: RouteSpec;
+interface CompiledRoute<T extends string> {
+  readonly spec: Route<T>;
   readonly segments: readonly string[];
   readonly greedy: boolean;
   readonly literal: boolean;
@@ -13,11 +17,11 @@ interface CompiledRoute {
  * match exactly one non-empty segment; a greedy variable matches one or more (a trailing slash
  * included).
  */
-export class RouteMatcher {
-  private readonly routes: CompiledRoute[];
-  private readonly fallback: FunctionGroup;
+export class RouteMatcher<T extends string = string> {
+  private readonly routes: CompiledRoute<T>[];
+  private readonly fallback: T;
 
-  constructor(table: readonly RouteSpec[]) {
+  constructor(table: readonly Route<T>[]) {
     const fallback = table.find((r) => r.path === '$default');
     if (!fallback) throw new Error('route table has no $default route');
     this.fallback = fallback.group;
@@ -30,9 +34,9 @@ export class RouteMatcher {
       });
   }
 
-  match(path: string): FunctionGroup {
+  match(path: string): T {
     const parts = path.slice(1).split('/');
-    let best: CompiledRoute | undefined;
+    let best: CompiledRoute<T> | undefined;
     for (const route of this.routes) {
       if (!matches(route, parts)) continue;
       if (!best || rank(route) < rank(best)) best = route;
@@ -41,11 +45,11 @@ export class RouteMatcher {
   }
 }
 
-function rank(route: CompiledRoute): number {
+function rank(route: CompiledRoute<string>): number {
   return route.literal ? 0 : route.greedy ? 2 : 1;
 }
 
-function matches(route: CompiledRoute, parts: readonly string[]): boolean {
+function matches(route: CompiledRoute<string>, parts: readonly string[]): boolean {
   const fixed = route.greedy ? route.segments.length - 1 : route.segments.length;
   if (route.greedy ? parts.length < route.segments.length : parts.length !== fixed) return false;
   for (let i = 0; i < fixed; i++) {

@@ -1,0 +1,152 @@
+import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Local stand-ins for the AWS services the stack uses besides S3 and DynamoDB, speaking their
+ * JSON 1.1 protocols: KMS (the token signing keys: `Sign`, `GetPublicKey`, `DescribeKey`), SSM (the
+ * mode parameter: `GetParameter`, `PutParameter`) and EventBridge (`PutEvents`). Keys and parameters
+ * persist in the data directory, so tokens and maintenance mode survive a restart. Authorization
+ * happens before a request gets here (./aws-endpoint).
+ */
+
+/** An answer in the services' shape: 200 with a JSON body, or 400 with `__type` and `message`. */
+export interface ServiceAnswer {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface PublishedEvent {
+  readonly Source?: string;
+  readonly DetailType?: string;
+  readonly Detail?: string;
+  readonly EventBusName?: string;
+  readonly Resources?: string[];
+}
+
+interface Key {
+  readonly arn: string;
+  readonly keySpec: string;
+  readonly privateKey: KeyObject;
+}
+
+const fault = (type: string, message: string): ServiceAnswer => ({ status: 400, body: { __type: type, message } });
+
+export class AwsStandIns {
+  private readonly keys = new Map<string, Key>();
+  private readonly parametersFile: string;
+  private readonly parameters: Record<string, { Value: string; Version: number; LastModifiedDate: number }>;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly onEvent: (event: PublishedEvent) => void = () => {},
+  ) {
+    mkdirSync(join(dataDir, 'kms'), { recursive: true });
+    this.parametersFile = join(dataDir, 'ssm-parameters.json');
+    this.parameters = existsSync(this.parametersFile)
+      ? (JSON.parse(readFileSync(this.parametersFile, 'utf8')) as AwsStandIns['parameters'])
+      : {};
+  }
+
+  /** Creates (or reopens, from the data directory) the key CloudFormation would create. */
+  addKey(id: string, arn: string, keySpec: string): void {
+    if (keySpec !== 'ECC_NIST_P256') throw new Error(`KMS key ${id}: only ECC_NIST_P256 keys are stood in for`);
+    const file = join(this.dataDir, 'kms', `${id}.pem`);
+    if (!existsSync(file)) {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    }
+    this.keys.set(id, { arn, keySpec, privateKey: createPrivateKey(readFileSync(file)) });
+  }
+
+  /** Creates a parameter with its template value, unless the data directory already holds one. */
+  addParameter(name: string, value: string): void {
+    if (this.parameters[name]) return;
+    this.parameters[name] = { Value: value, Version: 1, LastModifiedDate: Date.now() / 1000 };
+    this.saveParameters();
+  }
+
+  handle(service: 'kms' | 'ssm' | 'events', operation: string, body: Record<string, unknown>): ServiceAnswer {
+    switch (`${service}.${operation}`) {
+      case 'kms.Sign':
+        return this.sign(body);
+      case 'kms.GetPublicKey':
+      case 'kms.DescribeKey':
+        return this.describeKey(operation, body);
+      case 'ssm.GetParameter':
+        return this.getParameter(body);
+      case 'ssm.PutParameter':
+        return this.putParameter(body);
+      case 'events.PutEvents':
+        return this.putEvents(body);
+      default:
+        return fault('UnknownOperationException', `${service}:${operation} is not stood in for locally`);
+    }
+  }
+
+  private key(keyId: unknown): Key | undefined {
+    const id = String(keyId ?? '').replace(/^arn:[^:]+:kms:[^:]*:[^:]*:key\//, '');
+    return this.keys.get(id);
+  }
+
+  private sign(body: Record<string, unknown>): ServiceAnswer {
+    const key = this.key(body.KeyId);
+    if (!key) return fault('NotFoundException', `Key '${String(body.KeyId)}' does not exist`);
+    if (body.SigningAlgorithm !== 'ECDSA_SHA_256' || (body.MessageType ?? 'RAW') !== 'RAW') {
+      return fault('InvalidKeyUsageException', 'the local KMS signs RAW messages with ECDSA_SHA_256 only');
+    }
+    const message = Buffer.from(String(body.Message ?? ''), 'base64');
+    if (message.length === 0 || message.length > 4096) {
+      return fault('ValidationException', 'Message must be 1 to 4096 bytes');
+    }
+    const signature = sign('sha256', message, { key: key.privateKey, dsaEncoding: 'der' });
+    return {
+      status: 200,
+      body: { KeyId: key.arn, Signature: signature.toString('base64'), SigningAlgorithm: 'ECDSA_SHA_256' },
+    };
+  }
+
+  private describeKey(operation: string, body: Record<string, unknown>): ServiceAnswer {
+    const key = this.key(body.KeyId);
+    if (!key) return fault('NotFoundException', `Key '${String(body.KeyId)}' does not exist`);
+    const common = { KeyId: key.arn, KeySpec: key.keySpec, KeyUsage: 'SIGN_VERIFY' };
+    if (operation === 'DescribeKey') {
+      return { status: 200, body: { KeyMetadata: { ...common, Arn: key.arn, Enabled: true, KeyState: 'Enabled' } } };
+    }
+    const spki = key.privateKey.export({ type: 'spki', format: 'der' } as never) as unknown as Buffer;
+    return {
+      status: 200,
+      body: { ...common, PublicKey: spki.toString('base64'), SigningAlgorithms: ['ECDSA_SHA_256'] },
+    };
+  }
+
+  private getParameter(body: Record<string, unknown>): ServiceAnswer {
+    const name = String(body.Name ?? '');
+    const parameter = this.parameters[name];
+    if (!parameter) return fault('ParameterNotFound', `parameter ${name} not found`);
+    return { status: 200, body: { Parameter: { Name: name, Type: 'String', ...parameter } } };
+  }
+
+  private putParameter(body: Record<string, unknown>): ServiceAnswer {
+    const name = String(body.Name ?? '');
+    const existing = this.parameters[name];
+    if (existing && body.Overwrite !== true) return fault('ParameterAlreadyExists', `parameter ${name} exists`);
+    const version = (existing?.Version ?? 0) + 1;
+    this.parameters[name] = { Value: String(body.Value ?? ''), Version: version, LastModifiedDate: Date.now() / 1000 };
+    this.saveParameters();
+    return { status: 200, body: { Version: version, Tier: 'Standard' } };
+  }
+
+  private putEvents(body: Record<string, unknown>): ServiceAnswer {
+    const entries = (body.Entries as PublishedEvent[] | undefined) ?? [];
+    if (entries.length === 0 || entries.length > 10) {
+      return fault('ValidationException', 'Entries must hold 1 to 10 events');
+    }
+    for (const entry of entries) this.onEvent(entry);
+    return { status: 200, body: { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) } };
+  }
+
+  private saveParameters(): void {
+    writeFileSync(this.parametersFile, JSON.stringify(this.parameters, null, 2));
+  }
+}
