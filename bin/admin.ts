@@ -37,6 +37,17 @@ function wrap(text: string, width = 100): string {
   return text.replace(new RegExp(`(.{1,${width}})(?: |$)`, 'g'), '$1\n').trimEnd();
 }
 
+/** The target lines of a command's help; none for a command on the HTTP API, whose URL is an argument. */
+function targetHelp(command: (typeof COMMANDS)[string], accounts: string[]): string[] {
+  if (command.http) return [];
+  if (!command.storage) return ['', ...accounts];
+  return [
+    '',
+    `Target (one is required): ${command.targetHelp ?? '--metadata-table and --bucket above'}, or`,
+    ...optionLines({ local: TARGET.local!, 'data-dir': TARGET['data-dir']! }),
+  ];
+}
+
 /** Help for one command, a group (`user`, `token`) or everything. */
 function help(prefix?: string): string {
   const target = ['Target (one is required):', ...optionLines(TARGET)];
@@ -50,13 +61,7 @@ function help(prefix?: string): string {
       '',
       'Options:',
       ...optionLines({ ...command.options, ...HELP }),
-      '',
-      ...(command.storage
-        ? [
-            `Target (one is required): ${command.targetHelp ?? '--metadata-table and --bucket above'}, or`,
-            ...optionLines({ local: TARGET.local!, 'data-dir': TARGET['data-dir']! }),
-          ]
-        : target),
+      ...targetHelp(command, target),
     ].join('\n');
   }
   const listed = Object.entries(COMMANDS).filter(([name]) => prefix === undefined || name.startsWith(`${prefix} `));
@@ -67,7 +72,8 @@ function help(prefix?: string): string {
     '',
     "Manages a registry's users, access rules and robot tokens, and runs its housekeeping: garbage collection, " +
       'storage audits, upload purges, the lifecycle policy and maintenance mode. Storage commands take --local or ' +
-      '--metadata-table and --bucket; maintenance takes --local or --parameter.',
+      '--metadata-table and --bucket; maintenance takes --local or --parameter; smoke tests a running registry ' +
+      'at the URL given.',
     '',
     'Commands:',
     ...listed.map(([, c], i) => `  ${usages[i]!.padEnd(width)}${c.summary}`),
@@ -123,6 +129,12 @@ async function main(argv: string[]): Promise<number> {
     }
     const misplaced = Object.keys(values).find((o) => !(o in command.options || o in TARGET || o in HELP));
     if (misplaced) throw new UsageError(`--${misplaced} does not apply to "${name}"`);
+    if (command.http) {
+      // The registry's URL is an argument: no table to open, no AWS credentials needed.
+      command.check?.(rest, values);
+      await command.run(rest, values);
+      return 0;
+    }
     if (command.storage) {
       // The bucket and metadata table (`uploads purge`): the command finds its own target.
       command.check?.(rest, values);

@@ -1,5 +1,6 @@
 import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import { REPOSITORY_ACTIONS } from '../../lambda/core/auth/access';
+import { isValidName } from '../../lambda/core/names';
 import type { TokenRecord, UserRecord } from '../../lambda/core/ports/accounts';
 import { systemClock } from '../../lambda/core/ports/clock';
 import { AccountAdmin } from '../../lambda/core/services/account-admin';
@@ -219,6 +220,7 @@ export interface CliCommand {
   check?(args: string[], values: CliValues): void;
   run(session: AdminSession, args: string[], values: CliValues): Promise<void>;
   readonly storage?: false;
+  readonly http?: false;
 }
 
 /**
@@ -232,6 +234,15 @@ export interface StorageCliCommand extends Omit<CliCommand, 'run' | 'storage'> {
   run(args: string[], values: CliValues): Promise<void>;
 }
 
+/**
+ * A command on a registry's HTTP API (`smoke`): the registry's URL is its argument, so it opens no
+ * table and needs no AWS credentials.
+ */
+export interface HttpCliCommand extends Omit<CliCommand, 'run' | 'http'> {
+  readonly http: true;
+  run(args: string[], values: CliValues): Promise<void>;
+}
+
 const JSON_OPTION: CliOption = { type: 'boolean', help: 'print JSON' };
 const print = (value: unknown) => console.log(typeof value === 'string' ? value : JSON.stringify(value, null, 2));
 const rules = (user: UserRecord) => user.rules.map((r) => `${r.pattern}:${r.actions.join(',')}`).join(' ');
@@ -239,7 +250,7 @@ const str = (value: string | boolean | undefined) => (typeof value === 'string' 
 const PASSWORD_SOURCES = ['password', 'password-stdin', 'no-password'];
 
 /** The admin commands, by name (`user add`); bin/admin.ts parses the command line and runs one. */
-export const COMMANDS: Record<string, CliCommand | StorageCliCommand> = {
+export const COMMANDS: Record<string, CliCommand | StorageCliCommand | HttpCliCommand> = {
   'user add': {
     args: ['<name>'],
     summary: "add a user, or change a user's password and read-only flag",
@@ -423,6 +434,61 @@ export const COMMANDS: Record<string, CliCommand | StorageCliCommand> = {
   'maintenance on': maintenanceCommand('on', 'maintenance (read-only) mode: pushes and deletes answer 503, pulls work'),
   'maintenance off': maintenanceCommand('off', 'back to read-write: pushes and deletes work again'),
   'maintenance status': maintenanceCommand('status', 'show whether maintenance (read-only) mode is on'),
+  smoke: {
+    http: true,
+    args: ['<registry-url>'],
+    summary: 'smoke-test a running registry through its HTTP API: push, pull, referrers, tags, delete',
+    details:
+      "Runs against the URL (a stack's RegistryUrl output, or http://localhost:5000) with plain HTTP requests: " +
+      '/v2/ and its challenge, sign-in, a small image pushed by tag, a layer of about 10 MiB through each upload path ' +
+      "(one streamed PATCH, 4 MiB chunks, the push helper's direct upload), HEADs with their Content-Length, " +
+      'pulls by tag and digest through the blob redirect, a ranged read, referrers, tag list pages and deletes. ' +
+      'Prints a table of the steps and stops at the first failure with the exchange that failed (exit 1). ' +
+      'It removes what it pushed.',
+    options: {
+      user: { type: 'string', value: '<name>', help: 'sign in as this user when the registry asks for credentials' },
+      'password-stdin': { type: 'boolean', help: "read the user's password or robot token from stdin" },
+      repository: {
+        type: 'string',
+        value: '<name>',
+        help: 'where to push (default smoke/<random suffix>); the user needs pull, push and delete on it',
+      },
+      json: { type: 'boolean', help: 'print the report as JSON' },
+    },
+    check([url], values) {
+      const misplaced = ['local', 'table', 'data-dir'].find((o) => values[o] !== undefined);
+      if (misplaced) throw new UsageError(`smoke tests the registry at <registry-url>; --${misplaced} does not apply`);
+      if (!/^https?:\/\/[^/]/i.test(url!) || !URL.canParse(url!)) {
+        throw new UsageError(`<registry-url> is http(s)://<host>[:<port>], got "${url}"`);
+      }
+      if ((values.user === undefined) !== (values['password-stdin'] === undefined)) {
+        throw new UsageError('--user and --password-stdin go together');
+      }
+      const repository = str(values.repository);
+      if (repository !== undefined && !isValidName(repository)) {
+        throw new UsageError(`--repository takes a repository name (lowercase, a/b), got "${repository}"`);
+      }
+    },
+    async run([url], values) {
+      const password = values['password-stdin'] ? await readStdin() : undefined;
+      const [{ runSmoke }, { formatFailure, formatTable }] = await Promise.all([
+        import('../smoke/smoke'),
+        import('../smoke/report'),
+      ]);
+      const user = str(values.user);
+      const repository = str(values.repository);
+      const report = await runSmoke({
+        url: url!,
+        ...(user !== undefined && password !== undefined ? { user, password } : {}),
+        ...(repository !== undefined ? { repository } : {}),
+      });
+      print(values.json ? report : formatTable(report));
+      if (!report.ok) {
+        if (!values.json) console.error(`\n${formatFailure(report)}`);
+        throw new CliError(`smoke test failed at "${report.failure?.step}": ${report.failure?.message}`);
+      }
+    },
+  },
 };
 
 /**
