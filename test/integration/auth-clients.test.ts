@@ -10,7 +10,7 @@ import { ensureClients } from '../../tools/local/tools';
 import { ContainersTools } from '../support/containers';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { sha256 } from '../support/http-client';
-import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startTestStack, type TestStack } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { requireTool } from '../support/tools';
 
@@ -50,8 +50,8 @@ async function explain(what: string, pending: Promise<Output>): Promise<Output> 
  * REGISTRY_AUTH_FILE, REGCTL_CONFIG, oras --registry-config), never in the machine's own.
  */
 describe('real clients log in to local mode with access control on', () => {
-  let token: TestRegistry;
-  let basic: TestRegistry;
+  let token: TestStack;
+  let basic: TestStack;
   let admin: AccountAdmin;
   let go: ReturnType<typeof ensureClients>;
   let dockerdStarting: Promise<Dockerd>;
@@ -69,8 +69,8 @@ describe('real clients log in to local mode with access control on', () => {
     dockerdStarting.catch(() => {});
     go = ensureClients();
     [token, basic] = await Promise.all([
-      startTestRegistry({ uploader: false, auth: { mode: 'token', anonymousPull: ['public/*'], maxFailures: 100 } }),
-      startTestRegistry({ uploader: false, auth: { mode: 'basic' } }),
+      startTestStack({ uploader: false, auth: { mode: 'token', anonymousPull: ['public/*'], maxFailures: 100 } }),
+      startTestStack({ uploader: false, auth: { mode: 'basic' } }),
     ]);
     admin = new AccountAdmin(token.accounts, systemClock);
     await admin.addUser('alice', { password: PASSWORD });
@@ -110,7 +110,7 @@ describe('real clients log in to local mode with access control on', () => {
   }
 
   /** Runs one client's commands and keeps the requests they made, for the table printed at the end. */
-  async function flow<T>(client: string, registry: TestRegistry, fn: () => Promise<T>): Promise<T> {
+  async function flow<T>(client: string, registry: TestStack, fn: () => Promise<T>): Promise<T> {
     const from = registry.requests.length;
     const started = Date.now();
     try {
@@ -173,7 +173,7 @@ describe('real clients log in to local mode with access control on', () => {
   }
 
   /** The digest the registry serves for `repo:reference`, asked as `user` (outside any client's flow). */
-  async function storedDigest(registry: TestRegistry, repo: string, reference: string, user: string) {
+  async function storedDigest(registry: TestStack, repo: string, reference: string, user: string) {
     const credentials = `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`;
     let authorization = credentials;
     if (registry === token) {
@@ -200,7 +200,7 @@ describe('real clients log in to local mode with access control on', () => {
         env: dockerd.env,
         maxBuffer: 1 << 24,
       });
-    const login = (config: string, registry: TestRegistry, user: string, password: string) =>
+    const login = (config: string, registry: TestStack, user: string, password: string) =>
       explain(
         `docker login as ${user}`,
         withStdin(docker(config, 'login', '--username', user, '--password-stdin', registry.host), password),
@@ -222,7 +222,7 @@ describe('real clients log in to local mode with access control on', () => {
    */
   async function dockerRoundTrip(o: {
     label: string;
-    registry: TestRegistry;
+    registry: TestStack;
     repository: string;
     user: string;
     wrongUser: string;
@@ -345,7 +345,7 @@ describe('real clients log in to local mode with access control on', () => {
     expect(readFileSync(tools.authFile, 'utf8')).toContain(token.host);
   }, 60_000);
 
-  async function skopeoLogin(tools: ContainersTools, registry: TestRegistry, user: string, password: string) {
+  async function skopeoLogin(tools: ContainersTools, registry: TestStack, user: string, password: string) {
     return explain(
       `skopeo login as ${user}`,
       withStdin(
@@ -356,7 +356,7 @@ describe('real clients log in to local mode with access control on', () => {
   }
 
   /** skopeo copies `layout` in as `repo:v1` and back out; both ends have the layout's manifest digest. */
-  async function skopeoRoundTrip(tools: ContainersTools, registry: TestRegistry, repo: string, name: string) {
+  async function skopeoRoundTrip(tools: ContainersTools, registry: TestStack, repo: string, name: string) {
     const { layout, image } = smallImage(name);
     const ref = `docker://${registry.host}/${repo}:v1`;
     const back = join(tools.work, `${name}-back`);

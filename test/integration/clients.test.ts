@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainersTools } from '../support/containers';
 import { OciLayoutBuilder } from '../support/oci-layout';
-import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startTestStack, type TestStack } from '../support/local-registry';
 import { requireTool } from '../support/tools';
 
 const KiB = 1024;
@@ -14,13 +14,13 @@ const KiB = 1024;
  * here (about 4.5 MiB); bigger layers are the large-upload path's business.
  */
 describe('real clients against local mode', () => {
-  let registry: TestRegistry;
+  let registry: TestStack;
   const work = mkdtempSync(join(tmpdir(), 'clients-'));
   const tools = new ContainersTools(work);
 
   beforeAll(async () => {
     requireTool('skopeo');
-    registry = await startTestRegistry();
+    registry = await startTestStack();
   });
   afterAll(async () => {
     await registry?.stop();

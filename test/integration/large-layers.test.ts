@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureClients } from '../../tools/local/tools';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startTestStack, type TestStack } from '../support/local-registry';
 import { ContainersTools } from '../support/containers';
 import { startDockerd } from '../support/dockerd';
 import { requireTool } from '../support/tools';
@@ -26,7 +26,7 @@ async function fileDigest(path: string): Promise<string> {
  * the deployed stack, routes uploads to the streaming upload data path.
  */
 describe('256 MiB layers from stock clients', () => {
-  let registry: TestRegistry;
+  let registry: TestStack;
   let tools: ReturnType<typeof ensureClients>;
   // Lowercase on purpose: podman names images after their layout's path.
   const work = join(tmpdir(), `large-layers-${process.pid}-${Date.now()}`);
@@ -36,7 +36,7 @@ describe('256 MiB layers from stock clients', () => {
   beforeAll(async () => {
     mkdirSync(work, { recursive: true });
     tools = ensureClients();
-    registry = await startTestRegistry();
+    registry = await startTestStack();
   });
   afterAll(async () => {
     await registry?.stop();

@@ -14,7 +14,7 @@ import { createPushHelper } from '../../tools/push-helper/relay';
 import { ContainersTools } from '../support/containers';
 import { startDockerd } from '../support/dockerd';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { startTestRegistry, type TestRegistry } from '../support/local-registry';
+import { startTestStack, type TestStack } from '../support/local-registry';
 import { requireTool } from '../support/tools';
 
 const run = promisify(execFile);
@@ -31,7 +31,7 @@ async function listen(server: Server): Promise<string> {
  * registry as 4 MiB chunks, which it verifies as it verifies any chunked upload.
  */
 describe('push helper relaying to a registry without the upload data path', () => {
-  let registry: TestRegistry;
+  let registry: TestStack;
   let helper: Server;
   let helperHost: string;
   let chunksHelper: Server;
@@ -41,7 +41,7 @@ describe('push helper relaying to a registry without the upload data path', () =
 
   beforeAll(async () => {
     requireTool('skopeo');
-    registry = await startTestRegistry({ uploader: false });
+    registry = await startTestStack({ uploader: false });
     helper = createPushHelper({ upstream: registry.url });
     helperHost = await listen(helper);
     chunksHelper = createPushHelper({ upstream: registry.url, mode: 'chunks' });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestRecord } from '../../tools/local/gateway';
 import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../tools/local/registry';
+import type { AccountStore } from '../../lambda/core/ports/accounts';
 import type { AwsCall } from '../../tools/local/stack/aws-endpoint';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../tools/local/stack/local-stack';
 import { freshStorage, testClients } from './aws';
@@ -50,7 +51,9 @@ export async function startTestRegistry(
   };
 }
 
-export interface TestStack extends LocalStack {
+export interface TestStack extends Omit<LocalStack, 'accounts'> {
+  /** The accounts table's store; only a stack with access control has one. */
+  readonly accounts: AccountStore;
   /** `localhost:<port>`, as image references name it. */
   readonly host: string;
   /** Every request served so far, with the function (logical id) that served it. */
@@ -90,5 +93,17 @@ export async function startTestStack(
       if (!line.startsWith('{"_aws":')) logs.push(`[${source}] ${line}`);
     },
   });
-  return { ...stack, host: `localhost:${stack.port}`, requests, calls, logs, dataDir };
+  const { accounts } = stack;
+  return {
+    ...stack,
+    get accounts(): AccountStore {
+      if (!accounts) throw new Error('this stack has no access control, so no accounts table');
+      return accounts;
+    },
+    host: `localhost:${stack.port}`,
+    requests,
+    calls,
+    logs,
+    dataDir,
+  };
 }

@@ -279,7 +279,7 @@ async function start(
   gatewayHolder.server = createLocalGateway({
     routes: model.routes.map((r) => ({ path: r.path, group: r.functionId })),
     handlers,
-    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.onRequest ? { onRequest: (r) => options.onRequest?.({ ...r, group: groupLabel(r.group) }) } : {}),
     ...(uploader && model.uploader
       ? { uploader: { listener: uploader.listener, pathPatterns: model.uploader.pathPatterns } }
       : {}),
@@ -338,4 +338,10 @@ function ratePeriod(expression: string): number | undefined {
   if (!m) return undefined;
   const unit = m[2]?.startsWith('minute') ? 60_000 : m[2]?.startsWith('hour') ? 3_600_000 : 86_400_000;
   return Number(m[1]) * unit;
+}
+
+/** `FunctionsBlobsFunctionF86B3AED` → `blobs`: the endpoint group of a function of the registry's functions construct. */
+function groupLabel(logicalId: string): string {
+  const m = /^Functions([A-Z][A-Za-z]*?)Function[0-9A-F]{8}$/.exec(logicalId);
+  return m?.[1] ? m[1].toLowerCase() : logicalId;
 }

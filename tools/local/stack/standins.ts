@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -113,7 +113,7 @@ export class AwsStandIns {
     if (operation === 'DescribeKey') {
       return { status: 200, body: { KeyMetadata: { ...common, Arn: key.arn, Enabled: true, KeyState: 'Enabled' } } };
     }
-    const spki = key.privateKey.export({ type: 'spki', format: 'der' } as never) as unknown as Buffer;
+    const spki = createPublicKey(key.privateKey).export({ type: 'spki', format: 'der' });
     return {
       status: 200,
       body: { ...common, PublicKey: spki.toString('base64'), SigningAlgorithms: ['ECDSA_SHA_256'] },
