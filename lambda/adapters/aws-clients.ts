@@ -5,7 +5,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 export interface AwsClients {
   readonly s3: S3Client;
   readonly dynamodb: DynamoDBClient;
-  /** Signs blob GET URLs; differs from `s3` only when clients reach S3 at another address. */
+  /**
+   * Signs the URLs handed to clients (blob GETs, direct upload parts), at the address clients reach
+   * S3 by. It adds no checksum to what it signs: see `createAwsClients`.
+   */
   readonly presign: S3Client;
 }
 
@@ -36,9 +39,21 @@ export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
     ...common,
     ...(options.dynamodbEndpoint ? { endpoint: options.dynamodbEndpoint } : {}),
   });
-  const presign = options.s3PublicEndpoint
-    ? new S3Client({ ...common, forcePathStyle: options.forcePathStyle ?? false, endpoint: options.s3PublicEndpoint })
-    : s3;
+  // The presigning client computes and asks for checksums only where an operation requires them.
+  // By default (since @aws-sdk/client-s3 3.729) it would sign the CRC32 of the empty body it has at
+  // signing time into every part and object PUT URL (`x-amz-checksum-crc32=AAAAAA==` with
+  // `x-amz-sdk-checksum-algorithm`), which several S3 implementations hold the real body to, and ask
+  // for checksum headers in every GET URL (`x-amz-checksum-mode`). Who holds a URL sends or reads
+  // bytes the registry verifies itself.
+  const presign = new S3Client({
+    ...common,
+    forcePathStyle: options.forcePathStyle ?? false,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...(options.s3PublicEndpoint || options.s3Endpoint
+      ? { endpoint: options.s3PublicEndpoint ?? options.s3Endpoint }
+      : {}),
+  });
   return { s3, dynamodb, presign };
 }
 

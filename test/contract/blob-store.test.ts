@@ -2,7 +2,7 @@ import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store'
 import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
 import { BlobUnknownError, DigestInvalidError } from '../../lambda/core/errors';
 import type { AwsClients } from '../../lambda/adapters/aws-clients';
-import { freshStorage, testClients } from '../support/aws';
+import { checksumParameters, freshStorage, testClients } from '../support/aws';
 import { blobStoreContract, type BlobStoreSubject } from './blob-store.contract';
 
 blobStoreContract('memory', () => ({ store: new MemoryBlobStore(), fetchable: false }));
@@ -13,7 +13,7 @@ let bucket: string;
 beforeAll(async () => {
   clients = testClients();
   ({ bucket } = await freshStorage(clients));
-  s3 = { store: new S3BlobStore({ client: clients.s3, bucket }), fetchable: true };
+  s3 = { store: new S3BlobStore({ client: clients.s3, bucket, presignClient: clients.presign }), fetchable: true };
 });
 afterAll(() => {
   clients.s3.destroy();
@@ -72,5 +72,30 @@ describe('s3 request framing', () => {
     // Other calls keep the SDK's signed payload hash.
     const create = sent.find((s) => s.operation === 'CreateMultipartUploadCommand');
     expect(create?.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('s3 presigned URLs', () => {
+  test('carry no checksum parameter: none of the empty body they were signed without, none asked of reads', async () => {
+    const { store } = s3;
+    await store.put('presigned/object', new Uint8Array([1, 2, 3]));
+    const id = await store.createMultipart('presigned/multi');
+    try {
+      const part = await store.presignUploadPart('presigned/multi', id, 1, 60);
+      const get = await store.presignGet('presigned/object', 60);
+      expect([checksumParameters(part), checksumParameters(get)]).toEqual([[], []]);
+      // A part URL still takes its bytes, and a GET URL still serves them.
+      expect((await fetch(part, { method: 'PUT', body: new Uint8Array(1024).fill(1) })).status).toBe(200);
+      expect(Buffer.from(await (await fetch(get)).arrayBuffer())).toEqual(Buffer.from([1, 2, 3]));
+    } finally {
+      await store.abortMultipart('presigned/multi', id);
+    }
+  });
+
+  test('are refused from a client that would sign checksums into them', async () => {
+    // The store's main client computes checksums (it sends bodies); presigning with it is a mistake.
+    const careless = new S3BlobStore({ client: clients.s3, bucket });
+    await expect(careless.presignGet('presigned/object', 60)).rejects.toThrow(/WHEN_REQUIRED/);
+    await expect(careless.presignUploadPart('presigned/multi', 'id', 1, 60)).rejects.toThrow(/WHEN_REQUIRED/);
   });
 });

@@ -22,6 +22,24 @@ export function testClients(): AwsClients {
   });
 }
 
+/** The address of the S3 server the run uses, as presigned URLs name it. */
+export function testS3Endpoint(): string {
+  const endpoint =
+    process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1'
+      ? (process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL)
+      : process.env.REGISTRY_TEST_S3_ENDPOINT;
+  if (!endpoint) throw new Error('no S3 endpoint: set AWS_ENDPOINT_URL, or let global setup start the servers');
+  return new URL(endpoint).origin;
+}
+
+/**
+ * The names of the checksum parameters in a presigned URL (`x-amz-checksum-*`,
+ * `x-amz-sdk-checksum-algorithm`): a URL handed to clients should carry none.
+ */
+export function checksumParameters(url: string): string[] {
+  return [...new URL(url).searchParams.keys()].filter((name) => /^x-amz-(sdk-)?checksum-/i.test(name));
+}
+
 /** A fresh bucket and table for one test file, so files never see each other's data. */
 export async function freshStorage(clients: AwsClients): Promise<{ bucket: string; table: string }> {
   const id = randomUUID().slice(0, 8);

@@ -54,7 +54,11 @@ export function uploadsAt(
   /** Stands in for the blob index (to make one of its calls fail); the real one by default. */
   blobIndex: (real: DynamoDbMetadata) => BlobIndex = (real) => real,
 ): UploadService {
-  const store = new S3BlobStore({ client: registry.clients.s3, bucket: registry.config.bucket });
+  const store = new S3BlobStore({
+    client: registry.clients.s3,
+    bucket: registry.config.bucket,
+    presignClient: registry.clients.presign,
+  });
   const metadata = new DynamoDbMetadata(registry.clients.dynamodb, registry.config.table);
   return new UploadService(store, blobIndex(metadata), metadata, clock, {
     minPartSize: MIN_PART_SIZE,

@@ -18,11 +18,16 @@ import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError, Unavailab
 import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 
-/** Presigning happens with this client, which may carry the endpoint clients use to reach S3. */
+/** Where the store keeps its objects, and the clients it reaches S3 and signs URLs with. */
 export interface S3BlobStoreOptions {
   readonly client: S3Client;
   readonly bucket: string;
-  /** Client used only to sign GET URLs (a different public endpoint); defaults to `client`. */
+  /**
+   * Client that signs the URLs handed out (blob GETs, upload parts): `createAwsClients().presign`,
+   * which may carry the endpoint clients reach S3 by and must compute no checksums
+   * (`requestChecksumCalculation` and `responseChecksumValidation` `WHEN_REQUIRED`); presigning
+   * refuses any other. Defaults to `client`, enough for a store that never presigns.
+   */
   readonly presignClient?: S3Client;
 }
 
@@ -42,6 +47,7 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   private readonly client: S3Client;
   private readonly presignClient: S3Client;
   private readonly bucket: string;
+  private presignChecked?: Promise<void>;
 
   constructor(options: S3BlobStoreOptions) {
     this.client = options.client;
@@ -126,7 +132,8 @@ export class S3BlobStore implements BlobStore, ObjectLister {
     }
   }
 
-  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+  async presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    await this.checkPresignClient();
     return getSignedUrl(this.presignClient, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
       expiresIn: expiresInSeconds,
     });
@@ -198,7 +205,13 @@ export class S3BlobStore implements BlobStore, ObjectLister {
     }
   }
 
-  presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+  async presignUploadPart(
+    key: string,
+    multipartId: string,
+    partNumber: number,
+    expiresInSeconds: number,
+  ): Promise<string> {
+    await this.checkPresignClient();
     return getSignedUrl(
       this.presignClient,
       new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumber: partNumber }),
@@ -226,6 +239,27 @@ export class S3BlobStore implements BlobStore, ObjectLister {
       marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
     } while (marker);
     return parts.sort((a, b) => a.partNumber - b.partNumber);
+  }
+
+  /**
+   * Refuses to presign with a client that computes checksums: it would sign the checksum of the
+   * empty body it has into every PUT URL, which S3 implementations may hold the real body to, and a
+   * URL that works against one server would fail against another. Checked once per store.
+   */
+  private checkPresignClient(): Promise<void> {
+    this.presignChecked ??= (async () => {
+      const { config } = this.presignClient;
+      const [request, response] = await Promise.all([
+        config.requestChecksumCalculation(),
+        config.responseChecksumValidation(),
+      ]);
+      if (request !== 'WHEN_REQUIRED' || response !== 'WHEN_REQUIRED') {
+        throw new Error(
+          'presigning needs a client with requestChecksumCalculation and responseChecksumValidation WHEN_REQUIRED (createAwsClients().presign)',
+        );
+      }
+    })();
+    return this.presignChecked;
   }
 
   /** Runs one S3 call and translates its errors at this boundary. */
