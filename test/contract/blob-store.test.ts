@@ -1,9 +1,21 @@
+import { createHash } from 'node:crypto';
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { MemoryBlobStore } from '../../lambda/adapters/memory/memory-blob-store';
 import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
 import { BlobUnknownError, DigestInvalidError } from '../../lambda/core/errors';
 import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import { checksumParameters, freshStorage, testClients } from '../support/aws';
+import { endpointLacks, strictTest } from '../support/endpoint-strictness';
 import { blobStoreContract, type BlobStoreSubject } from './blob-store.contract';
+
+/** S3's refusals the run's S3 server does not make (none on the embedded servers). */
+const lacking = endpointLacks();
 
 blobStoreContract('memory', () => ({ store: new MemoryBlobStore(), fetchable: false }));
 
@@ -19,7 +31,7 @@ afterAll(() => {
   clients.s3.destroy();
   clients.dynamodb.destroy();
 });
-blobStoreContract('s3', () => s3);
+blobStoreContract('s3', () => s3, lacking);
 
 describe('s3 request framing', () => {
   /** Headers of every S3 request as signed and sent, by operation. */
@@ -35,7 +47,7 @@ describe('s3 request framing', () => {
     );
   });
 
-  it('leaves part and object bodies out of the signature but sends a CRC32 that S3 checks', async () => {
+  it('leaves part and object bodies out of the signature but sends a CRC32', async () => {
     const { store } = s3;
     const part = new Uint8Array(5 * 1024 * 1024).fill(7);
     const id = await store.createMultipart('framing/multi');
@@ -49,7 +61,19 @@ describe('s3 request framing', () => {
       expect(headers['x-amz-checksum-crc32']).toMatch(/^[A-Za-z0-9+/]{6}==$/);
       expect(headers.authorization).toContain('x-amz-content-sha256');
     }
-    // S3 checks the CRC32: bytes that do not match it are refused and nothing is stored.
+    // A streamed read is hashed by whoever reads it: the SDK does not check the stored checksum too.
+    for await (const chunk of store.read('framing/single')) expect(chunk.length).toBe(3);
+    await store.get('framing/single');
+    const reads = sent.filter((s) => s.operation === 'GetObjectCommand').map((s) => s.headers['x-amz-checksum-mode']);
+    expect(reads.slice(-2)).toEqual([undefined, 'ENABLED']);
+    // Other calls keep the SDK's signed payload hash.
+    const create = sent.find((s) => s.operation === 'CreateMultipartUploadCommand');
+    expect(create?.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  strictTest('putCrc32', lacking)('S3 refuses object bytes that do not match the CRC32 sent with them', async () => {
+    // The CRC32 is what protects an unsigned body in transit: bytes that do not match it are refused
+    // and nothing is stored.
     const corrupting = testClients();
     corrupting.s3.middlewareStack.add(
       (next) => async (args) => {
@@ -61,17 +85,41 @@ describe('s3 request framing', () => {
     );
     const corrupted = new S3BlobStore({ client: corrupting.s3, bucket });
     await expect(corrupted.put('framing/corrupt', new Uint8Array([1, 2, 3]))).rejects.toThrow(DigestInvalidError);
-    await expect(store.get('framing/corrupt')).rejects.toThrow(BlobUnknownError);
+    await expect(s3.store.get('framing/corrupt')).rejects.toThrow(BlobUnknownError);
     corrupting.s3.destroy();
     corrupting.dynamodb.destroy();
-    // A streamed read is hashed by whoever reads it: the SDK does not check the stored checksum too.
-    for await (const chunk of store.read('framing/single')) expect(chunk.length).toBe(3);
-    await store.get('framing/single');
-    const reads = sent.filter((s) => s.operation === 'GetObjectCommand').map((s) => s.headers['x-amz-checksum-mode']);
-    expect(reads.slice(-2)).toEqual([undefined, 'ENABLED']);
-    // Other calls keep the SDK's signed payload hash.
-    const create = sent.find((s) => s.operation === 'CreateMultipartUploadCommand');
-    expect(create?.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  const wrongSha256 = createHash('sha256').update('other bytes').digest('base64');
+
+  strictTest('putSha256', lacking)('S3 refuses an object whose x-amz-checksum-sha256 does not match it', async () => {
+    const Key = 'framing/sha256-object';
+    const put = clients.s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key, Body: Buffer.from('actual'), ChecksumSHA256: wrongSha256 }),
+    );
+    await expect(put).rejects.toMatchObject({ name: expect.stringMatching(/^(BadDigest|InvalidDigest)$/) });
+    await expect(s3.store.get(Key)).rejects.toThrow(BlobUnknownError);
+  });
+
+  strictTest('partSha256', lacking)('S3 refuses a part whose x-amz-checksum-sha256 does not match it', async () => {
+    const Key = 'framing/sha256-part';
+    const { UploadId } = await clients.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key, ChecksumAlgorithm: 'SHA256' }),
+    );
+    try {
+      const part = { Bucket: bucket, Key, UploadId, PartNumber: 1, Body: Buffer.from('actual part') };
+      await expect(
+        clients.s3.send(new UploadPartCommand({ ...part, ChecksumSHA256: wrongSha256 })),
+      ).rejects.toMatchObject({ name: expect.stringMatching(/^(BadDigest|InvalidDigest)$/) });
+      expect((await clients.s3.send(new ListPartsCommand({ Bucket: bucket, Key, UploadId }))).Parts ?? []).toEqual([]);
+      // The same part with its own checksum is kept.
+      const right = createHash('sha256').update(part.Body).digest('base64');
+      await clients.s3.send(new UploadPartCommand({ ...part, ChecksumSHA256: right }));
+      const { Parts = [] } = await clients.s3.send(new ListPartsCommand({ Bucket: bucket, Key, UploadId }));
+      expect(Parts.map((p) => p.PartNumber)).toEqual([1]);
+    } finally {
+      await clients.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key, UploadId }));
+    }
   });
 });
 
