@@ -140,6 +140,7 @@ describe('direct uploads (presigned multipart)', () => {
   });
 
   test('missing or undersized parts are BLOB_UPLOAD_INVALID, with what is wrong', async () => {
+    const before = await inventory(registry);
     const bytes = randomBytes(11 * MiB);
     const gap = await start('direct/gap');
     await putParts(gap, cut(bytes, 5 * MiB, 1 * MiB), [1, 3]);
@@ -157,8 +158,10 @@ describe('direct uploads (presigned multipart)', () => {
     expect(tooSmall.status).toBe(400);
     expect(((await tooSmall.json()) as { errors: { message: string }[] }).errors[0]?.message).toMatch(/5 MiB/);
 
+    // Cancelling aborts the multipart uploads whose finish was refused. Compared with what the bucket
+    // held before, not with nothing: a test before this one that failed midway leaves its own.
     for (const location of [gap, small]) expect((await api(location, { method: 'DELETE' })).status).toBe(204);
-    expect((await inventory(registry)).multiparts).toEqual([]);
+    expect((await inventory(registry)).multiparts).toEqual(before.multiparts);
   });
 
   test('direct and registry-borne bytes do not mix, and part ranges are bounded', async () => {
