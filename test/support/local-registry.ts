@@ -70,7 +70,7 @@ export interface TestStack extends Omit<LocalStack, 'accounts'> {
  * port: what the real-client and conformance tests drive, so that they test what `cdk deploy` ships.
  */
 export async function startTestStack(
-  options: Pick<LocalStackOptions, 'uploader' | 'auth' | 'events'> = {},
+  options: Pick<LocalStackOptions, 'uploader' | 'auth' | 'events' | 'editTemplate'> = {},
 ): Promise<TestStack> {
   const s3Endpoint = process.env.REGISTRY_TEST_S3_ENDPOINT;
   const dynamodbEndpoint = process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT;

@@ -148,7 +148,8 @@ export class FunctionPool {
     const { fn } = this.options;
     const child = fork(RUNTIME, [], {
       cwd: fn.codeDir,
-      env: { ...this.options.environment },
+      // Where the runtime finds the bundle and its handler, as Lambda tells its runtime.
+      env: { ...this.options.environment, LAMBDA_TASK_ROOT: fn.codeDir, _HANDLER: fn.handler },
       // Not this process's flags (tsx's loader): the bundle runs on plain Node. Lambda's runtime
       // sizes the old space to about 90 % of the function's memory.
       execArgv: [`--max-old-space-size=${Math.floor(fn.memoryMb * 0.9)}`],

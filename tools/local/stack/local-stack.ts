@@ -14,6 +14,7 @@ import { createLocalGateway, type LambdaFn, type RequestRecord } from '../gatewa
 import { ensureTools } from '../tools';
 import { startAwsEndpoint, type AwsCall, type AwsEndpoint } from './aws-endpoint';
 import { FunctionPool } from './function-pool';
+import type { Template } from './intrinsics';
 import { loadStackModel, type FunctionModel, type RoleModel, type StackModel } from './stack-model';
 import { AwsStandIns, type PublishedEvent } from './standins';
 import { synthesize } from './synth';
@@ -53,6 +54,8 @@ export interface LocalStackOptions {
   /** The functions' and the uploader's log lines. */
   readonly onLog?: (source: string, line: string) => void;
   readonly log?: (line: string) => void;
+  /** Changes the template before it is run, as a deployment of the changed template would (tests). */
+  readonly editTemplate?: (template: Template) => void;
 }
 
 export interface LocalStack {
@@ -140,12 +143,17 @@ async function start(
   const port = (front.address() as AddressInfo).port;
   const publicHost = `localhost:${port}`;
   const prefix = options.namePrefix ?? 'registry';
-  const model = loadStackModel(synth.assemblyDir, STACK_NAME, {
-    prefix,
-    region: LOCAL_REGION,
-    account: LOCAL_ACCOUNT,
-    publicHost,
-  });
+  const model = loadStackModel(
+    synth.assemblyDir,
+    STACK_NAME,
+    {
+      prefix,
+      region: LOCAL_REGION,
+      account: LOCAL_ACCOUNT,
+      publicHost,
+    },
+    options.editTemplate,
+  );
 
   // CloudFormation's part: the stateful resources, as declared.
   const admin: AwsClients = createAwsClients({
@@ -214,8 +222,6 @@ async function start(
       AWS_REGION: LOCAL_REGION,
       AWS_DEFAULT_REGION: LOCAL_REGION,
       AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-      LAMBDA_TASK_ROOT: fn.codeDir,
-      _HANDLER: fn.handler,
       TZ: ':UTC',
       LANG: 'en_US.UTF-8',
       PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -70,8 +70,15 @@ export interface LocalNames {
 const PARTITION = 'aws';
 
 /** Reads the stack `stackName` of the cloud assembly in `assemblyDir`. */
-export function loadStackModel(assemblyDir: string, stackName: string, names: LocalNames): StackModel {
+export function loadStackModel(
+  assemblyDir: string,
+  stackName: string,
+  names: LocalNames,
+  edit?: (template: Template) => void,
+): StackModel {
   const template = JSON.parse(readFileSync(join(assemblyDir, `${stackName}.template.json`), 'utf8')) as Template;
+  // Tests deploy a changed template (a grant removed) to see what the change does.
+  edit?.(template);
   const assets = JSON.parse(readFileSync(join(assemblyDir, `${stackName}.assets.json`), 'utf8')) as {
     dockerImages?: Record<string, { source: { directory: string; dockerFile?: string } }>;
     files?: Record<string, { source: { path: string; packaging?: string } }>;

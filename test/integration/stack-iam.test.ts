@@ -1,0 +1,107 @@
+import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { execFileSync } from 'node:child_process';
+import type { Template } from '../../tools/local/stack/intrinsics';
+import { RegistryClient } from '../support/http-client';
+import { testClients } from '../support/aws';
+import { startTestStack, type TestStack } from '../support/local-registry';
+
+/**
+ * The synthesized stack as deployed: one process per function running its bundle from the cloud
+ * assembly, and every AWS call held to the function role's policies from the template.
+ */
+describe('the synthesized stack', () => {
+  let stack: TestStack;
+  const clients = testClients();
+  beforeAll(async () => {
+    stack = await startTestStack({ uploader: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    clients.s3.destroy();
+    clients.dynamodb.destroy();
+  });
+
+  test('runs one process per function of the template, each its asset.<hash>/index.js bundle', () => {
+    const pids = stack.pids();
+    expect(Object.keys(pids).sort()).toEqual(stack.model.functions.map((f) => f.name).sort());
+    for (const fn of stack.model.functions) {
+      const pid = pids[fn.name]?.[0];
+      expect(pid).toBeDefined();
+      // The process runs the bundle in place: its working directory is the asset directory.
+      const cwd = execFileSync('readlink', [`/proc/${pid}/cwd`])
+        .toString()
+        .trim();
+      expect(cwd).toBe(fn.codeDir);
+      expect(cwd).toMatch(/\/asset\.[0-9a-f]{64}$/);
+      const environ = execFileSync('cat', [`/proc/${pid}/environ`])
+        .toString()
+        .split('\0');
+      expect(environ).toContain(`AWS_LAMBDA_FUNCTION_NAME=${fn.name}`);
+      for (const [name, value] of Object.entries(fn.environment)) expect(environ).toContain(`${name}=${value}`);
+    }
+  });
+
+  test('a missing key answers 403 without s3:ListBucket, and the registry answers MANIFEST_UNKNOWN, not 500', async () => {
+    const registry = new RegistryClient(stack.url);
+    // Over the inline limit, so the manifest's body lives in the bucket.
+    const { digest } = await registry.pushImage('iam/big', 'v1', { annotations: { pad: 'x'.repeat(300_000) } });
+    const bucket = stack.model.functions[0]?.environment.REGISTRY_BUCKET;
+    const listed = await clients.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'manifests/' }));
+    expect(listed.Contents?.length).toBe(1);
+    // A delete that races the read (garbage collection, say).
+    await clients.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: listed.Contents?.[0]?.Key }));
+    const from = stack.calls.length;
+    const res = await registry.request('GET', `/v2/iam/big/manifests/${digest}`);
+    const body = (await res.json()) as { errors: { code: string }[] };
+    expect([res.status, body.errors[0]?.code]).toEqual([404, 'MANIFEST_UNKNOWN']);
+    const read = stack.calls.slice(from).find((c) => c.service === 's3' && c.operation === 'GET object');
+    expect(read?.status).toBe(403);
+  });
+});
+
+describe('a grant removed from the synthesized template', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({
+      uploader: false,
+      editTemplate: (template) => removeAction(template, 'FunctionsBlobsRole', 'dynamodb:PutItem'),
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('makes the request that needs it fail with AccessDenied', async () => {
+    const from = stack.calls.length;
+    const res = await fetch(`${stack.url}/v2/iam/denied/blobs/uploads/`, { method: 'POST' });
+    expect(res.status).toBe(500);
+    const denied = stack.calls.slice(from).filter((c) => c.denied);
+    expect(denied.map((c) => [c.service, c.operation])).toEqual([['dynamodb', 'PutItem']]);
+    expect(denied[0]?.denied).toMatch(
+      /^User: arn:aws:sts::000000000000:assumed-role\/\S+\/\S+ is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table\/\S+ because no identity-based policy allows the dynamodb:PutItem action$/,
+    );
+    // Everything else the blobs function does is still allowed: reads answer as before.
+    const head = await fetch(`${stack.url}/v2/iam/denied/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
+    expect(head.status).toBe(404);
+  });
+});
+
+/** Takes `action` out of every statement of the policies attached to roles whose logical id starts with `rolePrefix`. */
+function removeAction(template: Template, rolePrefix: string, action: string): void {
+  let removed = 0;
+  for (const resource of Object.values(template.Resources)) {
+    if (resource.Type !== 'AWS::IAM::Policy') continue;
+    const props = resource.Properties as {
+      Roles: { Ref: string }[];
+      PolicyDocument: { Statement: { Action: string | string[] }[] };
+    };
+    if (!props.Roles.some((r) => r.Ref.startsWith(rolePrefix))) continue;
+    for (const statement of props.PolicyDocument.Statement) {
+      const actions = [statement.Action].flat();
+      if (!actions.includes(action)) continue;
+      statement.Action = actions.filter((a) => a !== action);
+      removed++;
+    }
+  }
+  if (removed === 0) throw new Error(`no statement of ${rolePrefix}* grants ${action}`);
+}
