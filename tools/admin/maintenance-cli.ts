@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { DEFAULT_MODE_CACHE_MS } from '../../lambda/core/services/mode-service';
 import type { ModeStore, RegistryMode } from '../../lambda/core/ports/mode';
-import { CliError, UsageError, type CliValues } from './cli-support';
+import { CliError, readLocalEndpoints, UsageError, type CliValues } from './cli-support';
+import { LOCAL_CREDENTIALS } from '../local/emulators';
 
 /**
  * The admin CLI's `maintenance on|off|status` (declared in admin-cli.ts, loaded only when it runs):
@@ -33,6 +34,23 @@ function modeTargetOptions(
 async function openModeTarget(values: CliValues, env = process.env): Promise<ModeTarget> {
   const target = modeTargetOptions(values, env);
   if (target.kind === 'local') {
+    // The synthesized stack keeps its mode in the template's SSM parameter, behind its local endpoint.
+    const endpoints = await readLocalEndpoints(target.dataDir).catch(() => undefined);
+    if (endpoints?.awsEndpoint && endpoints.modeParameter) {
+      const { ssmModeStore } = await import('../../lambda/adapters/ssm/ssm-mode-store');
+      return {
+        store: ssmModeStore(
+          endpoints.modeParameter,
+          { readTimeoutMs: 10_000 },
+          {
+            endpoint: endpoints.awsEndpoint,
+            region: endpoints.region,
+            credentials: LOCAL_CREDENTIALS,
+          },
+        ),
+        where: `local mode, SSM parameter ${endpoints.modeParameter}`,
+      };
+    }
     const { FileModeStore } = await import('../../lambda/adapters/modefile/file-mode-store');
     const store = new FileModeStore(resolve(target.dataDir));
     return { store, where: `local mode, file ${store.path}` };

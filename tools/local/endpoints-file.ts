@@ -10,4 +10,7 @@ export interface LocalEndpoints {
   /** The blob bucket and the S3 server holding it (the admin CLI's `uploads purge`). */
   readonly bucket?: string;
   readonly s3Endpoint?: string;
+  /** The synthesized stack's AWS endpoint (SSM, KMS, …) and its mode parameter (`maintenance --local`). */
+  readonly awsEndpoint?: string;
+  readonly modeParameter?: string;
 }

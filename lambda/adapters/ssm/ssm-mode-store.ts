@@ -73,6 +73,10 @@ export class SsmModeStore implements ModeStore {
 }
 
 /** The mode parameter through a client configured from the environment (region, credentials). */
-export function ssmModeStore(parameter: string, options?: SsmModeStoreOptions): SsmModeStore {
-  return new SsmModeStore(new SSMClient({}), parameter, options);
+export function ssmModeStore(
+  parameter: string,
+  options?: SsmModeStoreOptions,
+  client: ConstructorParameters<typeof SSMClient>[0] = {},
+): SsmModeStore {
+  return new SsmModeStore(new SSMClient(client), parameter, options);
 }

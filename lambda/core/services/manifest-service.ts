@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { digestOf } from '../bytes';
 import { looksLikeDigest, parseDigest } from '../digest';
 import {
+  BlobUnknownError,
   ConcurrentModificationError,
   DeniedError,
   DigestInvalidError,
@@ -62,7 +63,7 @@ export class ManifestService {
     const record = digest && (await this.manifests.getManifest(name, digest));
     if (!record) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
     if (!withBody) return { record };
-    const body = record.body ?? (await this.store.get(record.key as string));
+    const body = record.body ?? (await this.readBody(record.key as string, name, reference));
     return { record, body };
   }
 
@@ -165,6 +166,18 @@ export class ManifestService {
         ? await this.manifests.deleteManifest(name, ref.digest)
         : await this.manifests.deleteTag(name, ref.tag);
     if (!deleted) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+  }
+
+  /** A body in the bucket that is gone (a delete raced this read) is an unknown manifest, not an unknown blob. */
+  private async readBody(key: string, name: string, reference: string): Promise<Uint8Array> {
+    try {
+      return await this.store.get(key);
+    } catch (err) {
+      if (err instanceof BlobUnknownError) {
+        throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+      }
+      throw err;
+    }
   }
 }
 

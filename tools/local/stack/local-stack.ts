@@ -313,6 +313,8 @@ async function start(
     accountsTable: accountsTable ?? '',
     bucket: env('REGISTRY_BUCKET') ?? '',
     s3Endpoint: servers.s3Endpoint,
+    awsEndpoint: endpoint.url,
+    ...(env('REGISTRY_MODE_PARAMETER') ? { modeParameter: env('REGISTRY_MODE_PARAMETER') } : {}),
   };
   writeFileSync(resolve(dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2));
 
