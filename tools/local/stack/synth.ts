@@ -45,8 +45,12 @@ export async function synthesize(
   const cdkJson = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')) as { context?: object };
   await run(staging, { ...cdkJson.context, ...context });
   if (!existsSync(join(staging, 'manifest.json'))) throw new Error('synth wrote no cloud assembly');
-  rmSync(assemblyDir, { recursive: true, force: true });
-  renameSync(staging, assemblyDir);
+  // Another start may have synthesized the same inputs meanwhile and be running from it: keep that one.
+  if (existsSync(join(assemblyDir, 'manifest.json'))) rmSync(staging, { recursive: true, force: true });
+  else {
+    rmSync(assemblyDir, { recursive: true, force: true });
+    renameSync(staging, assemblyDir);
+  }
   prune(base);
   return { assemblyDir, cached: false, milliseconds: Date.now() - started };
 }
