@@ -11,6 +11,12 @@ import { functionLogFilter } from '../tools/local/stack/log-filter';
  * process instead, for a quick loop.
  */
 async function main(): Promise<void> {
+  if (process.env.AWS_ENDPOINT_URL) {
+    // The stack's IAM needs the embedded S3 server's accounts; other endpoints get the one-process mode.
+    console.log('AWS_ENDPOINT_URL is set: running the sources in one process on those endpoints (npm run dev)');
+    await import('./dev');
+    return;
+  }
   const started = Date.now();
   const printLog = functionLogFilter((line) => console.log(line));
   const stack = await startLocalStack({
