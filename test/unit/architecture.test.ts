@@ -13,7 +13,7 @@ function sources(dir: string): string[] {
 function imports(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
   // Static imports, re-exports and dynamic import('…') alike.
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)].map((m) => m[1] as string);
+  return [...text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)'([^']+)'/g)].map((m) => m[1] as string);
 }
 
 /** Resolves a relative import to a repository path, so rules can speak of folders. */
@@ -51,6 +51,16 @@ describe('dependency rule', () => {
       'tools/push-helper',
       (_f, i) => !/^(node:|lambda\/core\/|tools\/push-helper\/)/.test(i),
       'the push helper (a client-side tool) takes shared grammar from core only',
+    ],
+    [
+      'tools/smoke',
+      (_f, i) => !/^(node:|lambda\/core\/|tools\/(smoke|push-helper)\/)/.test(i),
+      'the smoke test speaks HTTP only: core grammar and the push helper, never the server side',
+    ],
+    [
+      'tools/local/stack',
+      (_f, i) => /^lambda\/(http|handlers|core\/services)/.test(i),
+      'the stack runner runs the bundles, never the sources it serves',
     ],
     [
       'lib',
