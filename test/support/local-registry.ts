@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RequestRecord } from '../../tools/local/gateway';
 import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } from '../../tools/local/registry';
+import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import type { AccountStore } from '../../lambda/core/ports/accounts';
 import type { AwsCall } from '../../tools/local/stack/aws-endpoint';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../tools/local/stack/local-stack';
@@ -63,6 +64,9 @@ export interface TestStack extends Omit<LocalStack, 'accounts'> {
   /** The functions' and the uploader's log lines. */
   readonly logs: string[];
   readonly dataDir: string;
+  /** Root clients of the run's servers, and the stack's bucket and table (for `inventory`). */
+  readonly clients: AwsClients;
+  readonly config: { readonly bucket: string; readonly table: string };
 }
 
 /**
@@ -94,6 +98,8 @@ export async function startTestStack(
     },
   });
   const { accounts } = stack;
+  const clients = testClients();
+  const env = stack.model.functions.find((f) => f.environment.REGISTRY_TABLE)?.environment ?? {};
   return {
     ...stack,
     get accounts(): AccountStore {
@@ -105,5 +111,12 @@ export async function startTestStack(
     calls,
     logs,
     dataDir,
+    clients,
+    config: { bucket: env.REGISTRY_BUCKET ?? '', table: env.REGISTRY_TABLE ?? '' },
+    stop: async () => {
+      await stack.stop();
+      clients.s3.destroy();
+      clients.dynamodb.destroy();
+    },
   };
 }

@@ -15,7 +15,13 @@ import {
 import type { LocalRegistry } from '../../tools/local/registry';
 
 /** What the bucket and table hold of upload sessions and blobs, listed the way an operator would. */
-export async function inventory(registry: LocalRegistry) {
+/** What `inventory` reads: the servers' clients and the bucket and table of a registry. */
+export interface StorageView {
+  readonly clients: Pick<LocalRegistry['clients'], 's3' | 'dynamodb'>;
+  readonly config: Pick<LocalRegistry['config'], 'bucket' | 'table'>;
+}
+
+export async function inventory(registry: StorageView) {
   const { s3, dynamodb } = registry.clients;
   const Bucket = registry.config.bucket;
   const keys = async (Prefix: string) => {
