@@ -123,11 +123,15 @@ async function start(
   }
 
   // The gateway listens first: its host is the domain the template's URLs name.
-  const gatewayHolder: { server?: Server } = {};
+  // Requests that arrive while the stack is still starting wait for it, as the first requests to a
+  // new deployment wait for cold starts.
+  let gatewayReady: (server: Server) => void = () => {};
+  const gateway = new Promise<Server>((resolve) => {
+    gatewayReady = resolve;
+  });
   const { createServer } = await import('node:http');
   const front = createServer((req, res) => {
-    if (gatewayHolder.server) gatewayHolder.server.emit('request', req, res);
-    else res.writeHead(503).end();
+    void gateway.then((server) => server.emit('request', req, res));
   });
   await new Promise<void>((ok, fail) => {
     front.once('error', fail);
@@ -282,7 +286,7 @@ async function start(
       return outcome.result as APIGatewayProxyStructuredResultV2;
     };
   }
-  gatewayHolder.server = createLocalGateway({
+  const server = createLocalGateway({
     routes: model.routes.map((r) => ({ path: r.path, group: r.functionId })),
     handlers,
     ...(options.onRequest ? { onRequest: (r) => options.onRequest?.({ ...r, group: groupLabel(r.group) }) } : {}),
@@ -290,6 +294,7 @@ async function start(
       ? { uploader: { listener: uploader.listener, pathPatterns: model.uploader.pathPatterns } }
       : {}),
   });
+  gatewayReady(server);
 
   // EventBridge schedules: rate(…) expressions, as the rules fire them.
   for (const schedule of model.schedules) {
