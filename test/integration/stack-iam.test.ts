@@ -33,6 +33,10 @@ describe('the synthesized stack', () => {
         .trim();
       expect(cwd).toBe(fn.codeDir);
       expect(cwd).toMatch(/\/asset\.[0-9a-f]{64}$/);
+      const args = execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
+        .toString()
+        .trim();
+      expect(args).toContain(`${fn.codeDir}/index.js`);
       const environ = execFileSync('cat', [`/proc/${pid}/environ`])
         .toString()
         .split('\0');

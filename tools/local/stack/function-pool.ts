@@ -146,7 +146,8 @@ export class FunctionPool {
 
   private start(): Environment {
     const { fn } = this.options;
-    const child = fork(RUNTIME, [], {
+    // The bundle's path as an argument, for `ps` to name what each environment runs.
+    const child = fork(RUNTIME, [join(fn.codeDir, `${fn.handler.split('.')[0]}.js`)], {
       cwd: fn.codeDir,
       // Where the runtime finds the bundle and its handler, as Lambda tells its runtime.
       env: { ...this.options.environment, LAMBDA_TASK_ROOT: fn.codeDir, _HANDLER: fn.handler },

@@ -4,7 +4,8 @@
  * directory (LAMBDA_TASK_ROOT) with its handler (_HANDLER, `index.handler`) once, as the INIT phase
  * does, then serves one invocation at a time, sent by the parent over the IPC channel. Plain
  * JavaScript on plain Node, so the bundle runs as it does in the managed runtime: no loader hooks,
- * no TypeScript, nothing of this repository on its module path.
+ * no TypeScript, nothing of this repository on its module path. Its argument names the bundle, for
+ * `ps`; what it loads is LAMBDA_TASK_ROOT and _HANDLER, as the managed runtime does.
  */
 const { join } = require('node:path');
 
