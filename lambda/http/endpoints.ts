@@ -1,18 +1,19 @@
 import { parseDigest } from '../core/digest';
 import {
   BlobUploadInvalidError,
+  DigestInvalidError,
   EndpointUnknownError,
   NameInvalidError,
   PaginationInvalidError,
   UnsupportedError,
 } from '../core/errors';
 import type { BlobRecord, UploadSession } from '../core/ports/metadata';
-import type { ByteRange } from '../core/services/upload-service';
 import type { Grant } from '../core/auth/access';
 import { REGISTRY_METRICS } from '../config/observability';
 import { HEALTH_PATH } from '../config/routes';
 import { healthEndpoint } from './health';
 import { authorize, type AuthorizedGrant } from './auth';
+import { chunkRange } from './content-range';
 import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from '../core/paths';
@@ -99,15 +100,20 @@ async function uploads(
       return direct(req, services, caller, route);
     case 'GET':
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
-    case 'PATCH':
+    case 'PATCH': {
       checkContentLength(req);
-      return uploadAccepted(await uploads.append(route.name, route.id, req.stream ?? req.body, contentRange(req)));
+      const range = await chunkRange(req, uploads, route.name, route.id);
+      return uploadAccepted(await uploads.append(route.name, route.id, req.stream ?? req.body, range));
+    }
     case 'PUT': {
       checkContentLength(req);
       const digest = req.query.get('digest');
-      if (!digest) throw new UnsupportedError('PUT to an upload needs ?digest= to finish it');
+      // The spec's failures for this endpoint are 404 and 400; a missing digest is an invalid one.
+      if (!digest) {
+        throw new DigestInvalidError('PUT to an upload needs ?digest=<digest of the whole blob> to finish it');
+      }
       parseDigest(digest);
-      const range = contentRange(req);
+      const range = await chunkRange(req, uploads, route.name, route.id);
       if (req.stream && !range) {
         const record = await uploads.putStreamed(route.name, route.id, digest, req.stream);
         return pushed(req, services, caller, route.name, record);
@@ -289,18 +295,6 @@ async function pushed(
   if (mountedFrom === undefined) req.record?.(REGISTRY_METRICS.blobBytesPushed, record.size);
   await emit(req, services, caller, blobPushed(name, record, mountedFrom));
   return blobCreated(name, record.digest);
-}
-
-const CONTENT_RANGE = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/;
-
-function contentRange(req: RegistryRequest): ByteRange | undefined {
-  const header = req.header('content-range');
-  if (header === undefined || header === '') return undefined;
-  const m = CONTENT_RANGE.exec(header.trim());
-  if (!m) throw new UnsupportedError(`Content-Range "${header}" is not of the form <start>-<end>`);
-  const range = { start: Number(m[1]), end: Number(m[2]) };
-  if (range.end < range.start) throw new UnsupportedError(`Content-Range "${header}" ends before it starts`);
-  return range;
 }
 
 /** A whole body must be as long as its Content-Length said (a streamed one is checked as it ends). */
