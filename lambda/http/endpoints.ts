@@ -7,6 +7,7 @@ import {
   PaginationInvalidError,
   UnsupportedError,
 } from '../core/errors';
+import { assertValidName } from '../core/names';
 import type { BlobRecord, UploadSession } from '../core/ports/metadata';
 import type { Grant } from '../core/auth/access';
 import { REGISTRY_METRICS } from '../config/observability';
@@ -256,13 +257,17 @@ function allow(req: RegistryRequest, methods: readonly string[]): string {
   return req.method;
 }
 
-/** Answers a path no route of this function serves: too-deep names get NAME_INVALID, the rest 404. */
+/**
+ * Answers a path no route of this function serves: too-deep or invalid names (`..` segments that
+ * reached the upload data path, say) get NAME_INVALID, the rest 404.
+ */
 function unroutable(route: OciRoute | undefined, req: RegistryRequest, services: Services): never {
   if (route && 'name' in route && depth(route.name) > services.maxNameDepth) {
     throw new NameInvalidError(
       `repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth(route.name)}`,
     );
   }
+  if (route && 'name' in route) assertValidName(route.name);
   throw new EndpointUnknownError(`${req.method} ${req.rawPath} is not an endpoint of this registry`);
 }
 

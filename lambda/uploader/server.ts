@@ -5,6 +5,7 @@ import { errorResponse } from '../http/error-mapper';
 import { writeResponse } from '../http/node-response';
 import { Observability, REQUEST_ID_HEADER, type RequestObservation } from '../http/observability';
 import type { RegistryRequest } from '../http/request';
+import { splitRequestTarget } from '../http/request-target';
 import type { HttpResponse } from '../http/response';
 import type { Services } from '../http/services';
 import { refuseWritesInMaintenance } from '../http/write-guard';
@@ -33,9 +34,10 @@ async function handle(
   services: Services,
   observability: Observability,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://uploader');
+  // The path as sent: `new URL` would resolve `..` and `%2e%2e`, and the upload would act on another name.
+  const { rawPath, rawQueryString } = splitRequestTarget(req.url);
   const method = (req.method ?? 'GET').toUpperCase();
-  if (url.pathname === '/healthz') {
+  if (rawPath === '/healthz') {
     res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok');
     return;
   }
@@ -45,8 +47,8 @@ async function handle(
   const observation = observability.begin({ requestId, ...(traceId ? { extra: { traceId } } : {}) });
   const request: RegistryRequest = {
     method,
-    rawPath: url.pathname,
-    query: url.searchParams,
+    rawPath,
+    query: new URLSearchParams(rawQueryString),
     header: (name) => header(req, name),
     body: new Uint8Array(0),
     stream: req,
@@ -63,7 +65,7 @@ async function handle(
     if (req.destroyed && !req.complete) {
       // The client went away mid-body: nothing was committed, and nobody is left to answer.
       res.destroy();
-      finish(observation, req, url.pathname, 499, 0);
+      finish(observation, req, rawPath, 499, 0);
       return;
     }
     result = errorResponse(err, requestId, (message, fields) =>
@@ -77,7 +79,7 @@ async function handle(
   }
   result.headers[REQUEST_ID_HEADER] = requestId;
   writeResponse(res, result, method);
-  finish(observation, req, url.pathname, result.statusCode ?? 200, Number(res.getHeader('Content-Length') ?? 0));
+  finish(observation, req, rawPath, result.statusCode ?? 200, Number(res.getHeader('Content-Length') ?? 0));
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

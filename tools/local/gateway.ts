@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { withCallCount, type CallCounts } from './call-counter';
 import { writeResponse } from '../../lambda/http/node-response';
+import { splitRequestTarget } from '../../lambda/http/request-target';
 import { matchesPathPattern, RouteMatcher, type Route } from './route-matcher';
 
 /** Lambda's synchronous invoke payload limit: the whole event, body base64-encoded, must fit. */
@@ -54,8 +55,8 @@ export function createLocalGateway<K extends string>(options: LocalGatewayOption
   });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://local');
-    const rawPath = url.pathname;
+    // Routed and handed on exactly as sent, as API Gateway does: no dot segments resolved.
+    const { rawPath, rawQueryString } = splitRequestTarget(req.url);
     if (options.uploader && options.uploader.pathPatterns.some((p) => matchesPathPattern(p, rawPath))) {
       const { listener } = options.uploader;
       // The load balancer in front of the deployed uploader says which scheme the client used.
@@ -87,7 +88,7 @@ export function createLocalGateway<K extends string>(options: LocalGatewayOption
       res.on('finish', () => req.destroy());
       return;
     }
-    const event = toEvent(req, rawPath, url.search.slice(1), body, group, requestId);
+    const event = toEvent(req, rawPath, rawQueryString, body, group, requestId);
     const eventSize = Buffer.byteLength(JSON.stringify(event));
     if (eventSize > LAMBDA_PAYLOAD_LIMIT) {
       const message = `request is ${eventSize} bytes as a Lambda event; the limit is ${LAMBDA_PAYLOAD_LIMIT}`;
