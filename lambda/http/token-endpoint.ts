@@ -78,7 +78,10 @@ async function postToken(req: RegistryRequest, services: Services): Promise<Http
     case 'password': {
       const username = form.get('username');
       const password = form.get('password');
-      if (!username || password === null) throw new OAuthError('invalid_request', 'username and password are required');
+      // Missing is a malformed request; present but empty is a wrong user name (401, as any other).
+      if (username === null || password === null) {
+        throw new OAuthError('invalid_request', 'username and password are required');
+      }
       const principal = await auth.signIn(username, password);
       return answer(await auth.issue(principal, scopes, form.get('access_type') === 'offline'), true);
     }

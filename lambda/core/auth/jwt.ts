@@ -54,7 +54,10 @@ export interface VerifyOptions {
   readonly clockToleranceSeconds: number;
 }
 
-/** Verifies a compact JWT against the trusted keys; throws TokenRejected with the reason. */
+/**
+ * Verifies a compact JWT against the trusted keys: signature, issuer, audience, `nbf`, `exp`, and an
+ * `iat` not later than now, each within the clock tolerance. Throws TokenRejected with the reason.
+ */
 export async function verifyJwt(keys: TokenKeys, token: string, options: VerifyOptions): Promise<TokenClaims> {
   try {
     const { payload } = await jwtVerify(
@@ -73,6 +76,11 @@ export async function verifyJwt(keys: TokenKeys, token: string, options: VerifyO
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti'],
       },
     );
+    // jose checks `iat` only against a maximum age. A token dated in the future came from a clock
+    // out of step or was minted to look fresh for longer: the skew allowed for nbf and exp is all.
+    if ((payload.iat as number) > options.now / 1000 + options.clockToleranceSeconds) {
+      throw new TokenRejected('token is issued in the future');
+    }
     return payload as JWTPayload & TokenClaims;
   } catch (err) {
     if (err instanceof TokenRejected) throw err;

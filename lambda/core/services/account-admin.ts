@@ -1,5 +1,6 @@
 import { REPOSITORY_ACTIONS, type AccessRule, type RepositoryAction } from '../auth/access';
 import { hashPassword } from '../auth/passwords';
+import { isValidUserName, MAX_USER_NAME_LENGTH, ROBOT_TOKEN_ID } from '../auth/user-names';
 import type { AccountStore, TokenRecord, UserRecord } from '../ports/accounts';
 import type { Clock } from '../ports/clock';
 import { newRobotToken } from './auth-service';
@@ -8,8 +9,6 @@ import { newRobotToken } from './auth-service';
 export class AdminError extends Error {
   override readonly name = 'AdminError';
 }
-
-const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 
 /** Managing users, their rules and robot tokens: what the admin CLI does, against any store. */
 export class AccountAdmin {
@@ -20,8 +19,10 @@ export class AccountAdmin {
 
   /** Adds a user, or replaces an existing user's password and read-only flag (rules are kept). */
   async addUser(name: string, options: { password?: string; readOnly?: boolean }): Promise<UserRecord> {
-    if (!USER_NAME.test(name)) {
-      throw new AdminError(`user names are 1-128 letters, digits, ".", "_", "@" or "-", got "${name}"`);
+    if (!isValidUserName(name)) {
+      throw new AdminError(
+        `user names are 1-${MAX_USER_NAME_LENGTH} letters, digits, ".", "_", "@" or "-", got "${name}"`,
+      );
     }
     if (options.password !== undefined && options.password.length < 8) {
       throw new AdminError('passwords must have at least 8 characters');
@@ -41,7 +42,8 @@ export class AccountAdmin {
   }
 
   async removeUser(name: string): Promise<void> {
-    if (!(await this.accounts.deleteUser(name))) throw new AdminError(`no user "${name}"`);
+    // A name no account can have is not looked up: it may not even fit in a key.
+    if (!isValidUserName(name) || !(await this.accounts.deleteUser(name))) throw new AdminError(`no user "${name}"`);
   }
 
   listUsers(): Promise<UserRecord[]> {
@@ -83,15 +85,16 @@ export class AccountAdmin {
   }
 
   async revokeToken(name: string, id: string): Promise<void> {
-    if (!(await this.accounts.deleteToken(name, id))) throw new AdminError(`user "${name}" has no token ${id}`);
+    const known = isValidUserName(name) && ROBOT_TOKEN_ID.test(id) && (await this.accounts.deleteToken(name, id));
+    if (!known) throw new AdminError(`user "${name}" has no token ${id}`);
   }
 
   listTokens(name: string): Promise<TokenRecord[]> {
-    return this.accounts.listTokens(name);
+    return isValidUserName(name) ? this.accounts.listTokens(name) : Promise.resolve([]);
   }
 
   private async requireUser(name: string): Promise<UserRecord> {
-    const user = await this.accounts.getUser(name);
+    const user = isValidUserName(name) ? await this.accounts.getUser(name) : undefined;
     if (!user) throw new AdminError(`no user "${name}"; add it first with: user add ${name}`);
     return user;
   }

@@ -10,6 +10,7 @@ import {
 } from '../auth/access';
 import { signJwt, TokenRejected, verifyJwt } from '../auth/jwt';
 import { hashTokenSecret, safeEqual, verifyPassword } from '../auth/passwords';
+import { isValidUserName } from '../auth/user-names';
 import { TooManyRequestsError, UnauthorizedError } from '../errors';
 import type { AccountStore, TokenRecord, UserRecord } from '../ports/accounts';
 import type { Clock } from '../ports/clock';
@@ -50,6 +51,8 @@ export interface IssuedToken {
 }
 
 const ROBOT_TOKEN = /^rt_([0-9a-f]{24})_([A-Za-z0-9_-]{43})$/;
+const WRONG_PASSWORD = 'authentication required: user name or password is wrong';
+const WRONG_TOKEN = 'authentication required: user name or token is wrong, revoked or expired';
 /** How long a Basic sign-in is remembered: a removed user or token stops working within this. */
 const SIGN_IN_CACHE_MS = 60_000;
 /** Seconds of clock skew tolerated between the token service and the registry. */
@@ -95,6 +98,7 @@ export class AuthService {
 
   private async checkCredentials(username: string, secret: string): Promise<Principal> {
     const robot = ROBOT_TOKEN.exec(secret);
+    if (!isValidUserName(username)) return this.refuseImpossibleName(secret, robot !== null);
     // Robot tokens carry 256 random bits: they are not guessable, so they are exempt from lockout
     // (and a CI system keeps working while someone hammers its user's password).
     if (robot) return this.signInWithToken(username, robot[1] as string, robot[2] as string);
@@ -106,9 +110,21 @@ export class AuthService {
     if (!(await verifyPassword(secret, user?.passwordHash)) || !user) {
       const counted = await this.accounts().recordFailure(key, now, this.settings.failureWindowSeconds);
       if (counted.count >= this.settings.maxFailures) throw this.lockedOut(counted.windowEnds, now);
-      throw new UnauthorizedError('authentication required: user name or password is wrong');
+      throw new UnauthorizedError(WRONG_PASSWORD);
     }
     return this.principal(user);
+  }
+
+  /**
+   * A user name no account can have (empty, over-long, outside the admin CLI's grammar) is wrong
+   * credentials like any other, never a lookup: past DynamoDB's 2,048-byte partition key it would
+   * fail as a 500. A password still costs a decoy scrypt, as for an unknown user, so timing tells
+   * nothing beyond the published grammar; nothing is counted, as no account could be locked.
+   */
+  private async refuseImpossibleName(secret: string, robot: boolean): Promise<never> {
+    if (robot) throw new UnauthorizedError(WRONG_TOKEN);
+    await verifyPassword(secret, undefined);
+    throw new UnauthorizedError(WRONG_PASSWORD);
   }
 
   /** Issues an access token for the requested scopes (and a refresh token when `offline`). */
@@ -200,7 +216,7 @@ export class AuthService {
     ]);
     const valid = safeEqual(hashTokenSecret(secret), token?.secretHash ?? '') && token !== undefined;
     if (!valid || !user || this.expired(token)) {
-      throw new UnauthorizedError('authentication required: user name or token is wrong, revoked or expired');
+      throw new UnauthorizedError(WRONG_TOKEN);
     }
     return this.principal(user, token);
   }
