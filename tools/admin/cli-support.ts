@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../local/endpoints-file';
+import { isRunning, LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../local/endpoints-file';
 
 /** What every admin command shares: its errors, its parsed values, and finding local mode. */
 
@@ -30,6 +30,11 @@ export async function readLocalEndpoints(dataDir: string): Promise<LocalEndpoint
     );
   }
   const endpoints = JSON.parse(text) as Partial<LocalEndpoints>;
+  if (!isRunning(endpoints)) {
+    throw new CliError(
+      `no local registry is running for ${resolve(dataDir)} (the one that wrote ${LOCAL_ENDPOINTS_FILE}, pid ${endpoints.pid}, is gone): start it with npm start`,
+    );
+  }
   if (!endpoints.dynamodbEndpoint || !endpoints.accountsTable || !endpoints.region) {
     throw new CliError(`${path} lacks dynamodbEndpoint, region or accountsTable`);
   }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { endWithThisProcess } from './reaper';
 import type { ToolPaths } from './tools';
 
 /** Fixed credentials of the local servers; they never leave this machine. */
@@ -42,13 +43,19 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
   mkdirSync(ddbData, { recursive: true });
   mkdirSync(s3Data, { recursive: true });
   mkdirSync(s3IamDir, { recursive: true });
-  const children: ChildProcess[] = [];
+  const children: Server[] = [];
   const stop = async () => {
-    await Promise.all(children.map(terminate));
+    await Promise.all(
+      children.map((server) => {
+        server.stopping = true;
+        return terminate(server.current);
+      }),
+    );
   };
   try {
     children.push(
       launch(
+        'DynamoDB Local',
         'java',
         [
           `-Djava.library.path=${join(tools.dynamodbLocalDir, 'DynamoDBLocal_lib')}`,
@@ -67,6 +74,7 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
       // Accounts besides root (the local stack's function roles) live in a file the server reads on
       // every request, so they can be added while it runs.
       launch(
+        'versitygw',
         tools.versitygw,
         ['--port', `127.0.0.1:${s3Port}`, '--quiet', '--iam-dir', s3IamDir, '--iam-cache-disable', 'posix', s3Data],
         dataDir,
@@ -78,7 +86,10 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
     );
     const s3Endpoint = `http://127.0.0.1:${s3Port}`;
     const dynamodbEndpoint = `http://127.0.0.1:${ddbPort}`;
-    await Promise.all([waitForHttp(s3Endpoint, children[1]!), waitForHttp(dynamodbEndpoint, children[0]!)]);
+    await Promise.all([
+      waitForHttp(s3Endpoint, children[1]!.current),
+      waitForHttp(dynamodbEndpoint, children[0]!.current),
+    ]);
     return { s3Endpoint, dynamodbEndpoint, s3IamDir, stop };
   } catch (err) {
     await stop();
@@ -86,16 +97,41 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
   }
 }
 
-function launch(command: string, args: string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  child.on('exit', (code) => {
-    if (code && code !== 143) process.stderr.write(`${command} exited with ${code}: ${stderr}\n`);
-  });
-  return child;
+/**
+ * An embedded server that ends with this process (./reaper) and is started again when it dies on its
+ * own, on the same port and data, so that a crash costs the requests in flight, not the session.
+ */
+interface Server {
+  readonly name: string;
+  current: ChildProcess;
+  stopping: boolean;
+}
+
+function launch(name: string, command: string, args: string[], cwd: string, env: Record<string, string> = {}): Server {
+  const server: Server = { name, current: undefined as unknown as ChildProcess, stopping: false };
+  let restarts = 0;
+  const start = () => {
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    endWithThisProcess(child);
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    child.on('exit', (code, signal) => {
+      if (server.stopping || server.current !== child) return;
+      const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+      if (restarts >= 5) {
+        process.stderr.write(`${name} exited (${signal ?? code}) and was restarted 5 times: giving up. ${tail}\n`);
+        return;
+      }
+      restarts++;
+      process.stderr.write(`${name} exited (${signal ?? code}); starting it again (restart ${restarts}). ${tail}\n`);
+      setTimeout(start, 500 * restarts);
+    });
+    server.current = child;
+  };
+  start();
+  return server;
 }
 
 async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {

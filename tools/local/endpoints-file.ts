@@ -2,6 +2,8 @@
 export const LOCAL_ENDPOINTS_FILE = 'local-endpoints.json';
 
 export interface LocalEndpoints {
+  /** The local mode process: a file whose process is gone is stale. */
+  readonly pid?: number;
   readonly registryUrl: string;
   readonly dynamodbEndpoint: string;
   readonly region: string;
@@ -13,4 +15,15 @@ export interface LocalEndpoints {
   /** The synthesized stack's AWS endpoint (SSM, KMS, …) and its mode parameter (`maintenance --local`). */
   readonly awsEndpoint?: string;
   readonly modeParameter?: string;
+}
+
+/** Whether the process that wrote the endpoints file still runs. */
+export function isRunning(endpoints: Pick<LocalEndpoints, 'pid'>): boolean {
+  if (endpoints.pid === undefined) return true;
+  try {
+    process.kill(endpoints.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createAwsClients, observeCalls, type AwsClients } from '../../lambda/adapters/aws-clients';
 import { provision } from '../../lambda/adapters/provision';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { DynamoDbAccounts } from '../../lambda/adapters/dynamodb/dynamodb-accounts';
 import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
 import type { AccountStore } from '../../lambda/core/ports/accounts';
@@ -192,13 +192,20 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
         ? undefined
         : { listener: uploaderListener(services, observe('uploader')), pathPatterns: [UPLOADER_PATH_PATTERN] },
   });
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => ok());
-  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(options.port, options.host ?? '127.0.0.1', () => ok());
+    });
+  } catch (err) {
+    // The port is taken (EADDRINUSE): the servers started for this registry end with it.
+    await stopEmulators();
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   if (dynamodbEndpoint) {
     const endpoints: LocalEndpoints = {
+      pid: process.pid,
       registryUrl: `http://localhost:${port}`,
       dynamodbEndpoint,
       region: LOCAL_REGION,
@@ -227,6 +234,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
         clients.dynamodb.destroy();
       }
       await stopEmulators();
+      if (dynamodbEndpoint) await rm(resolve(options.dataDir, LOCAL_ENDPOINTS_FILE), { force: true });
     },
   };
 }

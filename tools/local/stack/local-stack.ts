@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -311,6 +311,7 @@ async function start(
   const env = (name: string) => model.functions.find((f) => f.environment[name])?.environment[name];
   const accountsTable = env('REGISTRY_ACCOUNTS_TABLE');
   const endpoints: LocalEndpoints = {
+    pid: process.pid,
     registryUrl: `http://${publicHost}`,
     dynamodbEndpoint: servers.dynamodbEndpoint,
     region: LOCAL_REGION,
@@ -321,7 +322,9 @@ async function start(
     awsEndpoint: endpoint.url,
     ...(env('REGISTRY_MODE_PARAMETER') ? { modeParameter: env('REGISTRY_MODE_PARAMETER') } : {}),
   };
-  writeFileSync(resolve(dataDir, LOCAL_ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2));
+  const endpointsFile = resolve(dataDir, LOCAL_ENDPOINTS_FILE);
+  writeFileSync(endpointsFile, JSON.stringify(endpoints, null, 2));
+  cleanups.push(async () => rmSync(endpointsFile, { force: true }));
 
   return {
     url: `http://${publicHost}`,

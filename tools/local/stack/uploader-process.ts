@@ -4,6 +4,7 @@ import { request as httpRequest, type RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../emulators';
+import { endWithThisProcess } from '../reaper';
 import type { UploaderModel } from './stack-model';
 import { PROJECT_ROOT } from './synth';
 
@@ -36,6 +37,7 @@ export async function startUploader(options: UploaderOptions): Promise<RunningUp
     env: { ...options.environment, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  endWithThisProcess(child);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => options.onLog?.(line));
   }
