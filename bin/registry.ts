@@ -27,7 +27,8 @@ const seconds = (name: string): Duration | undefined => {
   return n === undefined ? undefined : Duration.seconds(n);
 };
 
-// Access control, e.g. `cdk deploy -c authMode=token -c anonymousPull=public/*,library/*`; see
+// Access control: token mode unless `-c authMode=basic` or `-c authMode=none` (an open registry) says
+// otherwise, e.g. `cdk deploy -c anonymousPull=public/*,library/*`; see
 // docs/access-control-infra.md for the others (authService, maxFailedSignIns, tokenTtlSeconds,
 // refreshTtlSeconds, signingKeyGenerations).
 const auth: RegistryAuthProps = {

@@ -83,7 +83,7 @@ export interface RegistryStackProps extends StackProps {
    * Access control: `basic` (Basic credentials on every request) or `token` (Docker token auth with
    * KMS-signed JWTs), with an accounts table managed by the admin CLI. See
    * `docs/access-control-infra.md`.
-   * @default - mode 'none': anyone may pull and push
+   * @default - mode 'token', with no users: nothing is served until the admin CLI adds one
    */
   readonly auth?: RegistryAuthProps;
   /**

@@ -16,7 +16,8 @@ export interface RegistryAuthProps {
   /**
    * `basic` checks Basic credentials against the accounts table on every request; `token` has
    * clients sign in at the token service (`/token`) and present the JWT it signs with KMS.
-   * @default 'none' (anyone may pull and push)
+   * @default 'token': nobody may pull or push until the admin CLI adds a user; `none` makes the
+   *   registry open to anyone who can reach it, on purpose
    */
   readonly mode?: AuthMode;
   /**
@@ -216,7 +217,8 @@ export interface ResolvedAuth {
 
 /** Applies the defaults and refuses settings the functions' configuration would refuse at cold start. */
 export function validateAuth(auth: RegistryAuthProps = {}): ResolvedAuth {
-  const mode = auth.mode ?? 'none';
+  // Safe unless told otherwise: a registry reachable from the internet must not take anonymous pushes.
+  const mode = auth.mode ?? 'token';
   if (!AUTH_MODES.includes(mode)) throw new Error(`auth.mode must be one of ${AUTH_MODES.join(', ')}, got "${mode}"`);
   const refuseUnless = (modes: AuthMode[], names: (keyof RegistryAuthProps)[]) => {
     for (const name of names) {

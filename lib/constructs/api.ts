@@ -155,7 +155,7 @@ export class RegistryApi extends Construct {
     Validations.of(this.httpApi).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
-        'OCI clients authenticate with the Docker token protocol or Basic credentials (a 401 with a WWW-Authenticate challenge, then Bearer tokens or Basic on every request), which the registry functions implement (RegistryStackProps.auth): an API Gateway authorizer cannot issue that challenge, and /token and anonymous pulls must stay reachable without credentials. With auth mode none (the default) the registry is open on purpose, as the README says.',
+        'OCI clients authenticate with the Docker token protocol or Basic credentials (a 401 with a WWW-Authenticate challenge, then Bearer tokens or Basic on every request), which the registry functions implement (RegistryStackProps.auth): an API Gateway authorizer cannot issue that challenge, and /token and anonymous pulls must stay reachable without credentials. Only with auth mode none, which must be chosen explicitly (token is the default), is the registry open, on purpose, as the README says.',
     });
   }
 }

@@ -414,7 +414,7 @@ describe('auth props', () => {
     ['an unknown mode', { mode: 'oauth' as never }, /auth.mode must be one of none, basic, token/],
     [
       'anonymous pulls without auth',
-      { anonymousPull: ['public/*'] },
+      { mode: 'none', anonymousPull: ['public/*'] },
       /auth.anonymousPull has no effect with auth.mode "none"/,
     ],
     [

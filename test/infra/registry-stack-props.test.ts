@@ -82,3 +82,21 @@ describe('RegistryStack prop validation', () => {
     expect(() => synthRegistry({ maxNameDepth: 0 })).toThrow(/maxNameDepth must be an integer/);
   });
 });
+
+describe('a stack deployed without an auth choice', () => {
+  test('is in token mode, so nobody pushes anonymously', () => {
+    const s = synthRegistry({ auth: undefined });
+    try {
+      const functions = s.template.findResources('AWS::Lambda::Function');
+      const modes = Object.values(functions)
+        .map((f) => (f as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties)
+        .filter((p) => p.Environment?.Variables?.REGISTRY_MAX_NAME_DEPTH !== undefined)
+        .map((p) => p.Environment?.Variables?.REGISTRY_AUTH_MODE);
+      expect(modes.length).toBe(5);
+      expect(new Set(modes)).toEqual(new Set(['token']));
+      s.template.resourceCountIs('AWS::KMS::Key', 1);
+    } finally {
+      s.dispose();
+    }
+  });
+});

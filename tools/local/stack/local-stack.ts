@@ -106,7 +106,8 @@ async function start(
   const context: Record<string, string> = {
     uploadDataPath: String(options.uploader ?? true),
     logLevel: options.logLevel ?? 'WARN',
-    ...(auth.mode && auth.mode !== 'none' ? { authMode: auth.mode } : {}),
+    // Explicit, since the app's default is token mode: local mode is open unless asked.
+    authMode: auth.mode ?? 'none',
     ...(auth.anonymousPull?.length ? { anonymousPull: auth.anonymousPull.join(',') } : {}),
     ...(auth.maxFailures !== undefined ? { maxFailedSignIns: String(auth.maxFailures) } : {}),
     ...(options.events ? { events: 'true', eventPulls: String(options.events.pulls ?? false) } : {}),
