@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import type { Template } from '../../tools/local/stack/intrinsics';
+import type { PublishedEvent } from '../../tools/local/stack/standins';
 import { RegistryClient } from '../support/http-client';
 import { testClients } from '../support/aws';
 import { startTestStack, type TestStack } from '../support/local-registry';
@@ -108,4 +109,35 @@ function removeAction(template: Template, rolePrefix: string, action: string): v
     }
   }
   if (removed === 0) throw new Error(`no statement of ${rolePrefix}* grants ${action}`);
+}
+
+describe('the synthesized stack with registry events', () => {
+  let stack: TestStack;
+  const events: PublishedEvent[] = [];
+  beforeAll(async () => {
+    stack = await startTestStack({ uploader: false, events: { onEvent: (e) => events.push(e) } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('publishes through EventBridge with the functions’ own grants', async () => {
+    const { digest } = await new RegistryClient(stack.url).pushImage('events/app', 'v1');
+    const pushed = await until(() => events.find((e) => e.DetailType === 'Manifest Pushed'));
+    expect(pushed.Source).toBe('serverless-oci-registry');
+    expect(JSON.parse(pushed.Detail ?? '{}')).toMatchObject({ repository: 'events/app', digest, tag: 'v1' });
+    const puts = stack.calls.filter((c) => c.service === 'events');
+    expect(puts.length).toBeGreaterThan(0);
+    expect(puts.every((c) => c.status === 200 && !c.denied)).toBe(true);
+  });
+});
+
+async function until<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
