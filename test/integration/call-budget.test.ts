@@ -156,4 +156,98 @@ describe('AWS call budget per operation', () => {
     );
     await measure('blob DELETE', () => client.request('DELETE', `/v2/budget/push/blobs/${config}`), 202);
   });
+
+  test('push: a chunked upload that fills a multipart part, and a direct upload (push helper)', async () => {
+    const MiB = 1024 * 1024;
+    const body = Buffer.alloc(7 * MiB + 100, 7);
+    let location = '';
+    await measure(
+      'upload POST (start, chunked)',
+      () => client.request('POST', '/v2/budget/parts/blobs/uploads/'),
+      202,
+      (res) => {
+        location = res.headers.get('location') as string;
+      },
+    );
+    const chunk = (start: number, end: number) =>
+      client.request('PATCH', location, {
+        body: body.subarray(start, end),
+        headers: { 'Content-Range': `${start}-${end - 1}`, 'Content-Type': 'application/octet-stream' },
+      });
+    expect(await measure('upload PATCH (3 MiB, staged)', () => chunk(0, 3 * MiB), 202)).toEqual({
+      'dynamodb.GetItem': 1,
+      's3.PutObject': 1,
+      'dynamodb.PutItem': 1,
+    });
+    // With the staged chunk it makes a part: the first part starts the multipart upload.
+    expect(await measure('upload PATCH (3 MiB, first part)', () => chunk(3 * MiB, 6 * MiB), 202)).toEqual({
+      'dynamodb.GetItem': 1,
+      's3.GetObject': 1,
+      's3.CreateMultipartUpload': 1,
+      's3.UploadPart': 1,
+      'dynamodb.PutItem': 1,
+      's3.DeleteObjects': 1,
+    });
+    expect(await measure('upload PATCH (1 MiB, staged after a part)', () => chunk(6 * MiB, 7 * MiB), 202)).toEqual({
+      'dynamodb.GetItem': 1,
+      's3.PutObject': 1,
+      'dynamodb.PutItem': 1,
+    });
+    // The staged chunk and the last one become the last part.
+    const finish = await measure(
+      'upload PUT ?digest= (multipart finish)',
+      () =>
+        client.request('PUT', `${location}?digest=${sha256(body)}`, {
+          body: body.subarray(7 * MiB),
+          headers: { 'Content-Type': 'application/octet-stream' },
+        }),
+      201,
+    );
+    expect(finish).toEqual({
+      'dynamodb.GetItem': 2,
+      's3.GetObject': 1,
+      's3.UploadPart': 1,
+      's3.CompleteMultipartUpload': 1,
+      's3.DeleteObjects': 1,
+      'dynamodb.PutItem': 1,
+      'dynamodb.TransactWriteItems': 1,
+      'dynamodb.DeleteItem': 1,
+    });
+
+    const direct = Buffer.alloc(6 * MiB, 3);
+    await measure(
+      'upload POST (start, direct)',
+      () => client.request('POST', '/v2/budget/direct/blobs/uploads/'),
+      202,
+      (res) => {
+        location = res.headers.get('location') as string;
+      },
+    );
+    const partUrls = await measure(
+      'upload POST ?parts=1-2 (direct)',
+      () => client.request('POST', `${location}?parts=1-2`),
+      200,
+    );
+    expect(partUrls).toEqual({ 'dynamodb.GetItem': 1, 's3.CreateMultipartUpload': 1, 'dynamodb.PutItem': 1 });
+    // The measured answer was consumed by the count; a second request presigns the same parts again.
+    const urlsRes = await client.request('POST', `${location}?parts=1-2`);
+    const urls = ((await urlsRes.json()) as { parts: { partNumber: number; url: string }[] }).parts;
+    for (const [i, part] of [direct.subarray(0, 5 * MiB), direct.subarray(5 * MiB)].entries()) {
+      expect((await fetch(urls[i]!.url, { method: 'PUT', body: part })).status).toBe(200);
+    }
+    const verify = await measure(
+      'upload POST ?digest= (direct finish)',
+      () => client.request('POST', `${location}?digest=${sha256(direct)}`),
+      201,
+    );
+    expect(verify).toEqual({
+      'dynamodb.GetItem': 2,
+      's3.ListParts': 1,
+      's3.CompleteMultipartUpload': 1,
+      's3.GetObject': 1,
+      'dynamodb.PutItem': 3,
+      'dynamodb.TransactWriteItems': 1,
+      'dynamodb.DeleteItem': 1,
+    });
+  });
 });
