@@ -47,4 +47,6 @@ export const ENV = {
   immutableTags: 'REGISTRY_IMMUTABLE_TAGS',
   /** Tag retention: `<repository pattern>:<tag pattern>=<keep last>`, comma-separated. */
   tagRetention: 'REGISTRY_TAG_RETENTION',
+  /** Upload bodies one uploader task streams at once; more wait (lambda/uploader/admission.ts). */
+  uploaderMaxStreams: 'REGISTRY_UPLOADER_MAX_STREAMS',
 } as const;

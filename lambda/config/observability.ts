@@ -25,6 +25,8 @@ export const REGISTRY_METRICS = {
   errors5xx: 'Errors5xx',
   /** Time from the request reaching the code to its response, in milliseconds. */
   latency: 'Latency',
+  /** Upload bodies the uploader task was streaming when one more was admitted (its autoscaling metric). */
+  uploadsInFlight: 'UploadsInFlight',
 } as const;
 export type RegistryMetric = (typeof REGISTRY_METRICS)[keyof typeof REGISTRY_METRICS];
 

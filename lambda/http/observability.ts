@@ -61,6 +61,7 @@ const UNITS: Record<RegistryMetric, (typeof MetricUnit)[keyof typeof MetricUnit]
   Errors4xx: MetricUnit.Count,
   Errors5xx: MetricUnit.Count,
   Latency: MetricUnit.Milliseconds,
+  UploadsInFlight: MetricUnit.Count,
 };
 
 /**

@@ -9,6 +9,9 @@ import { splitRequestTarget } from '../http/request-target';
 import type { HttpResponse } from '../http/response';
 import type { Services } from '../http/services';
 import { refuseWritesInMaintenance } from '../http/write-guard';
+import { REGISTRY_METRICS } from '../config/observability';
+import { TooManyRequestsError } from '../core/errors';
+import type { UploadAdmission } from './admission';
 
 /**
  * The upload data path: the upload endpoints with request bodies streamed into storage instead of
@@ -22,17 +25,54 @@ import { refuseWritesInMaintenance } from '../http/write-guard';
 export function uploaderListener(
   services: Services,
   observability: Observability = new Observability({ group: 'uploader' }),
+  admission?: UploadAdmission,
 ): RequestListener {
   return (req, res) => {
-    void handle(req, res, services, observability);
+    void admit(req, res, services, observability, admission);
   };
 }
+
+/** Bounds the bodies streamed at once (./admission): a request with a body waits for a slot. */
+async function admit(
+  req: IncomingMessage,
+  res: ServerResponse,
+  services: Services,
+  observability: Observability,
+  admission: UploadAdmission | undefined,
+): Promise<void> {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!admission || !hasBody) return handle(req, res, services, observability);
+  const release = await admission.acquire();
+  if (!release) {
+    const requestId = randomUUID();
+    const result = errorResponse(
+      new TooManyRequestsError(
+        `this uploader is streaming as many uploads as its memory holds and none finished within the wait; retry in ${BUSY_RETRY_SECONDS} s`,
+        BUSY_RETRY_SECONDS,
+      ),
+      requestId,
+      () => {},
+    );
+    result.headers[REQUEST_ID_HEADER] = requestId;
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => req.destroy());
+    writeResponse(res, result, (req.method ?? 'GET').toUpperCase());
+    observability.logger.warn('upload refused: no stream slot within the wait', { requestId, path: req.url });
+    return;
+  }
+  res.on('close', release);
+  return handle(req, res, services, observability, admission.inFlight);
+}
+
+/** Seconds a client refused for want of a slot waits before it retries. */
+const BUSY_RETRY_SECONDS = 10;
 
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   services: Services,
   observability: Observability,
+  inFlight?: number,
 ): Promise<void> {
   // The path as sent: `new URL` would resolve `..` and `%2e%2e`, and the upload would act on another name.
   const { rawPath, rawQueryString } = splitRequestTarget(req.url);
@@ -45,6 +85,7 @@ async function handle(
   // The load balancer's trace id ties this request to its access log line.
   const traceId = header(req, 'x-amzn-trace-id');
   const observation = observability.begin({ requestId, ...(traceId ? { extra: { traceId } } : {}) });
+  if (inFlight !== undefined) observation.record(REGISTRY_METRICS.uploadsInFlight, inFlight);
   const request: RegistryRequest = {
     method,
     rawPath,

@@ -28,6 +28,9 @@ import { TARGET_PARTITIONS } from 'aws-cdk-lib/cx-api';
 import { Fact, FactName, RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
+import { GROUP_DIMENSION, METRICS_NAMESPACE, REGISTRY_METRICS, SERVICE_NAME } from '../../lambda/config/observability';
+import { maxStreamsFor } from '../../lambda/config/uploader';
+import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { StorageGrantee } from './storage';
 
 const ROOT = join(__dirname, '..', '..');
@@ -48,7 +51,13 @@ export const UPLOADER_DEFAULTS = {
   // on which nothing moves (a stalled client), and must outlast the time the uploader takes between
   // the last byte received and its answer (the last parts and CompleteMultipartUpload).
   loadBalancerIdleTimeout: Duration.seconds(300),
-  deregistrationDelay: Duration.seconds(30),
+  // A deploy or scale-in first drains the task: the load balancer lets its uploads go on this long
+  // (no new ones reach it), then ECS stops it with SIGTERM and, after stopTimeout, SIGKILL. An upload
+  // still running after both is cut, and its client pushes it again.
+  deregistrationDelay: Duration.minutes(15),
+  stopTimeout: Duration.minutes(2),
+  /** Average streams in flight per task that autoscaling aims at, as a share of the task's limit. */
+  streamsTargetShare: 0.5,
   logRetention: RetentionDays.ONE_MONTH,
 } as const;
 
@@ -133,8 +142,13 @@ export class RegistryUploader extends Construct {
       // The server writes nothing to disk: bodies stream from the socket into S3 parts held in
       // memory (checked under strace: no file is opened for writing, /tmp included).
       readonlyRootFilesystem: true,
+      // Fargate's longest: time for uploads in flight to finish after SIGTERM (the server stops
+      // taking connections and exits once the last one ends).
+      stopTimeout: UPLOADER_DEFAULTS.stopTimeout,
       environment: {
         PORT: String(UPLOADER_PORT),
+        // Bodies streamed at once, from the task's memory; more wait (lambda/uploader/admission.ts).
+        [ENV.uploaderMaxStreams]: String(maxStreamsFor(UPLOADER_DEFAULTS.memoryLimitMiB)),
         [ENV.maxNameDepth]: String(props.maxNameDepth),
         // Fargate sets it too; explicit, so the SDK never has to guess.
         AWS_REGION: Stack.of(this).region,
@@ -171,9 +185,23 @@ export class RegistryUploader extends Construct {
       circuitBreaker: { rollback: true },
       healthCheckGracePeriod: Duration.seconds(30),
     });
-    this.service
-      .autoScaleTaskCount({ minCapacity: UPLOADER_DEFAULTS.minCapacity, maxCapacity: UPLOADER_DEFAULTS.maxCapacity })
-      .scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: UPLOADER_DEFAULTS.cpuTargetPercent });
+    const scaling = this.service.autoScaleTaskCount({
+      minCapacity: UPLOADER_DEFAULTS.minCapacity,
+      maxCapacity: UPLOADER_DEFAULTS.maxCapacity,
+    });
+    scaling.scaleOnCpuUtilization('Cpu', { targetUtilizationPercent: UPLOADER_DEFAULTS.cpuTargetPercent });
+    // Streaming uploads are bound by memory and connections more than by CPU: scale on the streams
+    // each task holds (the uploader's UploadsInFlight metric, one sample per admitted upload).
+    scaling.scaleToTrackCustomMetric('Streams', {
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: REGISTRY_METRICS.uploadsInFlight,
+        dimensionsMap: { service: SERVICE_NAME, [GROUP_DIMENSION]: 'uploader' },
+        statistic: 'Average',
+        period: Duration.minutes(1),
+      }),
+      targetValue: Math.max(1, maxStreamsFor(UPLOADER_DEFAULTS.memoryLimitMiB) * UPLOADER_DEFAULTS.streamsTargetShare),
+    });
 
     this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: this.vpc,

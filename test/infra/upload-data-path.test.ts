@@ -188,7 +188,7 @@ describe('RegistryStack with the upload data path', () => {
     ]);
   });
 
-  test('internal load balancer in isolated subnets: idle timeout 300 s, health check /healthz, 30 s deregistration', () => {
+  test('internal load balancer in isolated subnets: idle timeout 300 s, health check /healthz, uploads drained 15 min', () => {
     const [, lb] = only(resources('AWS::ElasticLoadBalancingV2::LoadBalancer'));
     expect(lb.Properties.Scheme).toBe('internal');
     expect(lb.Properties.Subnets).toEqual(
@@ -207,7 +207,7 @@ describe('RegistryStack with the upload data path', () => {
       TargetType: 'ip',
       HealthCheckPath: '/healthz',
       Matcher: { HttpCode: '200' },
-      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '900' }]),
     });
   });
 
@@ -234,12 +234,16 @@ describe('RegistryStack with the upload data path', () => {
     expect(environment).toEqual({
       PORT: '8080',
       AWS_REGION: 'eu-west-1',
+      // 60 % of the task's 2 GiB at 80 MiB a stream.
+      [ENV.uploaderMaxStreams]: '15',
       [ENV.maxNameDepth]: '8',
       [ENV.bucket]: { Ref: logicalId(s.stack.storage.bucket) },
       [ENV.table]: { Ref: logicalId(s.stack.storage.table) },
       [ENV.uploadTtl]: '86400',
       [ENV.modeParameter]: { Ref: logicalId(s.stack.mode.parameter) },
     });
+    // Uploads in flight get Fargate's longest stop timeout to finish after SIGTERM.
+    expect(taskDefinition().ContainerDefinitions[0].StopTimeout).toBe(120);
     const logGroup = taskDefinition().ContainerDefinitions[0].LogConfiguration.Options['awslogs-group'].Ref;
     expect(resources('AWS::Logs::LogGroup')[logGroup]?.Properties.RetentionInDays).toBe(30);
   });
@@ -251,6 +255,23 @@ describe('RegistryStack with the upload data path', () => {
     s.template.hasOutput('RegistryHost', { Value: domain });
     expect(Object.keys(s.template.findOutputs('DomainTarget'))).toEqual([]);
     s.template.resourceCountIs('AWS::ApiGatewayV2::DomainName', 0);
+  });
+
+  test('scales on the streams each task holds as well as on CPU', () => {
+    const policies = Object.values(resources('AWS::ApplicationAutoScaling::ScalingPolicy')).map(
+      (p) => p.Properties.TargetTrackingScalingPolicyConfiguration,
+    );
+    expect(policies).toContainEqual(
+      expect.objectContaining({
+        TargetValue: 7.5,
+        CustomizedMetricSpecification: expect.objectContaining({
+          MetricName: 'UploadsInFlight',
+          Namespace: 'ServerlessOciRegistry',
+          Statistic: 'Average',
+        }),
+      }),
+    );
+    expect(policies).toContainEqual(expect.objectContaining({ TargetValue: 60 }));
   });
 });
 

@@ -21,7 +21,10 @@ export interface TestRegistry extends LocalRegistry {
 
 /** Local mode on the run's servers, with its own bucket and table, on a free port. */
 export async function startTestRegistry(
-  options: Pick<LocalRegistryOptions, 'uploader' | 'auth' | 'events' | 'publishPulls' | 'directVerifyBudget'> = {},
+  options: Pick<
+    LocalRegistryOptions,
+    'uploader' | 'auth' | 'events' | 'publishPulls' | 'directVerifyBudget' | 'uploaderAdmission'
+  > = {},
 ): Promise<TestRegistry> {
   const clients = testClients();
   const { bucket, table } = await freshStorage(clients);
@@ -34,6 +37,7 @@ export async function startTestRegistry(
     bucket,
     table,
     uploader: options.uploader,
+    ...(options.uploaderAdmission ? { uploaderAdmission: options.uploaderAdmission } : {}),
     ...(options.directVerifyBudget ? { directVerifyBudget: options.directVerifyBudget } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
     ...(options.events ? { events: options.events, publishPulls: options.publishPulls } : {}),

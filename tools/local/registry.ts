@@ -16,6 +16,8 @@ import {
   type FunctionGroup,
 } from '../../lambda/config/routes';
 import { uploaderListener } from '../../lambda/uploader/server';
+import { UploadAdmission, type AdmissionOptions } from '../../lambda/uploader/admission';
+import { maxStreamsFor } from '../../lambda/config/uploader';
 import { compose } from '../../lambda/handlers/compose';
 import * as endpoints from '../../lambda/http/endpoints';
 import { tokenEndpoint } from '../../lambda/http/token-endpoint';
@@ -56,6 +58,11 @@ export interface LocalRegistryOptions {
   readonly onRequest?: (record: RequestRecord) => void;
   readonly log?: (line: string) => void;
   /**
+   * Upload bodies the uploader streams at once, and how long one waits for a slot.
+   * @default what the deployed task's memory holds (lambda/config/uploader.ts), a 120 s wait
+   */
+  readonly uploaderAdmission?: AdmissionOptions;
+  /**
    * Access control, as a deployed stack configures it; off by default. Token mode signs with a key
    * kept in `dataDir` (the stand-in for the KMS key).
    */
@@ -95,6 +102,8 @@ export interface LocalRegistry {
   readonly config: RegistryConfig;
   /** Users and robot tokens (for the admin CLI and tests). */
   readonly accounts: AccountStore;
+  /** The uploader's admission control (its streams in flight, its peak), when it runs. */
+  readonly uploaderAdmission?: UploadAdmission;
   stop(): Promise<void>;
 }
 
@@ -183,6 +192,10 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
       lambdaHandler(ENDPOINTS[group], () => services, observe(group)) as unknown as LambdaFn,
     ]),
   ) as Record<FunctionGroup, LambdaFn>;
+  const admission =
+    options.uploader === false
+      ? undefined
+      : new UploadAdmission(options.uploaderAdmission ?? { maxStreams: maxStreamsFor(2048) });
   const server = createLocalGateway({
     routes: routeTable(config.maxNameDepth),
     handlers,
@@ -190,7 +203,10 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     uploader:
       options.uploader === false
         ? undefined
-        : { listener: uploaderListener(services, observe('uploader')), pathPatterns: [UPLOADER_PATH_PATTERN] },
+        : {
+            listener: uploaderListener(services, observe('uploader'), admission),
+            pathPatterns: [UPLOADER_PATH_PATTERN],
+          },
   });
   try {
     await new Promise<void>((ok, fail) => {
@@ -224,6 +240,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     clients,
     config,
     accounts,
+    ...(admission ? { uploaderAdmission: admission } : {}),
     stop: async () => {
       await new Promise<void>((ok) => {
         server.close(() => ok());
