@@ -1,8 +1,10 @@
 #!/usr/bin/env -S npx tsx
+import '../tools/quiet-warnings';
 import { parseArgs } from 'node:util';
 import { AdminError } from '../lambda/core/services/account-admin';
 import { COMMANDS, openAdmin, type AdminTarget, type CliOption } from '../tools/admin/admin-cli';
 import { CliError, UsageError, type CliValues } from '../tools/admin/cli-support';
+import { defaultDataDir } from '../tools/local/endpoints-file';
 
 /**
  * The admin CLI: users, their access rules and robot tokens, in the accounts table of local mode
@@ -13,7 +15,11 @@ const PROGRAM = 'serverless-oci-registry';
 
 const TARGET: Record<string, CliOption> = {
   local: { type: 'boolean', help: 'the registry `npm start` runs (found through <data-dir>/local-endpoints.json)' },
-  'data-dir': { type: 'string', value: '<dir>', help: "local mode's data directory (default .registry-data)" },
+  'data-dir': {
+    type: 'string',
+    value: '<dir>',
+    help: "local mode's data directory (default $REGISTRY_DATA_DIR, else .registry-data)",
+  },
   table: {
     type: 'string',
     value: '<table>',
@@ -88,7 +94,7 @@ function target(values: CliValues): AdminTarget {
   const table = typeof values.table === 'string' ? values.table : undefined;
   if (values.local && table) throw new UsageError('use either --local or --table, not both');
   if (values['data-dir'] !== undefined && !values.local) throw new UsageError('--data-dir goes with --local');
-  if (values.local) return { kind: 'local', dataDir: String(values['data-dir'] ?? '.registry-data') };
+  if (values.local) return { kind: 'local', dataDir: String(values['data-dir'] ?? defaultDataDir()) };
   const name = table ?? process.env.REGISTRY_ACCOUNTS_TABLE;
   if (name) return { kind: 'table', table: name };
   throw new UsageError('which registry? --local (while npm start runs) or --table <accounts table of a stack>');

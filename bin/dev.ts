@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
+import '../tools/quiet-warnings';
 import { startLocalRegistry } from '../tools/local/registry';
 
 /**

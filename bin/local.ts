@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
+import '../tools/quiet-warnings';
 import { startLocalStack } from '../tools/local/stack/local-stack';
 import { functionLogFilter } from '../tools/local/stack/log-filter';
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env -S npx tsx
+import '../tools/quiet-warnings';
 import {
   createPushHelper,
   DEFAULT_CHUNK_SIZE,
@@ -14,11 +15,22 @@ import {
  * in chunks its functions accept. Then `docker push localhost:5000/team/app:1.0` works for any layer
  * size.
  */
+const USAGE = `usage: npm run push-helper -- <registry URL> [port] [--chunks]
+
+A registry on localhost:<port> (default 5000) that relays pushes to <registry URL>: layer bodies go
+straight to the registry's bucket through presigned part URLs (--chunks: through the registry in
+chunks its functions accept). Then \`docker push localhost:<port>/team/app:1.0\` works for any layer.
+
+environment: REGISTRY_PUSH_PART_SIZE, REGISTRY_PUSH_PART_CONCURRENCY, REGISTRY_PUSH_CHUNK_SIZE (bytes)`;
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(USAGE);
+  process.exit(0);
+}
 const chunks = args.includes('--chunks');
 const [upstream, port = '5000'] = args.filter((a) => a !== '--chunks');
-if (!upstream) {
-  console.error('usage: npm run push-helper -- <registry URL> [port] [--chunks]');
+if (!upstream || !/^https?:\/\/[^/]/.test(upstream) || !/^\d+$/.test(port)) {
+  console.error(USAGE);
   process.exit(2);
 }
 const server = createPushHelper({

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_MODE_CACHE_MS } from '../../lambda/core/services/mode-service';
 import type { ModeStore, RegistryMode } from '../../lambda/core/ports/mode';
 import { CliError, readLocalEndpoints, UsageError, type CliValues } from './cli-support';
+import { defaultDataDir } from '../local/endpoints-file';
 import { LOCAL_CREDENTIALS } from '../local/emulators';
 
 /**
@@ -25,7 +26,7 @@ function modeTargetOptions(
   values: CliValues,
   env: NodeJS.ProcessEnv,
 ): { kind: 'local'; dataDir: string } | { kind: 'parameter'; parameter: string } {
-  if (values.local) return { kind: 'local', dataDir: String(values['data-dir'] ?? '.registry-data') };
+  if (values.local) return { kind: 'local', dataDir: String(values['data-dir'] ?? defaultDataDir()) };
   const name = str(values.parameter) ?? env.REGISTRY_MODE_PARAMETER;
   if (!name) throw new UsageError("which registry? --local or --parameter <the stack's ModeParameter output>");
   return { kind: 'parameter', parameter: name };

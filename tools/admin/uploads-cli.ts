@@ -2,6 +2,7 @@ import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import { systemClock } from '../../lambda/core/ports/clock';
 import type { SweepResult } from '../../lambda/core/services/upload-sweeper';
 import { CliError, parseHours, readLocalEndpoints, UsageError, type CliValues } from './cli-support';
+import { defaultDataDir } from '../local/endpoints-file';
 import { LOCAL_CREDENTIALS } from '../local/emulators';
 
 /**
@@ -33,7 +34,7 @@ export async function storageTarget(values: CliValues, env = process.env): Promi
   }
   if (values['data-dir'] !== undefined && !values.local) throw new UsageError('--data-dir goes with --local');
   if (values.local) {
-    const endpoints = await readLocalEndpoints(String(values['data-dir'] ?? '.registry-data'));
+    const endpoints = await readLocalEndpoints(String(values['data-dir'] ?? defaultDataDir()));
     if (!endpoints.bucket || !endpoints.s3Endpoint) {
       throw new CliError('local-endpoints.json names no bucket or S3 endpoint: restart npm start with this version');
     }

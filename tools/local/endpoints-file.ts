@@ -27,3 +27,8 @@ export function isRunning(endpoints: Pick<LocalEndpoints, 'pid'>): boolean {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/** Local mode's data directory: REGISTRY_DATA_DIR, as `npm start` reads it, else `.registry-data`. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.REGISTRY_DATA_DIR || '.registry-data';
+}
