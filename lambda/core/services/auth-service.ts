@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   grantFromRules,
   grantOf,
@@ -55,6 +55,13 @@ const WRONG_PASSWORD = 'authentication required: user name or password is wrong'
 const WRONG_TOKEN = 'authentication required: user name or token is wrong, revoked or expired';
 /** How long a Basic sign-in is remembered: a removed user or token stops working within this. */
 const SIGN_IN_CACHE_MS = 60_000;
+/**
+ * How long a verified password spares the next sign-ins of its user the scrypt (about 0.1 s of
+ * CPU): docker asks the token service once per scope, so one pull of several repositories signs in
+ * many times. Kept short, and dropped at once when the user's password hash changes.
+ */
+export const VERIFIED_PASSWORD_MS = 5 * 60_000;
+const VERIFIED_PASSWORD_ENTRIES = 1000;
 /** Seconds of clock skew tolerated between the token service and the registry. */
 const CLOCK_TOLERANCE = 30;
 
@@ -65,6 +72,12 @@ const CLOCK_TOLERANCE = 30;
  */
 export class AuthService {
   private readonly recent = new Map<string, { principal: Principal; until: number }>();
+  /**
+   * Passwords verified lately, by an HMAC of user name and password under a key of this process
+   * (nothing in memory can be tried offline against a password list), with the hash they matched.
+   */
+  private readonly verified = new Map<string, { passwordHash: string; until: number }>();
+  private readonly verifiedKey = randomBytes(32);
 
   constructor(
     private readonly store: AccountStore | undefined,
@@ -107,10 +120,21 @@ export class AuthService {
     const failures = await this.accounts().failures(key, now);
     if (failures.count >= this.settings.maxFailures) throw this.lockedOut(failures.windowEnds, now);
     const user = await this.accounts().getUser(username);
+    // Lockout is checked first, and the user is read fresh: a cached check never outlives a
+    // password change or a removed user, and never opens a locked-out name.
+    const remembered = createHmac('sha256', this.verifiedKey).update(`${username}\u0000${secret}`).digest('base64url');
+    const hit = this.verified.get(remembered);
+    if (user?.passwordHash && hit && hit.until > now && hit.passwordHash === user.passwordHash) {
+      return this.principal(user);
+    }
     if (!(await verifyPassword(secret, user?.passwordHash)) || !user) {
       const counted = await this.accounts().recordFailure(key, now, this.settings.failureWindowSeconds);
       if (counted.count >= this.settings.maxFailures) throw this.lockedOut(counted.windowEnds, now);
       throw new UnauthorizedError(WRONG_PASSWORD);
+    }
+    if (user.passwordHash) {
+      if (this.verified.size >= VERIFIED_PASSWORD_ENTRIES) this.verified.clear();
+      this.verified.set(remembered, { passwordHash: user.passwordHash, until: now + VERIFIED_PASSWORD_MS });
     }
     return this.principal(user);
   }
