@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { ConcurrentModificationError } from '../../lambda/core/errors';
 import type {
   BlobIndex,
+  ChunkedUploadSession,
   ManifestIndex,
   ManifestRecord,
-  UploadSession,
   UploadSessionStore,
 } from '../../lambda/core/ports/metadata';
 
@@ -146,9 +146,11 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
     });
 
     test('upload sessions: create once, conditional update, delete', async () => {
-      const session: UploadSession = {
+      const session: ChunkedUploadSession = {
         id: uuid(),
         name: repo,
+        kind: 'chunked',
+        hashing: 'resumable',
         size: 0,
         hashState: new Uint8Array(randomBytes(116)),
         version: 0,
@@ -159,7 +161,7 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       };
       await m.create(session);
       await expect(m.create(session)).rejects.toBeInstanceOf(ConcurrentModificationError);
-      const got = await m.get(session.id);
+      const got = (await m.get(session.id)) as ChunkedUploadSession | undefined;
       expect(Buffer.from(got?.hashState ?? [])).toEqual(Buffer.from(session.hashState));
       const next = {
         ...session,

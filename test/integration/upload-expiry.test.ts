@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
-import type { UploadSession } from '../../lambda/core/ports/metadata';
+import type { ChunkedUploadSession } from '../../lambda/core/ports/metadata';
 import { UploadService } from '../../lambda/core/services/upload-service';
 import { composeUploadSweeper } from '../../lambda/handlers/compose';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
@@ -31,7 +31,7 @@ const clockAt = (ms: number): Clock => ({ now: () => ms });
 const aDayAndAHalfAgo = () => Date.now() - 1.5 * TTL * 1000;
 
 /** Opens a session through `uploads` and appends chunks of `sizes` bytes. */
-async function openWith(uploads: UploadService, name: string, ...sizes: number[]): Promise<UploadSession> {
+async function openWith(uploads: UploadService, name: string, ...sizes: number[]): Promise<ChunkedUploadSession> {
   let session = await uploads.start(name);
   let offset = 0;
   for (const size of sizes) {
@@ -41,7 +41,7 @@ async function openWith(uploads: UploadService, name: string, ...sizes: number[]
   return session;
 }
 
-const multipartOf = (s: UploadSession) => (s.multipart ? [`${s.multipart.key}@${s.multipart.id}`] : []);
+const multipartOf = (s: ChunkedUploadSession) => (s.multipart ? [`${s.multipart.key}@${s.multipart.id}`] : []);
 
 describe('upload expiry on the real servers: expired sessions leave nothing in S3 or DynamoDB', () => {
   let functions: TestRegistry; // uploads through the function handlers (no data path)

@@ -23,6 +23,7 @@ import type {
   UploadSessionStore,
 } from '../../core/ports/metadata';
 import { UPLOAD_EXPIRY_INDEX } from '../../config/table-schema';
+import { expiryShard, sessionItem, toSession } from './session-item';
 import { b, bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './table';
 
 /**
@@ -412,68 +413,6 @@ function toManifestRecord(item: Item): ManifestRecord {
     artifactType: str(item, 'artifactType'),
     annotations: annotations ? (JSON.parse(annotations) as Record<string, string>) : undefined,
   };
-}
-
-function sessionItem(session: UploadSession): Item {
-  const item: Item = {
-    ...key(K.upload(session.id)),
-    name: s(session.name),
-    size: n(session.size),
-    version: n(session.version),
-    parts: s(JSON.stringify(session.parts)),
-    tail: s(JSON.stringify(session.tail)),
-    createdAt: n(session.createdAt),
-    // DynamoDB's TTL deletes the item only a day after the session died: it frees nothing in S3, so
-    // the upload sweeper, which does, must find the session first (docs/storage.md, "Upload expiry").
-    ttl: n(session.expiresAt + SESSION_ITEM_TTL_MARGIN_SECONDS),
-    // Puts the session into the sparse expiry index the upload sweeper queries.
-    [UPLOAD_EXPIRY_INDEX.partitionKey]: s(expiryShard(session.id)),
-    [UPLOAD_EXPIRY_INDEX.sortKey]: n(session.expiresAt),
-  };
-  if (session.hashState.length > 0) item.hashState = b(session.hashState);
-  if (session.nativeDigest) item.nativeDigest = s(session.nativeDigest);
-  if (session.direct) item.direct = { BOOL: true };
-  if (session.resumableVerify) item.resumableVerify = { BOOL: true };
-  if (session.multipart) {
-    item.multipartId = s(session.multipart.id);
-    item.multipartKey = s(session.multipart.key);
-  }
-  return item;
-}
-
-function toSession(id: string, item: Item): UploadSession {
-  return {
-    id,
-    name: str(item, 'name') as string,
-    size: num(item, 'size') ?? 0,
-    hashState: bin(item, 'hashState') ?? new Uint8Array(0),
-    nativeDigest: str(item, 'nativeDigest'),
-    ...(item.direct?.BOOL ? { direct: true } : {}),
-    ...(item.resumableVerify?.BOOL ? { resumableVerify: true } : {}),
-    version: num(item, 'version') ?? 0,
-    multipart: multipartOf(item),
-    parts: JSON.parse(str(item, 'parts') ?? '[]'),
-    tail: JSON.parse(str(item, 'tail') ?? '[]'),
-    createdAt: num(item, 'createdAt') ?? 0,
-    // Items written before the expiry index existed carry the expiry in `ttl` alone.
-    expiresAt: num(item, UPLOAD_EXPIRY_INDEX.sortKey) ?? num(item, 'ttl') ?? 0,
-  };
-}
-
-function multipartOf(item: Item): UploadSession['multipart'] {
-  const id = str(item, 'multipartId');
-  const key = str(item, 'multipartKey');
-  return id && key ? { id, key } : undefined;
-}
-
-/** How long after a session died DynamoDB's TTL may delete its item: longer than a sweep takes to come. */
-const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
-
-/** The expiry index shard of a session id (its first hex digit), or of shard number `n`. */
-function expiryShard(idOrShard: string | number): string {
-  if (typeof idOrShard === 'number') return idOrShard.toString(16);
-  const digit = parseInt(idOrShard.charAt(0), 16);
-  return Number.isNaN(digit) ? '0' : (digit % UPLOAD_EXPIRY_INDEX.shards).toString(16);
 }
 
 /** The listing's position: the shard it is in and DynamoDB's key to continue after, as base64url JSON. */

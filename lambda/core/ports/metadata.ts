@@ -3,6 +3,9 @@
  * Implementations translate vendor errors: a lost conditional write becomes
  * `ConcurrentModificationError`, throttling becomes `UnavailableError`.
  */
+import type { UploadSession } from './upload-session';
+
+export type * from './upload-session';
 
 /** Where a blob's bytes live and how big they are. */
 export interface BlobRecord {
@@ -80,48 +83,7 @@ export interface ManifestIndex {
   repositoryExists(name: string): Promise<boolean>;
 }
 
-/** Where an upload session's bytes are while it is open. */
-export interface UploadSession {
-  readonly id: string;
-  readonly name: string;
-  /** Bytes received so far. */
-  readonly size: number;
-  /** Serialized resumable SHA-256 state after `size` bytes (treat as upload data: it may hold input bytes). */
-  readonly hashState: Uint8Array;
-  /**
-   * Set when the session's first request streamed a whole body and was hashed natively (several times
-   * faster than the resumable hash): the bytes so far hash to this sha256 digest, and `hashState` is
-   * empty. A finishing request with no more bytes uses it as is; one that adds bytes first rebuilds
-   * the resumable state from what was stored.
-   */
-  readonly nativeDigest?: string;
-  /** Incremented on every change; writes are conditional on it. */
-  readonly version: number;
-  /**
-   * The blob-store multipart upload, once the first full part was written, and the key it writes.
-   * Each multipart upload has a key of its own, so two requests racing to finish one session can
-   * never complete different bytes under the same key.
-   */
-  readonly multipart?: { readonly id: string; readonly key: string };
-  readonly parts: readonly { readonly partNumber: number; readonly etag: string; readonly size: number }[];
-  /** Staged objects holding received bytes not yet in a part, in order. */
-  readonly tail: readonly { readonly key: string; readonly size: number }[];
-  /**
-   * A direct session (the push helper's protocol, docs/large-uploads.md): its bytes go from the
-   * client straight to storage through presigned part URLs, never through the registry, and are
-   * verified by reading them back. Until the client finishes, `multipart` is the upload the URLs
-   * write to. After that, `tail` holds the one assembled object, and `size` and `hashState` count
-   * and hash the bytes verified so far (verification may take several requests).
-   */
-  readonly direct?: boolean;
-  /** A direct session whose verification could not finish in one request, so hashes resumably. */
-  readonly resumableVerify?: boolean;
-  /** Epoch milliseconds. */
-  readonly createdAt: number;
-  /** Epoch seconds after which the session is dead (the table's TTL attribute). */
-  readonly expiresAt: number;
-}
-
+/** Upload sessions by id, each replaced whole and only conditionally on its version. */
 export interface UploadSessionStore {
   /** Creates a session; the id must be new. */
   create(session: UploadSession): Promise<void>;

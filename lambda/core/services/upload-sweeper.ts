@@ -1,6 +1,7 @@
 import type { BlobStore } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
 import type { ExpiredUploadSessions, ExpiringUpload, UploadSession } from '../ports/metadata';
+import { heldBy } from './uploads/held-storage';
 
 export interface UploadSweeperOptions {
   /**
@@ -146,9 +147,10 @@ export class UploadSweeper {
       totals.skipped += 1;
       return;
     }
+    const held = heldBy(session);
     try {
-      if (session.multipart) await this.store.abortMultipart(session.multipart.key, session.multipart.id);
-      await this.store.delete(session.tail.map((t) => t.key));
+      if (held.multipart) await this.store.abortMultipart(held.multipart.key, held.multipart.id);
+      await this.store.delete(held.objects.map((o) => o.key));
     } catch (err) {
       totals.sessions += 1;
       this.fail(totals, listed.id, err);
@@ -158,10 +160,11 @@ export class UploadSweeper {
   }
 
   private add(totals: SweepResult, session: UploadSession): void {
+    const held = heldBy(session);
     totals.sessions += 1;
-    totals.objects += session.tail.length;
-    if (session.multipart) totals.multipartAborted += 1;
-    totals.bytes += [...session.parts, ...session.tail].reduce((sum, p) => sum + p.size, 0);
+    totals.objects += held.objects.length;
+    if (held.multipart) totals.multipartAborted += 1;
+    totals.bytes += held.bytes;
   }
 
   private fail(totals: SweepResult, id: string, err: unknown): void {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BlobUploadInvalidError, DigestInvalidError } from '../../../lambda/core/errors';
+import type { ChunkedUploadSession } from '../../../lambda/core/ports/metadata';
 import { memoryRegistry } from '../../support/memory-registry';
 
 const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -127,7 +128,8 @@ describe('streamed uploads', () => {
     const after = await services.uploads.append(NAME, s.id, pieces(blob, [23]));
     expect(after.nativeDigest).toBe(digestOf(blob));
     expect(after.hashState.length).toBe(0);
-    expect((await metadata.get(s.id))?.nativeDigest).toBe(digestOf(blob));
+    const stored = (await metadata.get(s.id)) as ChunkedUploadSession | undefined;
+    expect(stored?.nativeDigest).toBe(digestOf(blob));
     const record = await services.uploads.complete(NAME, s.id, digestOf(blob));
     expect(Buffer.from(await store.get(record.key))).toEqual(blob);
     await expect(

@@ -6,6 +6,7 @@ import {
   RangeInvalidError,
   UnsupportedError,
 } from '../../../lambda/core/errors';
+import type { ChunkedUploadSession } from '../../../lambda/core/ports/metadata';
 import { memoryRegistry } from '../../support/memory-registry';
 
 const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -160,7 +161,7 @@ describe('UploadService', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(rejected.reason).toBeInstanceOf(RangeInvalidError);
-    const session = await services.uploads.status(NAME, s.id);
+    const session = (await services.uploads.status(NAME, s.id)) as ChunkedUploadSession;
     expect(session.size).toBe(4);
     expect([...store.objects.keys()]).toEqual(session.tail.map((t) => t.key));
   });

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BlobUploadUnknownError } from '../../../lambda/core/errors';
-import type { ExpiredUploadSessions, UploadSession } from '../../../lambda/core/ports/metadata';
+import type { ChunkedUploadSession, ExpiredUploadSessions } from '../../../lambda/core/ports/metadata';
 import { UploadSweeper, type SweepResult } from '../../../lambda/core/services/upload-sweeper';
 import { memoryRegistry } from '../../support/memory-registry';
 
@@ -14,7 +14,7 @@ function setup() {
   const registry = memoryRegistry({ minPartSize: 16 });
   const sweeper = new UploadSweeper(registry.store, registry.metadata, registry.clock);
   /** Opens a session and appends `sizes` as chunks with Content-Range. */
-  const open = async (...sizes: number[]): Promise<UploadSession> => {
+  const open = async (...sizes: number[]): Promise<ChunkedUploadSession> => {
     const session = await registry.services.uploads.start(NAME);
     let offset = 0;
     for (const size of sizes) {
@@ -24,14 +24,14 @@ function setup() {
       });
       offset += size;
     }
-    return (await registry.metadata.get(session.id))!;
+    return (await registry.metadata.get(session.id)) as ChunkedUploadSession;
   };
   const staged = () => [...registry.store.objects.keys()].filter((k) => k.startsWith('uploads/')).sort();
   return { ...registry, sweeper, open, staged };
 }
 
 const digestOf = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const bytesOf = (s: UploadSession) => [...s.parts, ...s.tail].reduce((sum, p) => sum + p.size, 0);
+const bytesOf = (s: ChunkedUploadSession) => [...s.parts, ...s.tail].reduce((sum, p) => sum + p.size, 0);
 
 describe('UploadSweeper', () => {
   test('expired sessions of every shape leave nothing behind; a fresh session and committed blobs stay', async () => {
@@ -122,7 +122,7 @@ describe('UploadSweeper', () => {
     };
     const result = await new UploadSweeper(store, lagging, clock).sweep();
     expect(result).toMatchObject({ sessions: 0, skipped: 1, objects: 0, multipartAborted: 0 });
-    const kept = (await metadata.get(session.id))!;
+    const kept = (await metadata.get(session.id)) as ChunkedUploadSession;
     expect(store.multiparts.has(kept.multipart!.id)).toBe(true);
     for (const t of kept.tail) expect(store.objects.has(t.key)).toBe(true);
     expect((await services.uploads.status(NAME, session.id)).size).toBe(23);

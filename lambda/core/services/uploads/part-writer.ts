@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { concatBytes } from '../bytes';
-import { SizeInvalidError } from '../errors';
-import { keys } from '../keys';
-import type { BlobStore } from '../ports/blob-store';
-import type { UploadSession } from '../ports/metadata';
-import { ResumableSha256 } from '../resumable-hash';
+import { concatBytes } from '../../bytes';
+import { SizeInvalidError } from '../../errors';
+import { keys } from '../../keys';
+import type { BlobStore } from '../../ports/blob-store';
+import type { ResumablyHashedSession } from '../../ports/metadata';
+import { ResumableSha256 } from '../../resumable-hash';
 
 /**
  * What hashes the bytes on the way: by default the session's resumable SHA-256; a request that
@@ -32,7 +32,11 @@ export interface PartWriterOptions {
 
 /** What one request added to a session, ready to be committed with a conditional write. */
 export interface Ingested {
-  readonly next: UploadSession;
+  /**
+   * The session with the request's bytes added. Its `hashState` is what the hasher saved: with a
+   * native hasher, nothing, and the caller records the native digest instead.
+   */
+  readonly next: ResumablyHashedSession;
   readonly received: number;
   /** Staged objects this request created: to delete if the commit loses a race. */
   readonly created: string[];
@@ -50,7 +54,7 @@ export interface Ingested {
  */
 export async function ingest(
   store: BlobStore,
-  session: UploadSession,
+  session: ResumablyHashedSession,
   source: ByteSource,
   options: PartWriterOptions,
   hasher?: StreamHasher,

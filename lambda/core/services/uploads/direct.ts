@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { parseDigest } from '../../digest';
+import {
+  BlobUnknownError,
+  BlobUploadInvalidError,
+  ConcurrentModificationError,
+  DigestInvalidError,
+  RangeInvalidError,
+} from '../../errors';
+import { keys } from '../../keys';
+import type {
+  DirectReceivingSession,
+  DirectUploadSession,
+  DirectVerifiedSession,
+  DirectVerifyingSession,
+} from '../../ports/metadata';
+import { ResumableSha256 } from '../../resumable-hash';
+import { mismatch, nativeHasher, type DigestingHasher } from './hashing';
+import { baseOf, type SessionLifecycle } from './lifecycle';
+import { MAX_PART_URLS, type DirectFinish, type PartUrl, type UploadContext } from './types';
+
+/**
+ * Direct sessions, the push helper's protocol: the client writes its bytes straight to storage
+ * through presigned part URLs, and the registry verifies them by reading them back before anything
+ * refers to them, so a URL can do no more harm than spoil its own upload.
+ */
+export class DirectUploads {
+  constructor(
+    private readonly ctx: UploadContext,
+    private readonly lifecycle: SessionLifecycle,
+  ) {}
+
+  /** Presigned URLs for parts `first` to `last`, turning a fresh session direct. */
+  async partUrls(name: string, id: string, first: number, last: number): Promise<PartUrl[]> {
+    const { maxParts, partUrlTtlSeconds } = this.ctx.options;
+    if (!(Number.isInteger(first) && Number.isInteger(last) && first >= 1 && last >= first && last <= maxParts)) {
+      throw new BlobUploadInvalidError(
+        `part numbers run from 1 to ${maxParts}; ${first}-${last} is not a range of them`,
+      );
+    }
+    if (last - first + 1 > MAX_PART_URLS) {
+      throw new BlobUploadInvalidError(
+        `at most ${MAX_PART_URLS} part URLs per request; ${first}-${last} asks for more`,
+      );
+    }
+    const session = await this.openDirect(name, id);
+    if (session.phase !== 'receiving') {
+      throw new BlobUploadInvalidError('this upload is being finished: its parts can no longer change');
+    }
+    const { key, id: multipartId } = session.multipart;
+    return Promise.all(
+      Array.from({ length: last - first + 1 }, async (_, i) => ({
+        partNumber: first + i,
+        url: await this.ctx.store.presignUploadPart(key, multipartId, first + i, partUrlTtlSeconds),
+      })),
+    );
+  }
+
+  /** The session in direct mode, turning a fresh one direct; extends its life either way. */
+  private async openDirect(name: string, id: string): Promise<DirectUploadSession> {
+    const session = await this.lifecycle.status(name, id);
+    const expiresAt = this.lifecycle.expiry();
+    if (session.kind === 'direct') {
+      const next = { ...session, version: session.version + 1, expiresAt };
+      // Another request extending it at the same moment does as well.
+      return this.ctx.sessions.update(next, session.version).then(
+        () => next,
+        (err: unknown) => {
+          if (err instanceof ConcurrentModificationError) return session;
+          throw err;
+        },
+      );
+    }
+    if (session.size > 0 || session.tail.length > 0 || session.multipart) {
+      throw new BlobUploadInvalidError(
+        'this upload already holds bytes sent through the registry; direct part uploads need a fresh upload',
+      );
+    }
+    const key = keys.assembled(session.id, randomUUID().slice(0, 8));
+    const multipart = { id: await this.ctx.store.createMultipart(key), key };
+    const next: DirectReceivingSession = {
+      ...baseOf(session),
+      kind: 'direct',
+      phase: 'receiving',
+      multipart,
+      size: 0,
+      version: session.version + 1,
+      expiresAt,
+    };
+    try {
+      await this.ctx.sessions.update(next, session.version);
+      return next;
+    } catch (err) {
+      await this.ctx.store.abortMultipart(key, multipart.id);
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+      // A concurrent request turned it direct first: use that one.
+      const current = await this.lifecycle.status(name, id);
+      if (current.kind === 'direct') return current;
+      throw new RangeInvalidError('another request changed this upload first', id, name, current.size);
+    }
+  }
+
+  /** Completes the multipart upload, then reads the object back and hashes it, within the budget. */
+  async finishDirect(name: string, id: string, digest: string): Promise<DirectFinish> {
+    const started = this.ctx.clock.now();
+    const { algorithm } = parseDigest(digest);
+    const session = await this.lifecycle.status(name, id);
+    if (session.kind !== 'direct') {
+      throw new BlobUploadInvalidError('this upload is not a direct one: finish it with PUT ?digest=');
+    }
+    if (algorithm !== 'sha256') {
+      await this.lifecycle.destroy(session);
+      throw new DigestInvalidError(`direct uploads are verified as sha256; ${algorithm} is not supported here`);
+    }
+    const assembled = session.phase === 'receiving' ? await this.assemble(session) : session;
+    // A request that verified every byte but failed before recording the blob left its digest.
+    if (assembled.phase === 'verified') return this.record(assembled, digest, assembled.digest);
+    const { object } = assembled;
+    const { milliseconds, bytes = Number.POSITIVE_INFINITY } = this.ctx.options.verifyBudget;
+    // The first request hashes natively (several times faster) in the hope of finishing within its
+    // budget; if it cannot, its work is dropped and later requests hash resumably from the start.
+    const native = assembled.size === 0 && !assembled.resumableVerify && object.size <= bytes;
+    const hash: DigestingHasher = native ? nativeHasher('sha256') : await ResumableSha256.create(assembled.hashState);
+    let verified = assembled.size;
+    if (verified < object.size) {
+      for await (const chunk of this.ctx.store.read(object.key, verified)) {
+        hash.update(chunk);
+        verified += chunk.length;
+        if (verified - assembled.size >= bytes || this.ctx.clock.now() - started >= milliseconds) break;
+      }
+    }
+    if (verified < object.size) {
+      const progress = native
+        ? { resumableVerify: true }
+        : { size: verified, hashState: hash.save(), resumableVerify: assembled.resumableVerify };
+      const next: DirectVerifyingSession = {
+        ...assembled,
+        ...progress,
+        version: assembled.version + 1,
+        expiresAt: this.lifecycle.expiry(),
+      };
+      await this.lifecycle.save(next, assembled.version);
+      return { done: false, session: next, verified: next.size, total: object.size };
+    }
+    if (verified !== object.size) {
+      const actual = hash.digest();
+      await this.lifecycle.destroy(assembled);
+      throw mismatch(actual, digest);
+    }
+    return this.record(assembled, digest, hash.digest());
+  }
+
+  /**
+   * Makes the verified object the blob. Saving the session first claims it: a sweep or cancel that
+   * read it earlier can no longer delete the object about to become the blob (they delete only an
+   * unchanged session).
+   * @throws DigestInvalidError when the bytes hashed to `actual`, not `digest`; the object goes then.
+   */
+  private async record(
+    session: DirectVerifyingSession | DirectVerifiedSession,
+    digest: string,
+    actual: string,
+  ): Promise<DirectFinish> {
+    if (actual !== digest) {
+      await this.lifecycle.destroy(session);
+      throw mismatch(actual, digest);
+    }
+    const { object } = session;
+    const claimed: DirectVerifiedSession = {
+      ...baseOf(session),
+      kind: 'direct',
+      phase: 'verified',
+      object,
+      size: object.size,
+      digest: actual,
+      version: session.version + 1,
+      expiresAt: this.lifecycle.expiry(),
+    };
+    await this.lifecycle.save(claimed, session.version);
+    const record = await this.lifecycle.commit(claimed, digest, () =>
+      this.lifecycle.record(digest, object.size, object.key),
+    );
+    return { done: true, record };
+  }
+
+  /** Completes the multipart upload from the parts storage holds, in order and without gaps. */
+  private async assemble(session: DirectReceivingSession): Promise<DirectVerifyingSession> {
+    const { id, key } = session.multipart;
+    const parts = await this.ctx.store.listParts(key, id).catch(async (err: unknown) => {
+      if (!(err instanceof BlobUnknownError)) throw err;
+      // Completed by a request that ended before it could say so, or aborted: either way the parts
+      // are gone (an orphaned object is garbage collection's to remove).
+      await this.lifecycle.destroy(session);
+      throw new BlobUploadInvalidError('the parts of this upload are gone; push the blob again');
+    });
+    const gap = parts.findIndex((p, i) => p.partNumber !== i + 1);
+    if (parts.length === 0 || gap >= 0) {
+      throw new BlobUploadInvalidError(
+        parts.length === 0 ? 'no parts were uploaded' : `part ${gap + 1} is missing; parts must be numbered 1, 2, 3, …`,
+      );
+    }
+    await this.ctx.store.completeMultipart(
+      key,
+      id,
+      parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
+    );
+    const next: DirectVerifyingSession = {
+      ...baseOf(session),
+      kind: 'direct',
+      phase: 'verifying',
+      object: { key, size: parts.reduce((sum, p) => sum + p.size, 0) },
+      size: 0,
+      hashState: (await ResumableSha256.create()).save(),
+      resumableVerify: false,
+      version: session.version + 1,
+      expiresAt: this.lifecycle.expiry(),
+    };
+    await this.lifecycle.save(next, session.version);
+    return next;
+  }
+}
