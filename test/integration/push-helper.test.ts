@@ -193,9 +193,10 @@ describe('push helper relaying to a registry without the upload data path', () =
         () => 'pushed',
         (err: { stderr?: string }) => err.stderr ?? 'failed',
       );
-    // The registry answers 413 before the body is in; skopeo reports that, or the broken pipe of a
-    // body it was still sending.
-    expect(direct).toMatch(/413|too large|SIZE_INVALID|broken pipe|connection reset/i);
+    // The gateway reads the refused body to its end before it answers, so skopeo reads the 413
+    // instead of failing on a broken pipe.
+    expect(direct).toMatch(/413|too large|SIZE_INVALID/i);
+    expect(direct).not.toMatch(/broken pipe|connection reset/i);
     const refused = await fetch(`${registry.url}/v2/helper/refused/blobs/${layer.digest}`, { method: 'HEAD' });
     expect(refused.status).toBe(404);
 

@@ -84,8 +84,18 @@ export function createLocalGateway<K extends string>(options: LocalGatewayOption
     const body = await readBody(req, LAMBDA_PAYLOAD_LIMIT);
     if (body === undefined) {
       const message = `request body too large: after base64 encoding it exceeds the ${LAMBDA_PAYLOAD_LIMIT}-byte Lambda payload limit (about 4.5 MiB of raw bytes); send it in smaller chunks`;
-      answer(res, req.method, 413, { errors: [{ code: 'SIZE_INVALID', message }] }, { Connection: 'close' });
-      res.on('finish', () => req.destroy());
+      // Stock clients send the whole body before they read an answer: one closed early shows them
+      // only a broken pipe. Read the rest and drop it (a bounded time), then answer.
+      const drained = await drain(req, DRAIN_MS);
+      answer(
+        res,
+        req.method,
+        413,
+        { errors: [{ code: 'SIZE_INVALID', message }] },
+        drained ? {} : { Connection: 'close' },
+      );
+      if (!drained) res.on('finish', () => req.destroy());
+      options.onRequest?.({ method: req.method ?? 'GET', path: rawPath, group, status: 413, calls: new Map() });
       return;
     }
     const event = toEvent(req, rawPath, rawQueryString, body, group, requestId);
@@ -117,16 +127,53 @@ export function createLocalGateway<K extends string>(options: LocalGatewayOption
   }
 }
 
-/** Reads the body, or returns undefined as soon as it could no longer fit in one invoke. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (base64Length(size) > limit) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** How long the rest of a refused body is read before the connection is closed on it. */
+const DRAIN_MS = 30_000;
+
+/** Reads and drops what remains of a body; false when it did not end within `ms`. */
+function drain(req: IncomingMessage, ms: number): Promise<boolean> {
+  if (req.readableEnded) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      req.pause();
+      resolve(false);
+    }, ms);
+    req.on('end', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    req.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    req.resume();
+  });
+}
+
+/**
+ * Reads the body, or returns undefined as soon as it could no longer fit in one invoke, leaving the
+ * rest unread (and the stream open, so that it can be drained).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (base64Length(size) > limit) {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', reject);
+  });
 }
 
 /** Content types HTTP API passes as text; everything else arrives base64-encoded. */
