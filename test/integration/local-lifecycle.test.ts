@@ -140,4 +140,24 @@ describe('local mode and its embedded servers', () => {
     // A clean stop leaves no endpoints file for the admin CLI to trust.
     expect(() => writeFileSync(join(dataDir, LOCAL_ENDPOINTS_FILE), '', { flag: 'wx' })).not.toThrow();
   }, 120_000);
+
+  test('without Java, local mode says so in one line and starts nothing', async () => {
+    // A PATH with node alone: no java (and no go, which is needed only until versitygw is built).
+    const bin = mkdtempSync(join(tmpdir(), 'registry-path-'));
+    execFileSync('ln', ['-s', process.execPath, join(bin, 'node')]);
+    const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
+    const run = spawn(process.execPath, [TSX, join(ROOT, 'bin', 'local.ts')], {
+      cwd: ROOT,
+      env: { HOME: process.env.HOME ?? '/tmp', PATH: bin, REGISTRY_DATA_DIR: dataDir, REGISTRY_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    run.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^java is missing: .*install a Java runtime/);
+    expect(lines.every((l) => / is missing: /.test(l))).toBe(true);
+    expect(serversOf(dataDir)).toEqual([]);
+  }, 60_000);
 });
