@@ -12,6 +12,10 @@ import { endpointLacks, probeEndpoint } from './endpoint-strictness';
  * it probes which of S3's refusals the endpoint lacks, so that the tests depending on them skip.
  */
 export default async function globalSetup(): Promise<void> {
+  // Each tier (jest project) that needs servers runs this; the first starts them for the whole run.
+  const state = globalThis as { __registryServersReady?: boolean };
+  if (state.__registryServersReady) return;
+  state.__registryServersReady = true;
   if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') {
     const { s3 } = createAwsClients({ forcePathStyle: true });
     try {

@@ -1,5 +1,9 @@
 import type { RunningEmulators } from '../../tools/local/emulators';
 
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { __registryEmulators?: RunningEmulators }).__registryEmulators?.stop();
+  const state = globalThis as { __registryEmulators?: RunningEmulators };
+  const emulators = state.__registryEmulators;
+  // Every tier with servers runs this; the first one stops them.
+  state.__registryEmulators = undefined;
+  await emulators?.stop();
 }
