@@ -203,8 +203,10 @@ describe('AWS call budget per operation', () => {
         }),
       201,
     );
+    // The parts are listed from S3 and checked against the session's ledger (docs/storage.md).
     expect(finish).toEqual({
       'dynamodb.GetItem': 2,
+      's3.ListParts': 1,
       's3.GetObject': 1,
       's3.UploadPart': 1,
       's3.CompleteMultipartUpload': 1,

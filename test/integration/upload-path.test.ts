@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
+import { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
+import type { ChunkedUploadSession } from '../../lambda/core/ports/metadata';
 import { RegistryClient, sha256 } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
@@ -99,6 +101,70 @@ describe('upload data path: wrong digests and interrupted bodies', () => {
     expect((await objects('')).filter((k) => k.includes(id))).toEqual([]);
     expect((await openMultiparts()).filter((k) => k.includes(id))).toEqual([]);
     expect((await client.request('GET', location)).status).toBe(404);
+  });
+
+  /** The session as the table holds it, for what the client cannot see (its multipart upload). */
+  async function session(location: string): Promise<ChunkedUploadSession> {
+    const metadata = new DynamoDbMetadata(registry.clients.dynamodb, registry.config.table);
+    return (await metadata.get(location.split('/').pop() as string)) as ChunkedUploadSession;
+  }
+
+  test('a chunk after a streamed body: the parts are completed from S3 against the ledger, and the blob is exact', async () => {
+    const body = randomBytes(21 * MiB);
+    const location = await start('path/resumed');
+    const first = await client.request('PATCH', location, {
+      body: body.subarray(0, 20 * MiB),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    expect(first.status).toBe(202);
+    expect((await session(location)).multipart?.parts).toMatchObject({ count: 1, size: 16 * MiB });
+    // More bytes after a natively hashed body: the upload is completed, read back, and copied as part 1.
+    const more = await client.request('PATCH', location, {
+      body: body.subarray(20 * MiB),
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${20 * MiB}-${21 * MiB - 1}` },
+    });
+    expect(more.status).toBe(202);
+    // Part 1 is the copy of the completed upload; the staged 4 MiB and the new 1 MiB make part 2.
+    expect((await session(location)).multipart?.parts).toMatchObject({ count: 2, size: 21 * MiB });
+    const put = await client.request('PUT', `${location}?digest=${sha256(body)}`);
+    expect(put.status).toBe(201);
+    const redirect = await client.request('GET', `/v2/path/resumed/blobs/${sha256(body)}`);
+    const back = Buffer.from(await (await fetch(redirect.headers.get('location') as string)).arrayBuffer());
+    expect(back.equals(body)).toBe(true);
+  });
+
+  test('a committed part overwritten in S3 is refused at the finish: BLOB_UPLOAD_INVALID, no blob', async () => {
+    const body = randomBytes(20 * MiB);
+    const location = await start('path/overwritten');
+    const patch = await client.request('PATCH', location, {
+      body: body.subarray(0, 18 * MiB),
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${18 * MiB - 1}` },
+    });
+    expect(patch.status).toBe(202);
+    // What a request that lost the race to commit could have done after the winner committed.
+    const { multipart } = await session(location);
+    await registry.clients.s3.send(
+      new UploadPartCommand({
+        Bucket: registry.config.bucket,
+        Key: multipart!.key,
+        UploadId: multipart!.id,
+        PartNumber: 1,
+        Body: randomBytes(16 * MiB),
+      }),
+    );
+    const put = await client.request('PUT', `${location}?digest=${sha256(body)}`, {
+      body: body.subarray(18 * MiB),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    expect(put.status).toBe(400);
+    // Refused by the ledger before S3 was asked to complete with whatever parts it lists.
+    expect(((await put.json()) as { errors: { code: string; message: string }[] }).errors[0]).toMatchObject({
+      code: 'BLOB_UPLOAD_INVALID',
+      message: expect.stringMatching(/overwritten/),
+    });
+    expect((await client.request('HEAD', `/v2/path/overwritten/blobs/${sha256(body)}`)).status).toBe(404);
+    expect((await client.request('DELETE', location)).status).toBe(204);
+    expect((await openMultiparts()).filter((k) => k.includes(location.split('/').pop() as string))).toEqual([]);
   });
 
   test('names deeper than the API routes are NAME_INVALID on the upload path too', async () => {

@@ -1,5 +1,8 @@
+import { extendLedger, NO_PARTS } from '../../core/part-ledger';
 import type {
+  ChunkedMultipart,
   MultipartUpload,
+  PartLedger,
   RecordedPart,
   StoredObject,
   UploadSession,
@@ -12,10 +15,11 @@ import { b, bin, K, key, n, num, s, str, type Item } from './table';
 const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
 
 /**
- * The item of an upload session (docs/storage.md). The attributes are those of the flat record the
- * table held before sessions were typed by kind and phase, so items written by either read the same:
- * `direct` tells the kinds apart, `multipartId` a receiving direct session from one whose object is
- * assembled (`tail`), and `nativeDigest` a natively hashed chunked session, or a verified direct one.
+ * The item of an upload session (docs/storage.md). `direct` tells the kinds apart, `multipartId` a
+ * receiving direct session from one whose object is assembled (`tail`), and `nativeDigest` a
+ * natively hashed chunked session, or a verified direct one. A chunked session's parts are summed up
+ * in `partCount`, `partsSize` and `partsChain`, never listed, so the item does not grow with them;
+ * an item written while the parts were listed (`parts`) is read as the same ledger.
  */
 export function sessionItem(session: UploadSession): Item {
   const item: Item = {
@@ -32,11 +36,11 @@ export function sessionItem(session: UploadSession): Item {
     [UPLOAD_EXPIRY_INDEX.sortKey]: n(session.expiresAt),
   };
   if (session.kind === 'chunked') {
-    item.parts = s(JSON.stringify(session.parts));
     item.tail = s(JSON.stringify(session.tail));
     if (session.hashState.length > 0) item.hashState = b(session.hashState);
     if (session.hashing === 'native') item.nativeDigest = s(session.nativeDigest);
-    if (session.multipart) Object.assign(item, multipartAttributes(session.multipart));
+    if (session.multipart)
+      Object.assign(item, multipartAttributes(session.multipart), ledgerAttributes(session.multipart));
     return item;
   }
   item.direct = { BOOL: true };
@@ -71,8 +75,8 @@ export function toSession(id: string, item: Item): UploadSession {
   const multipart = multipartOf(item);
   const tail = JSON.parse(str(item, 'tail') ?? '[]') as StoredObject[];
   if (!item.direct?.BOOL) {
-    const parts = JSON.parse(str(item, 'parts') ?? '[]') as RecordedPart[];
-    const chunked = { ...base, kind: 'chunked' as const, size, multipart, parts, tail };
+    const chunkedMultipart: ChunkedMultipart | undefined = multipart && { ...multipart, parts: ledgerOf(item) };
+    const chunked = { ...base, kind: 'chunked' as const, size, multipart: chunkedMultipart, tail };
     return nativeDigest
       ? { ...chunked, hashing: 'native', nativeDigest, hashState: new Uint8Array(0) }
       : { ...chunked, hashing: 'resumable', hashState };
@@ -94,6 +98,17 @@ export function expiryShard(idOrShard: string | number): string {
 
 function multipartAttributes(multipart: MultipartUpload): Item {
   return { multipartId: s(multipart.id), multipartKey: s(multipart.key) };
+}
+
+function ledgerAttributes(multipart: ChunkedMultipart): Item {
+  const { count, size, chain } = multipart.parts;
+  return { partCount: n(count), partsSize: n(size), ...(chain ? { partsChain: s(chain) } : {}) };
+}
+
+function ledgerOf(item: Item): PartLedger {
+  const count = num(item, 'partCount');
+  if (count !== undefined) return { count, size: num(item, 'partsSize') ?? 0, chain: str(item, 'partsChain') ?? '' };
+  return extendLedger(NO_PARTS, JSON.parse(str(item, 'parts') ?? '[]') as RecordedPart[]);
 }
 
 function multipartOf(item: Item): MultipartUpload | undefined {

@@ -35,6 +35,25 @@ export interface RecordedPart {
   readonly size: number;
 }
 
+/**
+ * The parts committed to a multipart upload, summed up instead of listed, so that a session's item
+ * stays the same size whether it holds one part or S3's 10,000 (docs/storage.md, "Upload sessions
+ * and their parts"): how many, how many bytes, and a SHA-256 chained over each part's number, size
+ * and ETag in order. Finishing lists the parts from the blob store and checks them against it
+ * (`core/part-ledger.ts`), so a part a losing request overwrote can never become part of the blob.
+ */
+export interface PartLedger {
+  readonly count: number;
+  readonly size: number;
+  /** Hex SHA-256 over the parts so far; empty for none. */
+  readonly chain: string;
+}
+
+/** A chunked session's multipart upload and the parts committed to it, parts 1 to `parts.count`. */
+export interface ChunkedMultipart extends MultipartUpload {
+  readonly parts: PartLedger;
+}
+
 /** An object in the blob store and its size. */
 export interface StoredObject {
   readonly key: string;
@@ -62,9 +81,7 @@ interface ChunkedBase extends UploadSessionBase {
    * The multipart upload, once the first full part was written. Each multipart upload has a key of
    * its own, so two requests racing to finish one session never complete different bytes under one key.
    */
-  readonly multipart?: MultipartUpload;
-  /** The parts written to `multipart`, in order. */
-  readonly parts: readonly RecordedPart[];
+  readonly multipart?: ChunkedMultipart;
   /** Staged objects holding received bytes not yet in a part, in order. */
   readonly tail: readonly StoredObject[];
 }

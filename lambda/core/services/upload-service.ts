@@ -57,7 +57,6 @@ export class UploadService {
       hashing: 'resumable',
       hashState: (await ResumableSha256.create()).save(),
       version: 0,
-      parts: [],
       tail: [],
       createdAt: now,
       expiresAt: this.lifecycle.expiry(now),

@@ -3,12 +3,12 @@ import { concatBytes, digestOf } from '../../bytes';
 import { parseDigest } from '../../digest';
 import { BlobUploadInvalidError, DigestInvalidError } from '../../errors';
 import { keys } from '../../keys';
+import { committedParts, extendLedger, NO_PARTS } from '../../part-ledger';
 import type {
   BlobRecord,
+  ChunkedMultipart,
   ChunkedUploadSession,
-  MultipartUpload,
   NativelyHashedSession,
-  RecordedPart,
   ResumablyHashedSession,
 } from '../../ports/metadata';
 import { ResumableSha256 } from '../../resumable-hash';
@@ -43,20 +43,16 @@ export class ChunkedAssembly {
       );
     }
     const hash = await ResumableSha256.create();
-    let multipart: MultipartUpload | undefined;
-    let parts: RecordedPart[] = [];
+    let multipart: ChunkedMultipart | undefined;
     const old = session.multipart;
     if (old) {
-      await store.completeMultipart(
-        old.key,
-        old.id,
-        session.parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
-      );
+      await store.completeMultipart(old.key, old.id, await this.committed(old));
       const bytes = await store.get(old.key);
       hash.update(bytes);
       const key = keys.assembled(session.id, randomUUID().slice(0, 8));
-      multipart = { id: await store.createMultipart(key), key };
-      parts = [{ partNumber: 1, etag: await store.uploadPartCopy(key, multipart.id, 1, old.key), size: bytes.length }];
+      const id = await store.createMultipart(key);
+      const etag = await store.uploadPartCopy(key, id, 1, old.key);
+      multipart = { id, key, parts: extendLedger(NO_PARTS, [{ partNumber: 1, etag, size: bytes.length }]) };
     }
     for (const t of session.tail) hash.update(await store.get(t.key));
     if (hash.digest() !== session.nativeDigest) {
@@ -72,7 +68,6 @@ export class ChunkedAssembly {
       hashState: hash.save(),
       nativeDigest: undefined,
       multipart,
-      parts,
       version: session.version + 1,
     };
     await this.lifecycle.save(resumed, session.version);
@@ -130,7 +125,7 @@ export class ChunkedAssembly {
       concatBytes([...(await Promise.all(session.tail.map((t) => store.get(t.key)))), last]);
     if (session.multipart) {
       const { id } = session.multipart;
-      const parts = session.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
+      const parts = await this.committed(session.multipart);
       const partNumber = parts.length + 1;
       if (session.tail.length === 1 && last.length === 0) {
         const etag = await store.uploadPartCopy(key, id, partNumber, session.tail[0]!.key);
@@ -144,5 +139,14 @@ export class ChunkedAssembly {
       await store.put(key, await remainder(), sha256Digest?.slice(7));
     }
     await store.delete(session.tail.map((t) => t.key));
+  }
+
+  /**
+   * The parts committed to `multipart`, as the blob store lists them and checked against the
+   * session's ledger: the part list lives in the store, not in the session's item.
+   * @throws BlobUploadInvalidError when a committed part is gone or was overwritten.
+   */
+  private async committed(multipart: ChunkedMultipart) {
+    return committedParts(multipart.parts, await this.ctx.store.listParts(multipart.key, multipart.id));
   }
 }

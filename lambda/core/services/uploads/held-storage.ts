@@ -13,8 +13,9 @@ export interface HeldStorage {
 /** What `session` holds in the blob store, in whatever kind and phase it is. */
 export function heldBy(session: UploadSession): HeldStorage {
   if (session.kind === 'chunked') {
-    const { multipart, parts, tail } = session;
-    return { ...(multipart ? { multipart } : {}), objects: tail, bytes: sizeOf(parts) + sizeOf(tail) };
+    const { multipart, tail } = session;
+    if (!multipart) return { objects: tail, bytes: sizeOf(tail) };
+    return { multipart, objects: tail, bytes: multipart.parts.size + sizeOf(tail) };
   }
   if (session.phase === 'receiving') return { multipart: session.multipart, objects: [], bytes: 0 };
   return { objects: [session.object], bytes: session.object.size };

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { concatBytes } from '../../bytes';
 import { SizeInvalidError } from '../../errors';
 import { keys } from '../../keys';
+import { extendLedger, NO_PARTS } from '../../part-ledger';
 import type { BlobStore } from '../../ports/blob-store';
-import type { ResumablyHashedSession } from '../../ports/metadata';
+import type { MultipartUpload, RecordedPart, ResumablyHashedSession } from '../../ports/metadata';
 import { ResumableSha256 } from '../../resumable-hash';
 
 /**
@@ -30,6 +31,13 @@ export interface PartWriterOptions {
   readonly maxParts: number;
 }
 
+/**
+ * Most staged objects a session holds. A request that would stage one more restages them all, with
+ * its own bytes, as one object (reading back less than a part), so a client sending tiny chunks
+ * cannot grow the session's item: the list is kept in it.
+ */
+export const MAX_STAGED_OBJECTS = 16;
+
 /** What one request added to a session, ready to be committed with a conditional write. */
 export interface Ingested {
   /**
@@ -40,7 +48,7 @@ export interface Ingested {
   readonly received: number;
   /** Staged objects this request created: to delete if the commit loses a race. */
   readonly created: string[];
-  /** Staged objects folded into a part: to delete once the commit succeeded. */
+  /** Staged objects folded into a part or restaged: to delete once the commit succeeded. */
   readonly replaced: string[];
   /** Whether this request started the multipart upload (to abort if the commit loses). */
   readonly startedMultipart: boolean;
@@ -60,7 +68,9 @@ export async function ingest(
   hasher?: StreamHasher,
 ): Promise<Ingested> {
   const hash: StreamHasher = hasher ?? (await ResumableSha256.create(session.hashState));
-  const parts = [...session.parts];
+  // Only this request's parts are held: earlier ones are in the session's ledger.
+  const ledger = session.multipart?.parts ?? NO_PARTS;
+  const parts: RecordedPart[] = [];
   let tail = [...session.tail];
   let tailSize = tail.reduce((sum, t) => sum + t.size, 0);
   const replaced: string[] = [];
@@ -68,12 +78,12 @@ export async function ingest(
   let pieces: Uint8Array[] = [];
   let piecesSize = 0;
   let received = 0;
-  let multipart = session.multipart;
-  let nextPart = parts.length + 1;
+  let multipart: MultipartUpload | undefined = session.multipart;
+  let nextPart = ledger.count + 1;
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
 
-  /** Brings staged bytes of earlier requests in front of the buffer, once a part is to be cut. */
+  /** Brings staged bytes of earlier requests in front of the buffer, to join a part or be restaged. */
   const absorbTail = async () => {
     if (tail.length === 0) return;
     const staged = await Promise.all(tail.map((t) => store.get(t.key)));
@@ -134,6 +144,7 @@ export async function ingest(
       await uploadPart(take(piecesSize));
     } else if (piecesSize > 0) {
       // Too small for a part: stage it (after any earlier staged bytes) until more arrives.
+      if (tail.length >= MAX_STAGED_OBJECTS) await absorbTail();
       const size = piecesSize;
       const key = keys.staged(session.id, session.size + received - size, randomUUID().slice(0, 8));
       await store.put(key, take(size));
@@ -158,8 +169,7 @@ export async function ingest(
       size: session.size + received,
       hashState: hash.save(),
       version: session.version + 1,
-      multipart,
-      parts,
+      multipart: multipart && { id: multipart.id, key: multipart.key, parts: extendLedger(ledger, parts) },
       tail,
     },
     received,
