@@ -27,13 +27,15 @@ describe('AWS call budget per operation', () => {
     send: () => Promise<Response>,
     expectedStatus: number,
     onResponse?: (res: Response) => void,
+    /** The registry that serves it: by default the one without the upload data path. */
+    on: TestRegistry = registry,
   ) {
-    const before = registry.requests.length;
+    const before = on.requests.length;
     const res = await send();
     await res.arrayBuffer();
     onResponse?.(res);
     expect(res.status).toBe(expectedStatus);
-    const served = registry.requests.slice(before);
+    const served = on.requests.slice(before);
     expect(served).toHaveLength(1);
     const calls = Object.fromEntries(served[0]!.calls);
     table.push({
@@ -251,5 +253,74 @@ describe('AWS call budget per operation', () => {
       'dynamodb.TransactWriteItems': 1,
       'dynamodb.DeleteItem': 1,
     });
+  });
+
+  test('push through the upload data path: a streamed PATCH and an empty PUT (docker), a whole-blob PUT (oras)', async () => {
+    const MiB = 1024 * 1024;
+    const streaming = await startTestRegistry({ uploader: true });
+    try {
+      const http = new RegistryClient(streaming.url);
+      const start = async () => {
+        const res = await http.request('POST', '/v2/budget/streamed/blobs/uploads/');
+        expect(res.status).toBe(202);
+        return res.headers.get('location') as string;
+      };
+      const octets = { 'Content-Type': 'application/octet-stream' };
+      // 40 MiB: two 16 MiB parts while the body streams, and the 8 MiB left as a third.
+      const layer = Buffer.alloc(40 * MiB, 5);
+      let location = await start();
+      const patch = await measure(
+        'uploader PATCH (40 MiB streamed, 3 parts)',
+        () => http.request('PATCH', location, { body: layer, headers: octets }),
+        202,
+        undefined,
+        streaming,
+      );
+      expect(patch).toEqual({
+        'dynamodb.GetItem': 1,
+        's3.CreateMultipartUpload': 1,
+        's3.UploadPart': 3,
+        'dynamodb.PutItem': 1,
+      });
+      const finish = await measure(
+        'uploader PUT ?digest= (empty, after a streamed PATCH)',
+        () => http.request('PUT', `${location}?digest=${sha256(layer)}`),
+        201,
+        undefined,
+        streaming,
+      );
+      // Its parts were written by an earlier request: listed from S3 and checked against the ledger.
+      // (A streamed PUT on a session holding bytes goes through append and complete, each of which
+      // reads the session: 3 reads of it, and 1 of the blob record.)
+      expect(finish).toEqual({
+        'dynamodb.GetItem': 4,
+        's3.ListParts': 1,
+        's3.CompleteMultipartUpload': 1,
+        'dynamodb.PutItem': 1,
+        'dynamodb.TransactWriteItems': 1,
+        'dynamodb.DeleteItem': 1,
+      });
+      const whole = Buffer.alloc(40 * MiB, 6);
+      location = await start();
+      const put = await measure(
+        'uploader PUT ?digest= (40 MiB whole blob)',
+        () => http.request('PUT', `${location}?digest=${sha256(whole)}`, { body: whole, headers: octets }),
+        201,
+        undefined,
+        streaming,
+      );
+      // The request wrote every part itself: nothing to list.
+      expect(put).toEqual({
+        'dynamodb.GetItem': 2,
+        's3.CreateMultipartUpload': 1,
+        's3.UploadPart': 3,
+        's3.CompleteMultipartUpload': 1,
+        'dynamodb.PutItem': 1,
+        'dynamodb.TransactWriteItems': 1,
+        'dynamodb.DeleteItem': 1,
+      });
+    } finally {
+      await streaming.stop();
+    }
   });
 });

@@ -18,8 +18,10 @@ const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
  * The item of an upload session (docs/storage.md). `direct` tells the kinds apart, `multipartId` a
  * receiving direct session from one whose object is assembled (`tail`), and `nativeDigest` a
  * natively hashed chunked session, or a verified direct one. A chunked session's parts are summed up
- * in `partCount`, `partsSize` and `partsChain`, never listed, so the item does not grow with them;
- * an item written while the parts were listed (`parts`) is read as the same ledger.
+ * in `parts`, a JSON object (the part ledger), never listed, so the item does not grow with them.
+ * An item written while `parts` was a JSON list of the parts is read as the ledger of that list.
+ * The reverse matters on a rollback: code that expects the list fails on the object before it writes
+ * anything, instead of taking an upload for one without parts and completing it with some missing.
  */
 export function sessionItem(session: UploadSession): Item {
   const item: Item = {
@@ -39,8 +41,10 @@ export function sessionItem(session: UploadSession): Item {
     item.tail = s(JSON.stringify(session.tail));
     if (session.hashState.length > 0) item.hashState = b(session.hashState);
     if (session.hashing === 'native') item.nativeDigest = s(session.nativeDigest);
-    if (session.multipart)
-      Object.assign(item, multipartAttributes(session.multipart), ledgerAttributes(session.multipart));
+    if (session.multipart) {
+      Object.assign(item, multipartAttributes(session.multipart));
+      item.parts = s(JSON.stringify(session.multipart.parts));
+    }
     return item;
   }
   item.direct = { BOOL: true };
@@ -100,15 +104,9 @@ function multipartAttributes(multipart: MultipartUpload): Item {
   return { multipartId: s(multipart.id), multipartKey: s(multipart.key) };
 }
 
-function ledgerAttributes(multipart: ChunkedMultipart): Item {
-  const { count, size, chain } = multipart.parts;
-  return { partCount: n(count), partsSize: n(size), ...(chain ? { partsChain: s(chain) } : {}) };
-}
-
 function ledgerOf(item: Item): PartLedger {
-  const count = num(item, 'partCount');
-  if (count !== undefined) return { count, size: num(item, 'partsSize') ?? 0, chain: str(item, 'partsChain') ?? '' };
-  return extendLedger(NO_PARTS, JSON.parse(str(item, 'parts') ?? '[]') as RecordedPart[]);
+  const parts = JSON.parse(str(item, 'parts') ?? '[]') as PartLedger | RecordedPart[];
+  return Array.isArray(parts) ? extendLedger(NO_PARTS, parts) : parts;
 }
 
 function multipartOf(item: Item): MultipartUpload | undefined {

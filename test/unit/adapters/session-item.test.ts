@@ -105,7 +105,8 @@ describe('upload session items', () => {
       { partNumber: 2, etag: '"e2"', size: 7 },
     ];
     const item = sessionItem(sessions['chunked, with parts and staged chunks']!);
-    for (const attribute of ['partCount', 'partsSize', 'partsChain']) delete item[attribute];
+    // What is written now is no list: code that reads a list fails on it instead of finding no parts.
+    expect(JSON.parse(item.parts?.S ?? '[]')).toEqual(ledger);
     item.parts = { S: JSON.stringify(parts) };
     const read = toSession(ID, item) as ChunkedUploadSession;
     expect(read.multipart?.parts).toEqual(extendLedger(NO_PARTS, parts));

@@ -9,6 +9,7 @@ import type {
   ChunkedMultipart,
   ChunkedUploadSession,
   NativelyHashedSession,
+  RecordedPart,
   ResumablyHashedSession,
 } from '../../ports/metadata';
 import { ResumableSha256 } from '../../resumable-hash';
@@ -102,10 +103,18 @@ export class ChunkedAssembly {
     return this.lifecycle.commit(session, digest, () => this.lifecycle.record(digest, size, key));
   }
 
-  /** Turns a verified session plus its last chunk into the blob's one stored object and records it. */
-  async assemble(session: ChunkedUploadSession, digest: string, last: Uint8Array): Promise<BlobRecord> {
+  /**
+   * Turns a verified session plus its last chunk into the blob's one stored object and records it.
+   * `written` are the session's parts when the finishing request wrote all of them itself.
+   */
+  async assemble(
+    session: ChunkedUploadSession,
+    digest: string,
+    last: Uint8Array,
+    written?: readonly RecordedPart[],
+  ): Promise<BlobRecord> {
     const key = session.multipart?.key ?? keys.blob(digest, randomUUID().slice(0, 8));
-    await this.assembleAt(session, key, last, digest.startsWith('sha256:') ? digest : undefined);
+    await this.assembleAt(session, key, last, digest.startsWith('sha256:') ? digest : undefined, written);
     return this.lifecycle.record(digest, session.size + last.length, key);
   }
 
@@ -113,19 +122,25 @@ export class ChunkedAssembly {
    * Writes the session's bytes plus `last` as one object at `key`: completing the multipart upload,
    * or in one PUT when the whole blob is smaller than a part. The last chunk goes straight into the
    * final part or object, never through staging. `sha256` lets S3 check a single PUT once more.
+   * The committed parts are listed from the blob store and checked against the session's ledger,
+   * unless `written` holds every one of them (the blob store still refuses a changed ETag).
    */
   private async assembleAt(
     session: ChunkedUploadSession,
     key: string,
     last: Uint8Array,
     sha256Digest?: string,
+    written?: readonly RecordedPart[],
   ): Promise<void> {
     const { store } = this.ctx;
     const remainder = async () =>
       concatBytes([...(await Promise.all(session.tail.map((t) => store.get(t.key)))), last]);
     if (session.multipart) {
       const { id } = session.multipart;
-      const parts = await this.committed(session.multipart);
+      const parts =
+        written?.length === session.multipart.parts.count
+          ? written.map(({ partNumber, etag }) => ({ partNumber, etag }))
+          : await this.committed(session.multipart);
       const partNumber = parts.length + 1;
       if (session.tail.length === 1 && last.length === 0) {
         const etag = await store.uploadPartCopy(key, id, partNumber, session.tail[0]!.key);

@@ -59,7 +59,10 @@ export class ChunkedUploads {
       await this.lifecycle.destroy(next);
       throw mismatch(actual, digest);
     }
-    return this.lifecycle.commit(next, digest, () => this.assembly.assemble(next, digest, new Uint8Array(0)));
+    // This request wrote every part, so they need not be listed from the blob store.
+    return this.lifecycle.commit(next, digest, () =>
+      this.assembly.assemble(next, digest, new Uint8Array(0), ingested.written),
+    );
   }
 
   /** Appends a chunk, whole or streamed, starting exactly at `range.start` when a range is given. */

@@ -52,6 +52,8 @@ export interface Ingested {
   readonly replaced: string[];
   /** Whether this request started the multipart upload (to abort if the commit loses). */
   readonly startedMultipart: boolean;
+  /** The parts this request wrote, in order, with the ETags the blob store returned. */
+  readonly written: readonly RecordedPart[];
 }
 
 /**
@@ -176,5 +178,6 @@ export async function ingest(
     created,
     replaced,
     startedMultipart: multipart !== undefined && session.multipart === undefined,
+    written: parts,
   };
 }
