@@ -10,7 +10,7 @@ import { ensureClients } from '../../tools/local/tools';
 import { ContainersTools } from '../support/containers';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { sha256 } from '../support/http-client';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { requireTool } from '../support/tools';
 
@@ -83,7 +83,7 @@ describe('real clients log in to local mode with access control on', () => {
     const basicAdmin = new AccountAdmin(basic.accounts, systemClock);
     await basicAdmin.addUser('ci', { password: PASSWORD });
     await basicAdmin.grant('ci', 'ci/*', ['pull', 'push']);
-  });
+  }, STACK_START_TIMEOUT_MS);
 
   afterAll(async () => {
     await dockerdStarting?.then(

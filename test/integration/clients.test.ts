@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainersTools } from '../support/containers';
 import { OciLayoutBuilder } from '../support/oci-layout';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { requireTool } from '../support/tools';
 
 const KiB = 1024;
@@ -21,7 +21,7 @@ describe('real clients against local mode', () => {
   beforeAll(async () => {
     requireTool('skopeo');
     registry = await startTestStack();
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await registry?.stop();
     rmSync(work, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { ensureConformance } from '../../tools/local/tools';
 import { systemClock } from '../../lambda/core/ports/clock';
 import { AccountAdmin } from '../../lambda/core/services/account-admin';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 
 const run = promisify(execFile);
 
@@ -40,7 +40,7 @@ describe.each([
       await admin.addUser(login.OCI_USERNAME, { password: login.OCI_PASSWORD });
       await admin.grant(login.OCI_USERNAME, 'conformance/*', ['pull', 'push', 'delete']);
     }
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await registry?.stop();
   });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensureClients } from '../../tools/local/tools';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { ContainersTools } from '../support/containers';
 import { startDockerd } from '../support/dockerd';
 import { requireTool } from '../support/tools';
@@ -37,7 +37,7 @@ describe('256 MiB layers from stock clients', () => {
     mkdirSync(work, { recursive: true });
     tools = ensureClients();
     registry = await startTestStack();
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await registry?.stop();
     rmSync(work, { recursive: true, force: true });

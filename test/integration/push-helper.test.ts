@@ -14,7 +14,7 @@ import { createPushHelper } from '../../tools/push-helper/relay';
 import { ContainersTools } from '../support/containers';
 import { startDockerd } from '../support/dockerd';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { requireTool } from '../support/tools';
 
 const run = promisify(execFile);
@@ -46,7 +46,7 @@ describe('push helper relaying to a registry without the upload data path', () =
     helperHost = await listen(helper);
     chunksHelper = createPushHelper({ upstream: registry.url, mode: 'chunks' });
     chunksHost = await listen(chunksHelper);
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await new Promise((resolve) => helper?.close(resolve));
     await new Promise((resolve) => chunksHelper?.close(resolve));

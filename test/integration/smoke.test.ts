@@ -5,7 +5,7 @@ import { AccountAdmin } from '../../lambda/core/services/account-admin';
 import { redactUrl } from '../../tools/smoke/http';
 import { runSmoke, type SmokeReport } from '../../tools/smoke/smoke';
 import { runAdminCli } from '../support/admin-cli';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { inventory } from '../support/uploads';
 
 const PASSWORD = 'a smoke test password';
@@ -77,18 +77,18 @@ describe('smoke test against local mode', () => {
   let basic: TestStack;
 
   beforeAll(async () => {
-    [open, token, functionsOnly, basic] = await Promise.all([
-      startTestStack(),
-      startTestStack({ auth: { mode: 'token' } }),
-      startTestStack({ uploader: false, auth: { mode: 'token' } }),
-      startTestStack({ auth: { mode: 'basic' } }),
-    ]);
+    // One after the other: each configuration's first start synthesizes, and four at once would
+    // share two cores.
+    open = await startTestStack();
+    token = await startTestStack({ auth: { mode: 'token' } });
+    functionsOnly = await startTestStack({ uploader: false, auth: { mode: 'token' } });
+    basic = await startTestStack({ auth: { mode: 'basic' } });
     for (const registry of [token, functionsOnly, basic]) {
       const admin = new AccountAdmin(registry.accounts, systemClock);
       await admin.addUser('smoker', { password: PASSWORD });
       await admin.grant('smoker', 'smoke/*', ['pull', 'push', 'delete']);
     }
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await Promise.all([open?.stop(), token?.stop(), functionsOnly?.stop(), basic?.stop()]);
   });

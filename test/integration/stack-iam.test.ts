@@ -4,7 +4,7 @@ import type { Template } from '../../tools/local/stack/intrinsics';
 import type { PublishedEvent } from '../../tools/local/stack/standins';
 import { RegistryClient } from '../support/http-client';
 import { testClients } from '../support/aws';
-import { startTestStack, type TestStack } from '../support/local-registry';
+import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 
 /**
  * The synthesized stack as deployed: one process per function running its bundle from the cloud
@@ -15,7 +15,7 @@ describe('the synthesized stack', () => {
   const clients = testClients();
   beforeAll(async () => {
     stack = await startTestStack({ uploader: false });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await stack?.stop();
     clients.s3.destroy();
@@ -71,7 +71,7 @@ describe('a grant removed from the synthesized template', () => {
       uploader: false,
       editTemplate: (template) => removeAction(template, 'FunctionsBlobsRole', 'dynamodb:PutItem'),
     });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await stack?.stop();
   });
@@ -116,7 +116,7 @@ describe('the synthesized stack with registry events', () => {
   const events: PublishedEvent[] = [];
   beforeAll(async () => {
     stack = await startTestStack({ uploader: false, events: { onEvent: (e) => events.push(e) } });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await stack?.stop();
   });

@@ -74,6 +74,12 @@ export interface TestStack extends Omit<LocalStack, 'accounts'> {
 }
 
 /**
+ * How long a hook may take to start stacks: the first start of each configuration synthesizes the
+ * app (bundling every function), which takes minutes on a busy 2-core machine.
+ */
+export const STACK_START_TIMEOUT_MS = 300_000;
+
+/**
  * The synthesized stack (tools/local/stack) on the run's servers, with names of its own, on a free
  * port: what the real-client and conformance tests drive, so that they test what `cdk deploy` ships.
  */
