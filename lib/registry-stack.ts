@@ -171,10 +171,12 @@ export class RegistryStack extends Stack {
     const { base, blobs, manifests, discovery, token } = this.functions.byGroup;
     // GET /health reads one item of the table's health partition, nothing else.
     this.storage.grantHealthCheck(base);
-    // Maintenance mode: only the functions that serve writes read it (reads never consult it).
+    // Maintenance mode: the functions that serve writes read it (reads never consult it), and the
+    // base function to report it on /health.
     this.mode = new RegistryModeParameter(this, 'Mode');
     this.mode.bind(blobs);
     this.mode.bind(manifests);
+    this.mode.bind(base);
 
     // Grants follow the calls each group's endpoints make (docs/storage.md, "Access patterns").
     // base answers /v2/ and unknown paths from its config alone.

@@ -1,6 +1,8 @@
 import type { DeserializeMiddleware, MetadataBearer } from '@smithy/types';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { recogniseOwnConditionalPuts } from './dynamodb/own-write';
+import { API_RETRY, clientRetryConfig, type RetrySettings } from './retry-policy';
 
 export interface AwsClients {
   readonly s3: S3Client;
@@ -19,26 +21,39 @@ export interface AwsClientOptions {
   readonly s3PublicEndpoint?: string;
   readonly forcePathStyle?: boolean;
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /**
+   * Timeouts, attempts and the total budget of each S3 and DynamoDB call.
+   * @default API_RETRY, for code behind the API's 30 s; BACKGROUND_RETRY for code without that limit
+   */
+  readonly retry?: RetrySettings;
 }
 
 /**
  * SDK clients. Whatever is not given comes from the environment the way the SDK reads it (region,
  * credentials, `AWS_ENDPOINT_URL`), so the same code runs in Lambda, locally and against LocalStack.
+ * S3 and DynamoDB calls retry transient faults within `options.retry` (see retry-policy.ts); what
+ * is left the adapters translate (outage.ts).
  */
 export function createAwsClients(options: AwsClientOptions = {}): AwsClients {
   const common = {
     ...(options.region ? { region: options.region } : {}),
     ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
   };
+  // One strategy per client: its retry quota then tracks that service's health alone.
+  const retry = () => clientRetryConfig(options.retry ?? API_RETRY);
   const s3 = new S3Client({
     ...common,
+    ...retry(),
     forcePathStyle: options.forcePathStyle ?? false,
     ...(options.s3Endpoint ? { endpoint: options.s3Endpoint } : {}),
   });
   const dynamodb = new DynamoDBClient({
     ...common,
+    ...retry(),
     ...(options.dynamodbEndpoint ? { endpoint: options.dynamodbEndpoint } : {}),
   });
+  // A retried conditional put must not mistake its own first attempt for a concurrent writer.
+  recogniseOwnConditionalPuts(dynamodb);
   // The presigning client computes and asks for checksums only where an operation requires them.
   // By default (since @aws-sdk/client-s3 3.729) it would sign the CRC32 of the empty body it has at
   // signing time into every part and object PUT URL (`x-amz-checksum-crc32=AAAAAA==` with

@@ -136,15 +136,21 @@ export class TooManyRequestsError extends RegistryError {
   }
 }
 
-/** A backing service is briefly unavailable (throttling, timeouts): the client should retry. */
+/**
+ * A backing service is briefly unavailable (throttling, timeouts, maintenance mode): the client
+ * should retry after `retryAfterSeconds`.
+ */
 export class UnavailableError extends RegistryError {
   override readonly name = 'UnavailableError';
   readonly code = 'UNAVAILABLE';
   constructor(
     message: string,
     readonly retryAfterSeconds = 1,
+    /** What failed underneath, for the log; the client sees only `message`. */
+    cause?: unknown,
   ) {
     super(message);
+    if (cause !== undefined) this.cause = cause;
   }
 }
 

@@ -1,4 +1,5 @@
 import { createAwsClients, type AwsClients } from '../adapters/aws-clients';
+import { API_RETRY, BACKGROUND_RETRY, type RetrySettings } from '../adapters/retry-policy';
 import { DynamoDbAccounts } from '../adapters/dynamodb/dynamodb-accounts';
 import { DynamoDbMetadata } from '../adapters/dynamodb/dynamodb-metadata';
 import { kmsTokenKeys } from '../adapters/kms/kms-token-keys';
@@ -52,9 +53,11 @@ export function compose(
   config: RegistryConfig,
   clients?: AwsClients,
   auth: { accounts?: AccountStore; keys?: TokenKeys } = {},
+  retry: RetrySettings = API_RETRY,
 ): Services {
   const { s3, dynamodb, presign } =
-    clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle, s3PublicEndpoint: config.s3PublicEndpoint });
+    clients ??
+    createAwsClients({ forcePathStyle: config.s3ForcePathStyle, s3PublicEndpoint: config.s3PublicEndpoint, retry });
   const store = new S3BlobStore({ client: s3, bucket: config.bucket, presignClient: presign });
   const metadata = new DynamoDbMetadata(dynamodb, config.table);
   const policy = policySource(config, dynamodb);
@@ -106,9 +109,14 @@ export function compose(
 
 let cached: Services | undefined;
 
-/** Services built once per execution environment from `process.env`; a bad config fails the cold start. */
+/**
+ * Services built once per execution environment from `process.env`; a bad config fails the cold start.
+ * In Lambda (which sets `AWS_LAMBDA_FUNCTION_NAME`) calls retry within the API's 30 s; the uploader,
+ * the other user of this, has no such limit and retries longer (adapters/retry-policy.ts).
+ */
 export function servicesFromEnv(): Services {
-  cached ??= compose(loadConfig(process.env));
+  const retry = process.env.AWS_LAMBDA_FUNCTION_NAME ? API_RETRY : BACKGROUND_RETRY;
+  cached ??= compose(loadConfig(process.env), undefined, {}, retry);
   return cached;
 }
 
@@ -122,7 +130,8 @@ export function composeUploadSweeper(
   clock: Clock = systemClock,
   options?: UploadSweeperOptions,
 ): UploadSweeper {
-  const { s3, dynamodb } = clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle });
+  const { s3, dynamodb } =
+    clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle, retry: BACKGROUND_RETRY });
   const store = new S3BlobStore({ client: s3, bucket: config.bucket });
   return new UploadSweeper(store, new DynamoDbMetadata(dynamodb, config.table), clock, options);
 }
@@ -153,7 +162,8 @@ export async function composeGarbageCollector(
   clients?: Pick<AwsClients, 's3' | 'dynamodb'>,
   clock: Clock = systemClock,
 ): Promise<GarbageCollector> {
-  const { s3, dynamodb } = clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle });
+  const { s3, dynamodb } =
+    clients ?? createAwsClients({ forcePathStyle: config.s3ForcePathStyle, retry: BACKGROUND_RETRY });
   const store = new S3BlobStore({ client: s3, bucket: config.bucket });
   const policy = await policySource(config, dynamodb as AwsClients['dynamodb']).get();
   const lifecycle = config.lifecycle ?? LIFECYCLE_DEFAULTS;

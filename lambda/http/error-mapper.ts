@@ -51,6 +51,10 @@ export function errorResponse(err: unknown, requestId: string, log: ErrorLogger)
       errors: [{ code: 'UNKNOWN', message: `internal error; request id ${requestId}`, detail: { requestId } }],
     });
   }
+  // An outage underneath (the store's SDK error) goes to the log; the client sees only the message.
+  if (err instanceof UnavailableError && err.cause !== undefined) {
+    log('backing service unavailable', { requestId, error: { message: err.message }, cause: describe(err.cause) });
+  }
   let status = STATUS[err.code];
   const headers: Record<string, string> = {};
   if (err instanceof SizeInvalidError && err.tooLarge) status = 413;
@@ -72,6 +76,23 @@ export function errorResponse(err: unknown, requestId: string, log: ErrorLogger)
   const code = err.code === 'RANGE_INVALID' ? 'BLOB_UPLOAD_INVALID' : err.code;
   const body = { errors: [{ code, message: err.message, detail: withRequestId(err.detail, requestId) }] };
   return json(status, body, headers);
+}
+
+/** An SDK error's identifying fields; duck-typed, as Node's own errors may be of another realm. */
+function describe(cause: unknown): Record<string, unknown> | string {
+  if (typeof cause !== 'object' || cause === null) return String(cause);
+  const { name, message, code, $metadata } = cause as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    $metadata?: { httpStatusCode?: number; attempts?: number };
+  };
+  return {
+    name,
+    message,
+    ...(code !== undefined ? { code } : {}),
+    ...($metadata ? { httpStatusCode: $metadata.httpStatusCode, attempts: $metadata.attempts } : {}),
+  };
 }
 
 /**

@@ -31,6 +31,9 @@ export interface Services {
   readonly tags?: Pick<ManifestIndex, 'getTag'>;
   /** What `GET /health` checks; without it, /health answers 200 from the code alone. */
   readonly health?: HealthCheck;
-  /** Maintenance (read-only) mode; absent where no write is served, or no mode is configured. */
+  /**
+   * Maintenance (read-only) mode: refuses writes, and `/health` reports it. Absent where no mode is
+   * configured (functions that serve neither writes nor `/health`).
+   */
   readonly mode?: ModeService;
 }

@@ -16,9 +16,9 @@ export interface RegistryModeParameterProps {
 /**
  * The registry's mode, switchable without a deployment: an SSM String parameter holding
  * `read-write` (as created) or `read-only` (maintenance: writes answer 503, reads work). Its allowed
- * pattern makes SSM refuse any other value. Functions that serve writes read it through a cache of
- * 30 s per execution environment; `npx serverless-oci-registry maintenance on --parameter <name>`
- * switches it.
+ * pattern makes SSM refuse any other value. Functions that serve writes, and the one that answers
+ * `/health` (which reports it), read it through a cache of 30 s per execution environment;
+ * `npx serverless-oci-registry maintenance on --parameter <name>` switches it.
  *
  * A deployment that changes this resource writes `read-write` back; one that leaves it unchanged
  * (the usual case) keeps whatever mode is set.

@@ -61,9 +61,9 @@ describe('observability and maintenance mode, default props', () => {
     s.template.hasOutput('ModeParameter', { Value: { Ref: parameterId } });
   });
 
-  test('only the functions that serve writes read the mode: exactly ssm:GetParameter on that parameter, and its name', () => {
+  test('only the functions that serve writes or /health read the mode: exactly ssm:GetParameter on that parameter, and its name', () => {
     for (const group of FUNCTION_GROUPS) {
-      const reads = group === 'blobs' || group === 'manifests';
+      const reads = group === 'blobs' || group === 'manifests' || group === 'base';
       expect([group, grantsOf(s.stack, s.template, group).filter((g) => g.startsWith('ssm:'))]).toEqual([
         group,
         reads ? [MODE_GRANT] : [],

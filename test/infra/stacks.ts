@@ -206,8 +206,9 @@ export const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
  * (docs/storage.md, "Access patterns"); access control and events add to these.
  */
 export const DEFAULT_GRANTS: Record<FunctionGroup, string[]> = {
-  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the condition).
-  base: ['dynamodb:GetItem table'],
+  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the
+  // condition), and the mode it reports.
+  base: ['dynamodb:GetItem table', 'ssm:GetParameter parameter:mode'],
   // Uploads, plus reading blobs (the role signs the presigned GET URLs), plus the maintenance mode.
   blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'],
   manifests: [

@@ -152,10 +152,10 @@ describe('observability and maintenance mode over HTTP (local mode)', () => {
   });
 
   describe('GET /health', () => {
-    test('200 {"status":"ok"} on GET, an empty 200 on HEAD, and the route is its own', async () => {
+    test('200 {"status":"ok","mode":"read-write"} on GET, an empty 200 on HEAD, and the route is its own', async () => {
       const res = await client.request('GET', '/health');
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ok' });
+      expect(await res.json()).toEqual({ status: 'ok', mode: 'read-write' });
       expect(res.headers.get('cache-control')).toBe('no-store');
       const head = await client.request('HEAD', '/health');
       expect(head.status).toBe(200);
@@ -264,9 +264,13 @@ describe('observability and maintenance mode over HTTP (local mode)', () => {
       expect((await client.request('GET', '/v2/_catalog')).status).toBe(200);
       // Reading an upload's status is a read.
       expect((await client.request('GET', session)).status).toBe(204);
-      expect((await client.request('GET', '/health')).status).toBe(200);
+      // Maintenance is no outage: a load balancer keeps routing pulls here, a monitor reads the mode.
+      const health = await client.request('GET', '/health');
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok', mode: 'read-only' });
 
       await mode().write('read-write');
+      expect(await (await client.request('GET', '/health')).json()).toEqual({ status: 'ok', mode: 'read-write' });
       expect(
         (
           await client.request('PATCH', session, {

@@ -1,10 +1,10 @@
 import {
   ConditionalCheckFailedException,
-  DynamoDBServiceException,
   TransactionCanceledException,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
+import { outageError, RETRY_AFTER_BUSY_SECONDS } from '../outage';
 
 /**
  * The single table's key layout (see docs/storage.md). Partition key `pk`, sort key `sk`, TTL `ttl`.
@@ -60,17 +60,11 @@ export async function* eachItem(
   } while (start);
 }
 
-const THROTTLING = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'LimitExceededException',
-  'InternalServerError',
-]);
-
 /**
  * Runs one DynamoDB call and translates vendor errors at the boundary: lost conditions become
- * ConcurrentModificationError, throttling and transaction conflicts UnavailableError.
+ * ConcurrentModificationError; transaction conflicts, throttling, 5xx answers, timeouts and broken
+ * connections left after the SDK's retries become UnavailableError (503 with Retry-After), never
+ * an unknown error.
  */
 export async function ddb<T>(fn: () => Promise<T>): Promise<T> {
   try {
@@ -80,11 +74,8 @@ export async function ddb<T>(fn: () => Promise<T>): Promise<T> {
     if (err instanceof TransactionCanceledException) {
       const reasons = err.CancellationReasons ?? [];
       if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) throw new ConcurrentModificationError(err.message);
-      throw new UnavailableError('metadata store transaction conflicted; retry', 1);
+      throw new UnavailableError('metadata store transaction conflicted; retry', RETRY_AFTER_BUSY_SECONDS, err);
     }
-    if (err instanceof DynamoDBServiceException && THROTTLING.has(err.name)) {
-      throw new UnavailableError('metadata store is throttling requests; retry shortly', 1);
-    }
-    throw err;
+    throw outageError(err, 'metadata store') ?? err;
   }
 }

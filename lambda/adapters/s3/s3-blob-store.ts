@@ -14,9 +14,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuildMiddleware, MetadataBearer, MiddlewareStack, SerializeMiddleware } from '@smithy/types';
-import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError, UnavailableError } from '../../core/errors';
+import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
 import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
+import { outageError } from '../outage';
 
 /** Where the store keeps its objects, and the clients it reaches S3 and signs URLs with. */
 export interface S3BlobStoreOptions {
@@ -36,12 +37,11 @@ const READ = 'read';
 const OTHER = 'other';
 type CallKind = typeof READ | typeof OTHER;
 
-const THROTTLED = new Set(['SlowDown', 'ServiceUnavailable', 'RequestTimeout', 'InternalError', 'TooManyRequests']);
-
 /**
  * The blob store on S3. The only place S3 errors are seen: missing keys (and reads refused for want
- * of `s3:ListBucket`) become BlobUnknownError, checksum rejections DigestInvalidError, throttling
- * UnavailableError.
+ * of `s3:ListBucket`) become BlobUnknownError, checksum rejections DigestInvalidError, and what the
+ * SDK's retries left of an outage (throttling, 5xx, timeouts, broken connections, a body cut off
+ * while it streamed) UnavailableError.
  */
 export class S3BlobStore implements BlobStore, ObjectLister {
   private readonly client: S3Client;
@@ -94,7 +94,12 @@ export class S3BlobStore implements BlobStore, ObjectLister {
         ),
       READ,
     );
-    for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
+    // The SDK retries until the headers arrive; a body cut off after that surfaces here.
+    try {
+      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) yield chunk;
+    } catch (err) {
+      throw outageError(err, 'blob store') ?? err;
+    }
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {
@@ -289,11 +294,8 @@ export class S3BlobStore implements BlobStore, ObjectLister {
         if (err.name === 'InvalidPart' || err.name === 'InvalidPartOrder') {
           throw new BlobUploadInvalidError('a part changed or went missing while the upload was being finished');
         }
-        if (THROTTLED.has(err.name) || status === 503) {
-          throw new UnavailableError('the blob store is busy; retry shortly', 1);
-        }
       }
-      throw err;
+      throw outageError(err, 'blob store') ?? err;
     }
   }
 }

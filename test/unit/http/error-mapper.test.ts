@@ -44,6 +44,26 @@ describe('error mapper', () => {
     expect(errorResponse(new errors.UnavailableError('m', 2), 'r', () => {}).headers['Retry-After']).toBe('2');
   });
 
+  test('an outage underneath is 503 with Retry-After; its cause goes to the log only, with attempts', () => {
+    const logged: Record<string, unknown>[] = [];
+    const cause = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), {
+      code: 'ECONNREFUSED',
+      $metadata: { attempts: 3 },
+    });
+    const res = errorResponse(new errors.UnavailableError('the blob store did not answer', 5, cause), 'r', (_m, f) =>
+      logged.push(f),
+    );
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['Retry-After']).toBe('5');
+    expect(JSON.stringify(body(res))).not.toContain('10.0.0.1');
+    expect(logged).toEqual([
+      expect.objectContaining({ cause: expect.objectContaining({ code: 'ECONNREFUSED', attempts: 3 }) }),
+    ]);
+    // Maintenance mode's 503 has no cause and logs nothing.
+    errorResponse(new errors.UnavailableError('read-only', 60), 'r', (_m, f) => logged.push(f));
+    expect(logged).toHaveLength(1);
+  });
+
   test('anything else is 500 UNKNOWN with the request id, and the real error goes to the log only', () => {
     const logged: Record<string, unknown>[] = [];
     const res = errorResponse(new Error('secret internals'), 'req-9', (_m, fields) => logged.push(fields));

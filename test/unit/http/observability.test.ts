@@ -236,7 +236,7 @@ describe('observability of the Lambda handlers', () => {
     const get = event('GET', '/health', { headers: { authorization: '' } });
     const { result } = await capture(() => handler(baseEndpoint, guarded, 'base')(get.e, get.context));
     expect(result.statusCode).toBe(200);
-    expect(bodyOf(result)).toEqual({ status: 'ok' });
+    expect(bodyOf(result)).toEqual({ status: 'ok', mode: 'read-write' });
     expect(result.headers['Cache-Control']).toBe('no-store');
     const head = event('HEAD', '/health');
     expect((await capture(() => handler(baseEndpoint, guarded, 'base')(head.e, head.context))).result.statusCode).toBe(
@@ -265,5 +265,20 @@ describe('observability of the Lambda handlers', () => {
       (await capture(() => handler(blobsEndpoint, readOnly, 'blobs')(read.e, read.context))).result.statusCode,
     ).toBe(404);
     expect(store.reads).toBe(1);
+  });
+
+  test('/health stays 200 in read-only mode and says so; a mode store that fails reports the last known mode', async () => {
+    const store = new MemoryModeStore();
+    store.mode = 'read-only';
+    const readOnly = { ...services, mode: new ModeService(store, { now: () => 0 }, { cacheMs: 0 }) };
+    const get = event('GET', '/health');
+    const { result } = await capture(() => handler(baseEndpoint, readOnly, 'base')(get.e, get.context));
+    expect(result.statusCode).toBe(200);
+    expect(bodyOf(result)).toEqual({ status: 'ok', mode: 'read-only' });
+    store.fail = new Error('SSM is down');
+    const again = await capture(() => handler(baseEndpoint, readOnly, 'base')(get.e, get.context));
+    expect(again.result.statusCode).toBe(200);
+    expect(bodyOf(again.result)).toEqual({ status: 'ok', mode: 'read-only' });
+    expect(again.lines).toContainEqual(expect.objectContaining({ message: expect.stringMatching(/mode unreadable/) }));
   });
 });
