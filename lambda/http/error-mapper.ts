@@ -25,7 +25,10 @@ const STATUS: Record<OciErrorCode, number> = {
   SIZE_INVALID: 400,
   UNAUTHORIZED: 401,
   DENIED: 403,
-  UNSUPPORTED: 415,
+  // "Missing implementation or invalid set of parameters" (an unsupported digest algorithm, a POST
+  // on an upload without its parameters): a bad request. 415 would blame the Content-Type, and the
+  // spec's endpoint table answers no 415 anywhere.
+  UNSUPPORTED: 400,
   TOOMANYREQUESTS: 429,
   RANGE_INVALID: 416,
   TAG_INVALID: 400,

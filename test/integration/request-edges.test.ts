@@ -72,6 +72,23 @@ describe.each([
     expect((await client.request('GET', location)).headers.get('range')).toBe('0-9');
   });
 
+  test('a digest of an unsupported algorithm and a POST on an upload without its parameters are 400 UNSUPPORTED, not 415', async () => {
+    const md5 = `md5:${'a'.repeat(32)}`;
+    await expectError(await client.request('GET', `/v2/edge/b/blobs/${md5}`), 400, 'UNSUPPORTED');
+    await expectError(await client.request('GET', `/v2/edge/b/manifests/${md5}`), 400, 'UNSUPPORTED');
+    await expectError(await client.request('GET', `/v2/edge/b/referrers/${md5}`), 400, 'UNSUPPORTED');
+    await expectError(
+      await client.request('POST', `/v2/edge/b/blobs/uploads/?digest=${md5}`, { body: 'x' }),
+      400,
+      'UNSUPPORTED',
+    );
+    const start = await client.request('POST', '/v2/edge/post/blobs/uploads/');
+    const location = start.headers.get('location') as string;
+    await expectError(await client.request('POST', location), 400, 'UNSUPPORTED');
+    // The session is untouched: still open and empty.
+    expect((await client.request('GET', location)).headers.get('range')).toBe('0-0');
+  });
+
   test('closing an upload without ?digest= is 400 DIGEST_INVALID', async () => {
     const start = await client.request('POST', '/v2/edge/nodigest/blobs/uploads/');
     const location = start.headers.get('location') as string;

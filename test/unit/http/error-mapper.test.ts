@@ -19,7 +19,7 @@ describe('error mapper', () => {
     [new errors.SizeInvalidError('m', true), 413, 'SIZE_INVALID'],
     [new errors.UnauthorizedError('m'), 401, 'UNAUTHORIZED'],
     [new errors.DeniedError('m'), 403, 'DENIED'],
-    [new errors.UnsupportedError('m'), 415, 'UNSUPPORTED'],
+    [new errors.UnsupportedError('m'), 400, 'UNSUPPORTED'],
     [new errors.UnsupportedError('m', ['GET']), 405, 'UNSUPPORTED'],
     [new errors.PaginationInvalidError('m'), 400, 'UNSUPPORTED'],
     [new errors.EndpointUnknownError('m'), 404, 'UNSUPPORTED'],
