@@ -3,8 +3,10 @@ import {
   BlobUploadInvalidError,
   DigestInvalidError,
   EndpointUnknownError,
+  ManifestInvalidError,
   NameInvalidError,
   PaginationInvalidError,
+  SizeInvalidError,
   UnsupportedError,
 } from '../core/errors';
 import { assertValidName } from '../core/names';
@@ -88,7 +90,7 @@ async function uploads(
       return pushed(req, services, grant, route.name, record);
     }
     if (digest) {
-      checkContentLength(req);
+      checkBody(req);
       const record = await uploads.putWhole(route.name, digest, req.body);
       return pushed(req, services, grant, route.name, record);
     }
@@ -102,12 +104,12 @@ async function uploads(
     case 'GET':
       return uploadAccepted(await uploads.status(route.name, route.id), 204);
     case 'PATCH': {
-      checkContentLength(req);
+      checkBody(req);
       const range = await chunkRange(req, uploads, route.name, route.id);
       return uploadAccepted(await uploads.append(route.name, route.id, req.stream ?? req.body, range));
     }
     case 'PUT': {
-      checkContentLength(req);
+      checkBody(req);
       const digest = req.query.get('digest');
       // The spec's failures for this endpoint are 404 and 400; a missing digest is an invalid one.
       if (!digest) {
@@ -194,6 +196,13 @@ export const manifestsEndpoint: Endpoint = async (req, services) => {
   const before =
     method === 'PUT' || method === 'DELETE' ? await tagBefore(services, route.name, route.reference) : undefined;
   if (method === 'PUT') {
+    const altered = alteredBody(req);
+    // Refused as the manifest it is: bytes that are not UTF-8 are no JSON manifest, and when pushed
+    // by tag there is no digest of the client's to blame (DIGEST_INVALID would blame one that may
+    // well be right for the bytes that were sent).
+    if (altered) {
+      throw new ManifestInvalidError(`the manifest did not arrive as sent: ${altered}; a manifest is UTF-8 JSON`);
+    }
     const record = await manifests.put(route.name, route.reference, req.header('content-type'), req.body);
     await emit(req, services, caller, manifestPushed(route.name, route.reference, record, before));
     return respond(201, {
@@ -302,12 +311,28 @@ async function pushed(
   return blobCreated(name, record.digest);
 }
 
-/** A whole body must be as long as its Content-Length said (a streamed one is checked as it ends). */
-function checkContentLength(req: RegistryRequest): void {
-  if (req.stream) return;
+/**
+ * Why a whole body may not be the bytes the client sent: not as long as its Content-Length said, or
+ * passed on as text with bytes that were not UTF-8 replaced. Undefined for a body that is them (a
+ * streamed one is checked as it ends).
+ */
+function alteredBody(req: RegistryRequest): string | undefined {
+  if (req.stream) return undefined;
   const header = req.header('content-length');
   if (header !== undefined && header !== '' && Number(header) !== req.body.length) {
-    throw new UnsupportedError(`Content-Length is ${header} but ${req.body.length} bytes arrived`);
+    return `Content-Length is ${header} but ${req.body.length} bytes arrived`;
+  }
+  if (req.transcoded) return 'it was passed on as text, with bytes that are not UTF-8 replaced by U+FFFD';
+  return undefined;
+}
+
+/** Blob bytes must arrive as sent: a mismatch is SIZE_INVALID, "provided length did not match content length". */
+function checkBody(req: RegistryRequest): void {
+  const altered = alteredBody(req);
+  if (altered) {
+    throw new SizeInvalidError(
+      `the body did not arrive as sent: ${altered}; send blob bytes as application/octet-stream`,
+    );
   }
 }
 
