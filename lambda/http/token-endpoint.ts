@@ -1,12 +1,12 @@
 import { parseScopes } from '../core/auth/access';
 import { TokenTooLargeError } from '../core/auth/jwt';
-import { UnauthorizedError } from '../core/errors';
+import { UnauthorizedError, UnsupportedError } from '../core/errors';
 import type { IssuedToken, Principal } from '../core/services/auth-service';
 import { decodeBasic } from './auth';
 import { errorResponse } from './error-mapper';
 import { log } from './log';
 import type { RegistryRequest } from './request';
-import { json, respond, type HttpResponse } from './response';
+import { json, type HttpResponse } from './response';
 import type { Services } from './services';
 
 /**
@@ -25,7 +25,8 @@ export async function tokenEndpoint(req: RegistryRequest, services: Services): P
   try {
     if (req.method === 'GET') return await getToken(req, services);
     if (req.method === 'POST') return await postToken(req, services);
-    return respond(405, { Allow: 'GET, POST' });
+    // Through the error mapper, so that it is 405 with Allow and an OCI error body like any other.
+    throw new UnsupportedError(`${req.method} is not supported here; allowed: GET, POST`, ['GET', 'POST']);
   } catch (err) {
     if (err instanceof UnauthorizedError) {
       const res = errorResponse(err, req.requestId, log);

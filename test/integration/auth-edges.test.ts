@@ -40,6 +40,19 @@ describe('token auth edges (local mode)', () => {
       body: new URLSearchParams(form).toString(),
     });
 
+  test('a method the token service does not serve is 405 with Allow and an OCI error body', async () => {
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const res = await fetch(`${registry.url}/token`, { method });
+      const text = await res.text();
+      expect({ method, status: res.status, allow: res.headers.get('allow') }).toEqual({
+        method,
+        status: 405,
+        allow: 'GET, POST',
+      });
+      expect((JSON.parse(text) as { errors: { code: string }[] }).errors[0]?.code).toBe('UNSUPPORTED');
+    }
+  });
+
   test('an over-long user name at the token service is bad credentials: 401 with a Basic challenge', async () => {
     const res = await fetch(`${registry.url}/token?service=registry&scope=repository:alice/app:pull`, {
       headers: { Authorization: basic(LONG_NAME, PASSWORD) },
