@@ -113,14 +113,48 @@ async function handle(
       observability.logger.error(message, { ...observation.keys, ...fields }),
     );
   }
-  if (!req.readableEnded) {
-    // Answered before the body was read (a refused request): do not keep receiving it.
+  // Answered before the body was read (a refused request): read and drop the rest first, and past
+  // a bound answer and close rather than take a refused multi-GB body whole.
+  if (!req.readableEnded && !(await discardRest(req))) {
     res.setHeader('Connection', 'close');
     res.on('finish', () => req.destroy());
   }
   result.headers[REQUEST_ID_HEADER] = requestId;
   writeResponse(res, result, method);
   finish(observation, req, rawPath, result.statusCode ?? 200, Number(res.getHeader('Content-Length') ?? 0));
+}
+
+/** How much of a refused body is read and dropped, at most, before the answer. */
+const DISCARD_LIMIT = 16 * 1024 * 1024;
+const DISCARD_MS = 10_000;
+
+/**
+ * Reads and drops the rest of a body the answer did not need; true once it ended. The answer waits
+ * for it: a connection closed (the client may have asked for that) while a body still arrives is
+ * reset, and the load balancer in front then answers 502 itself instead of passing the refusal on
+ * ("the target closed the connection with a TCP RST or a TCP FIN while the load balancer had an
+ * outstanding request", ELB guide, HTTP 502). False past `DISCARD_LIMIT` bytes or `DISCARD_MS`.
+ */
+function discardRest(req: IncomingMessage): Promise<boolean> {
+  if (req.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let dropped = 0;
+    const settle = (ended: boolean) => {
+      clearTimeout(timer);
+      req.off('data', count);
+      if (!ended) req.pause();
+      resolve(ended);
+    };
+    const count = (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > DISCARD_LIMIT) settle(false);
+    };
+    const timer = setTimeout(() => settle(false), DISCARD_MS);
+    req.on('data', count);
+    req.once('end', () => settle(true));
+    req.once('close', () => settle(req.complete));
+    req.resume();
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
