@@ -10,6 +10,12 @@ export const TABLE_SCHEMA = {
 } as const;
 
 /**
+ * Upload session items' partition keys begin with this, then the session id: the upload sweeper may
+ * read those items alone (`dynamodb:LeadingKeys`).
+ */
+export const UPLOAD_SESSION_PARTITION_PREFIX = 'upload#';
+
+/**
  * The metadata table's sparse index of upload sessions by expiry, which the upload sweeper queries
  * (docs/storage.md, "Upload expiry"). Only session items carry `partitionKey`, so nothing else is
  * indexed. Its values are `shards` hex digits (the first of the session id), so session writes

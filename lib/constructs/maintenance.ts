@@ -6,7 +6,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
+import { UPLOAD_EXPIRY_INDEX, UPLOAD_SESSION_PARTITION_PREFIX } from '../../lambda/config/table-schema';
 import { jobFunction } from './functions';
 import type { RegistryStorage } from './storage';
 
@@ -85,6 +85,25 @@ export class RegistryMaintenance extends Construct {
       new PolicyStatement({
         actions: ['s3:AbortMultipartUpload'],
         resources: [bucket.arnForObjects(MULTIPART_OBJECTS)],
+      }),
+    );
+    // Leftovers no session names any more (core/services/upload-orphans.ts): the multipart uploads in
+    // progress and the staged objects are listed, and each one's session looked up by its key alone.
+    role.addToPolicy(
+      new PolicyStatement({ actions: ['s3:ListBucketMultipartUploads'], resources: [bucket.bucketArn] }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [STAGING_OBJECTS] } },
+      }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${UPLOAD_SESSION_PARTITION_PREFIX}*`] } },
       }),
     );
     const bucketId = Stack.of(this).getLogicalId(bucket.node.defaultChild as CfnBucket);

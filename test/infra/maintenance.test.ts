@@ -9,11 +9,16 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 /** Exactly the calls UploadSweeper makes: the index, conditional deletes, staged objects, multipart uploads. */
 const SWEEPER_GRANTS = [
   'dynamodb:DeleteItem table',
+  // Point reads of session items only (dynamodb:LeadingKeys upload#*), to tell leftovers from live uploads.
+  'dynamodb:GetItem table',
   `dynamodb:Query table/index/${UPLOAD_EXPIRY_INDEX.name}`,
   'logs:CreateLogStream logs',
   'logs:PutLogEvents logs',
   's3:AbortMultipartUpload bucket:blobs/assembled/*',
   's3:DeleteObject bucket:uploads/*',
+  // Listing what no session names any more: the staging prefix only (s3:prefix), and uploads in progress.
+  's3:ListBucket {"Fn::GetAtt":["StorageBlobs31FE9BCB","Arn"]}',
+  's3:ListBucketMultipartUploads {"Fn::GetAtt":["StorageBlobs31FE9BCB","Arn"]}',
 ];
 
 describe('RegistryMaintenance: the upload sweeper', () => {
@@ -79,7 +84,7 @@ describe('RegistryMaintenance: the upload sweeper', () => {
     expect(s.template.findResources('AWS::Logs::LogGroup')[logGroupId]?.Properties.RetentionInDays).toBe(30);
   });
 
-  test('is granted exactly what a sweep calls: it can delete no blob and read nothing', () => {
+  test('is granted exactly what a sweep calls: it can delete no blob and read no object', () => {
     expect(grantsOfRole(s.stack, s.template, roleId(s))).toEqual([...SWEEPER_GRANTS].sort());
     const role = s.template.findResources('AWS::IAM::Role')[roleId(s)] as Json;
     expect(role.Properties.ManagedPolicyArns).toBeUndefined();

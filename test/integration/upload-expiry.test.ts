@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbMetadata } from '../../lambda/adapters/dynamodb/dynamodb-metadata';
 import type { Clock } from '../../lambda/core/ports/clock';
 import type { ChunkedUploadSession } from '../../lambda/core/ports/metadata';
@@ -145,6 +145,7 @@ describe('upload expiry on the real servers: expired sessions leave nothing in S
       failed: 0,
       errors: [],
       complete: true,
+      orphans: 0,
     });
     expect(dry).toEqual(result);
     expect(progress.sort()).toEqual([1, 2, 3, 4]);
@@ -208,6 +209,38 @@ describe('upload expiry on the real servers: expired sessions leave nothing in S
     expect(await metadata.deleteIfUnchanged(one.id, one.version)).toBeUndefined();
     await composeUploadSweeper(functions.config, functions.clients, clockAt(Date.now())).sweep();
   });
+  test('leftovers of sessions removed without their bytes (a crash in between) are freed by the next purge', async () => {
+    const now = Date.now();
+    const uploads = uploadsAt(functions, clockAt(now));
+    // Three uploads cut off as a crash would leave them: the session item gone, its multipart upload
+    // and staged chunk not.
+    const cut = await Promise.all([0, 1, 2].map(() => openWith(uploads, 'expiry/crashed', 6 * MiB, 1 * MiB)));
+    for (const session of cut) {
+      await functions.clients.dynamodb.send(
+        new DeleteItemCommand({
+          TableName: functions.config.table,
+          Key: { pk: { S: `upload#${session.id}` }, sk: { S: 'upload' } },
+        }),
+      );
+    }
+    const live = await openWith(uploads, 'expiry/crashed', 6 * MiB, 1 * MiB);
+    const before = await inventory(functions);
+    for (const session of cut) expect(before.multiparts).toEqual(expect.arrayContaining(multipartOf(session)));
+    const sweeper = composeUploadSweeper(functions.config, functions.clients, clockAt(now));
+    const result = await sweeper.sweep({ olderThanSeconds: 3600 });
+    // Younger than the purge's age: left alone.
+    expect(result.orphans).toBe(0);
+    const purged = await composeUploadSweeper(functions.config, functions.clients, clockAt(Date.now() + 2000)).sweep({
+      olderThanSeconds: 0,
+    });
+    expect(purged).toMatchObject({ orphans: 6, failed: 0 });
+    const after = await inventory(functions);
+    for (const session of cut) {
+      expect(after.multiparts).not.toEqual(expect.arrayContaining(multipartOf(session)));
+      expect(after.staged.filter((key) => key.startsWith(`uploads/${session.id}/`))).toEqual([]);
+    }
+    expect(after.sessions).not.toContain(live.id);
+  });
 });
 
 describe('admin CLI `uploads purge` and the scheduled handler', () => {
@@ -257,6 +290,7 @@ describe('admin CLI `uploads purge` and the scheduled handler', () => {
       failed: 0,
       errors: [],
       complete: true,
+      orphans: 0,
     });
     const afterExpired = await inventory(registry);
     expect(afterExpired.sessions).toEqual([old.id, currentId].sort());

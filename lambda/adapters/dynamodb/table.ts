@@ -1,3 +1,4 @@
+import { UPLOAD_SESSION_PARTITION_PREFIX } from '../../config/table-schema';
 import {
   ConditionalCheckFailedException,
   TransactionCanceledException,
@@ -19,7 +20,7 @@ export const K = {
     sk: `referrer#${subject}#${digest}`,
   }),
   catalog: (name: string) => ({ pk: 'catalog', sk: name }),
-  upload: (id: string) => ({ pk: `upload#${id}`, sk: 'upload' }),
+  upload: (id: string) => ({ pk: `${UPLOAD_SESSION_PARTITION_PREFIX}${id}`, sk: 'upload' }),
 } as const;
 
 export type Item = Record<string, AttributeValue>;

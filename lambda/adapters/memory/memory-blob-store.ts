@@ -1,12 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { concatBytes } from '../../core/bytes';
 import { BlobUnknownError, DigestInvalidError } from '../../core/errors';
-import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
+import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
+import type { StoredObject } from '../../core/ports/gc';
 
 /** Test double of the blob store, with S3's multipart rules (part size, ETag check). Not a product. */
 export class MemoryBlobStore implements BlobStore {
   readonly objects = new Map<string, Uint8Array>();
-  readonly multiparts = new Map<string, { key: string; parts: Map<number, { etag: string; body: Uint8Array }> }>();
+  readonly multiparts = new Map<
+    string,
+    { key: string; initiated?: number; parts: Map<number, { etag: string; body: Uint8Array }> }
+  >();
+  /** When each object was written (epoch ms), for listings. */
+  readonly written = new Map<string, number>();
 
   constructor(private readonly minPartSize = 5 * 1024 * 1024) {}
 
@@ -15,6 +21,7 @@ export class MemoryBlobStore implements BlobStore {
       throw new DigestInvalidError('checksum mismatch');
     }
     this.objects.set(key, body.slice());
+    this.written.set(key, Date.now());
   }
 
   async get(key: string): Promise<Uint8Array> {
@@ -33,7 +40,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async createMultipart(key: string): Promise<string> {
     const id = randomUUID();
-    this.multiparts.set(id, { key, parts: new Map() });
+    this.multiparts.set(id, { key, initiated: Date.now(), parts: new Map() });
     return id;
   }
 
@@ -84,5 +91,17 @@ export class MemoryBlobStore implements BlobStore {
     const mp = this.multiparts.get(id);
     if (!mp || mp.key !== key) throw new Error(`NoSuchUpload ${id}`);
     return mp;
+  }
+
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartListing> {
+    for (const [multipartId, mp] of this.multiparts) {
+      if (mp.key.startsWith(prefix)) yield { key: mp.key, multipartId, initiated: mp.initiated ?? 0 };
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    for (const [key, body] of [...this.objects].sort(([a], [b]) => a.localeCompare(b))) {
+      if (key.startsWith(prefix)) yield { key, size: body.length, lastModified: this.written.get(key) ?? 0 };
+    }
   }
 }

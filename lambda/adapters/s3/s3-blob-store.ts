@@ -4,6 +4,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   ListPartsCommand,
   PutObjectCommand,
@@ -15,7 +16,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuildMiddleware, MetadataBearer, MiddlewareStack, SerializeMiddleware } from '@smithy/types';
 import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
-import type { BlobStore, PartRef, StoredPart } from '../../core/ports/blob-store';
+import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 import { outageError } from '../outage';
 
@@ -100,6 +101,30 @@ export class S3BlobStore implements BlobStore, ObjectLister {
     } catch (err) {
       throw outageError(err, 'blob store') ?? err;
     }
+  }
+
+  async *listMultipartUploads(prefix: string): AsyncIterable<MultipartListing> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const out = await this.call(prefix, () =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(keyMarker ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+        ),
+      );
+      for (const u of out.Uploads ?? []) {
+        if (u.Key && u.UploadId) {
+          yield { key: u.Key, multipartId: u.UploadId, initiated: u.Initiated?.getTime() ?? 0 };
+        }
+      }
+      keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
+      uploadIdMarker = out.IsTruncated ? out.NextUploadIdMarker : undefined;
+    } while (keyMarker);
   }
 
   async *list(prefix: string): AsyncIterable<StoredObject> {

@@ -38,6 +38,16 @@ export interface BlobStore {
   listParts(key: string, multipartId: string): Promise<StoredPart[]>;
   /** Streams an object from byte `start` to its end; throws `BlobUnknownError` when absent. */
   read(key: string, start?: number): AsyncIterable<Uint8Array>;
+  /** The multipart uploads not yet completed or aborted whose keys start with `prefix`. */
+  listMultipartUploads(prefix: string): AsyncIterable<MultipartListing>;
+}
+
+/** A multipart upload in progress, as listed. */
+export interface MultipartListing {
+  readonly key: string;
+  readonly multipartId: string;
+  /** Epoch ms. */
+  readonly initiated: number;
 }
 
 export interface StoredPart extends PartRef {

@@ -1,6 +1,8 @@
 import type { BlobStore } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
 import type { ExpiredUploadSessions, ExpiringUpload, UploadSession } from '../ports/metadata';
+import type { ObjectLister } from '../ports/gc';
+import { sweepOrphans } from './upload-orphans';
 import { heldBy } from './uploads/held-storage';
 
 export interface UploadSweeperOptions {
@@ -15,6 +17,12 @@ export interface UploadSweeperOptions {
   readonly pageSize?: number;
   /** Sessions freed at once. @default 8 */
   readonly concurrency?: number;
+  /**
+   * Seconds a multipart upload or staged object no session names must be old before it goes
+   * (`uploads purge --older-than` uses its own age instead).
+   * @default 3600
+   */
+  readonly orphanGraceSeconds?: number;
 }
 
 export interface SweepOptions {
@@ -48,12 +56,17 @@ export interface SweepResult {
   errors: string[];
   /** False when `limit` or `deadline` stopped the run before every dead session was seen. */
   complete: boolean;
+  /**
+   * Multipart uploads and staged objects that no session named any more (a crash between removing
+   * a session and freeing its bytes); also counted in `objects`, `multipartAborted` and `bytes`.
+   */
+  orphans: number;
 }
 
 /** Called after every session, with the totals so far. */
 export type SweepProgress = (totals: Readonly<SweepResult>) => void | Promise<void>;
 
-const DEFAULTS = { graceSeconds: 900, pageSize: 100, concurrency: 8 } as const;
+const DEFAULTS = { graceSeconds: 900, pageSize: 100, concurrency: 8, orphanGraceSeconds: 3600 } as const;
 const MAX_ERRORS = 5;
 
 /**
@@ -71,7 +84,7 @@ export class UploadSweeper {
   private readonly options: Required<UploadSweeperOptions>;
 
   constructor(
-    private readonly store: BlobStore,
+    private readonly store: BlobStore & Pick<ObjectLister, 'list'>,
     private readonly sessions: ExpiredUploadSessions,
     private readonly clock: Clock,
     options: UploadSweeperOptions = {},
@@ -89,6 +102,7 @@ export class UploadSweeper {
       failed: 0,
       errors: [],
       complete: true,
+      orphans: 0,
     };
     const nowMs = this.clock.now();
     const cutoff = Math.floor(nowMs / 1000) - this.options.graceSeconds;
@@ -121,7 +135,31 @@ export class UploadSweeper {
       });
       cursor = page.cursor;
     } while (cursor !== undefined);
+    if (totals.complete) await this.sweepOrphans(options, stopped, totals);
     return totals;
+  }
+
+  /** What no session names any more, once every session was seen (./upload-orphans). */
+  private async sweepOrphans(options: SweepOptions, stopped: () => boolean, totals: SweepResult): Promise<void> {
+    try {
+      const found = await sweepOrphans(
+        this.store,
+        async (id) => (await this.sessions.get(id)) !== undefined,
+        this.clock,
+        {
+          graceSeconds: options.olderThanSeconds ?? this.options.orphanGraceSeconds,
+          ...(options.dryRun ? { dryRun: true } : {}),
+          stopped,
+        },
+      );
+      totals.orphans += found.orphans;
+      totals.objects += found.objects;
+      totals.multipartAborted += found.multipartAborted;
+      totals.bytes += found.bytes;
+      if (!found.complete) totals.complete = false;
+    } catch (err) {
+      this.fail(totals, 'leftovers', err);
+    }
   }
 
   /** Dry run: what removing `listed` would free, read strongly consistently. */
