@@ -46,6 +46,18 @@ describe('the synthesized stack', () => {
     }
   });
 
+  test('the scheduled sweeper runs from its bundle within its grants, leftover pass included', async () => {
+    const from = stack.calls.length;
+    const result = (await stack.invoke('MaintenanceUploadSweeper', {})) as { complete: boolean; failed: number };
+    expect(result).toMatchObject({ complete: true, failed: 0 });
+    const calls = stack.calls.slice(from).filter((c) => /UploadSweeper/.test(c.principal));
+    const s3 = calls.filter((c) => c.service === 's3').map((c) => c.operation);
+    // The leftover pass lists the uploads in progress and the staging prefix.
+    expect(s3.some((o) => /^GET bucket\?.*\buploads\b/.test(o))).toBe(true);
+    expect(s3.some((o) => /^GET bucket\?.*\blist-type\b/.test(o))).toBe(true);
+    expect(calls.filter((c) => c.denied)).toEqual([]);
+  });
+
   test('a missing key answers 403 without s3:ListBucket, and the registry answers MANIFEST_UNKNOWN, not 500', async () => {
     const registry = new RegistryClient(stack.url);
     // Over the inline limit, so the manifest's body lives in the bucket.
