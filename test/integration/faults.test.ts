@@ -232,7 +232,7 @@ suite('a store that goes down mid-push: the old state or the new, and the push w
   });
 });
 
-suite('known defect: an upload PUT that fails after writing its object', () => {
+suite('an upload PUT that fails after writing its object', () => {
   let rig: Rig;
   beforeAll(async () => {
     rig = await startRig();
@@ -241,13 +241,9 @@ suite('known defect: an upload PUT that fails after writing its object', () => {
     await rig?.stop();
   });
 
-  // The upload service's assembly (lambda/core/services/uploads/assembly.ts) deletes the session's
-  // staged chunks as soon as the blob's object is written, before the blob is recorded and linked
-  // and the session closed. A store failure in between leaves a session that claims bytes it no
-  // longer has: no pull sees it and a new upload works, but the same PUT cannot finish it. Deleting
-  // the staged chunks after the session is closed fixes it; this test then passes and must become
-  // a plain test.
-  test.failing('the same PUT finishes the upload once the store is back', async () => {
+  // The session's staged chunks are deleted only once the session is closed, so a store failure
+  // between writing the blob's object and recording it leaves a session the same PUT can finish.
+  test('the same PUT finishes the upload once the store is back', async () => {
     const image = imageFor('known/put-after-object');
     const location = await startUpload(rig.client, image.name);
     const patch = await rig.client.request('PATCH', location, {

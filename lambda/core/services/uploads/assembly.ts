@@ -96,8 +96,10 @@ export class ChunkedAssembly {
     await this.assembleAt(session, key, last);
     const actual = digestOf(await store.get(key), algorithm);
     if (actual !== digest) {
+      // Nothing is kept of a mismatch: the assembled object, the session, then its staged chunks.
       await store.delete([key]);
       await sessions.delete(session.id);
+      await store.delete(session.tail.map((t) => t.key));
       throw mismatch(actual, digest);
     }
     return this.lifecycle.commit(session, digest, () => this.lifecycle.record(digest, size, key));
@@ -153,7 +155,8 @@ export class ChunkedAssembly {
     } else {
       await store.put(key, await remainder(), sha256Digest?.slice(7));
     }
-    await store.delete(session.tail.map((t) => t.key));
+    // The staged chunks stay until the session is closed (lifecycle.commit): a finish that fails
+    // after this point is retried from the same session, which still needs them.
   }
 
   /**

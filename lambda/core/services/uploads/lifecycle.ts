@@ -53,6 +53,7 @@ export class SessionLifecycle {
    */
   async commit(session: UploadSession, digest: string, store: () => Promise<BlobRecord>): Promise<BlobRecord> {
     let record = await this.ctx.blobs.getBlob(digest);
+    const stored = !record;
     if (record) {
       // A direct session's object may be the blob already (a retry after a link that failed): keep it.
       const { key } = record;
@@ -66,6 +67,12 @@ export class SessionLifecycle {
     }
     await this.ctx.blobs.putLink(session.name, record);
     await this.ctx.sessions.delete(session.id);
+    // Only now, with the session closed, are its staged chunks no longer needed by a retry. A failure
+    // here costs nothing but storage: the upload sweeper frees what no session names.
+    const staged = heldBy(session)
+      .objects.map((o) => o.key)
+      .filter((k) => k !== record.key && k.startsWith(keys.stagingPrefix));
+    if (stored && staged.length > 0) await this.ctx.store.delete(staged).catch(() => undefined);
     return record;
   }
 
