@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import '../tools/quiet-warnings';
-import { missingPrerequisites } from '../tools/local/prerequisites';
+import { exitUnlessPrerequisites } from '../tools/local/prerequisites';
 import { startLocalRegistry } from '../tools/local/registry';
 
 /**
@@ -10,11 +10,7 @@ import { startLocalRegistry } from '../tools/local/registry';
  * on (users are managed with `npm run admin -- --local user add …`).
  */
 async function main(): Promise<void> {
-  const missing = process.env.AWS_ENDPOINT_URL ? [] : missingPrerequisites();
-  if (missing.length > 0) {
-    for (const line of missing) console.error(line);
-    process.exit(1);
-  }
+  exitUnlessPrerequisites();
   const port = Number(process.env.REGISTRY_PORT ?? 5000);
   const registry = await startLocalRegistry({
     port,

@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import '../tools/quiet-warnings';
-import { missingPrerequisites } from '../tools/local/prerequisites';
+import { exitUnlessPrerequisites } from '../tools/local/prerequisites';
 import { startLocalStack } from '../tools/local/stack/local-stack';
 import { functionLogFilter } from '../tools/local/stack/log-filter';
 
@@ -13,11 +13,7 @@ import { functionLogFilter } from '../tools/local/stack/log-filter';
  * process instead, for a quick loop.
  */
 async function main(): Promise<void> {
-  const missing = process.env.AWS_ENDPOINT_URL ? [] : missingPrerequisites();
-  if (missing.length > 0) {
-    for (const line of missing) console.error(line);
-    process.exit(1);
-  }
+  exitUnlessPrerequisites();
   if (process.env.AWS_ENDPOINT_URL) {
     // The stack's IAM needs the embedded S3 server's accounts; other endpoints get the one-process mode.
     console.log('AWS_ENDPOINT_URL is set: running the sources in one process on those endpoints (npm run dev)');

@@ -51,3 +51,14 @@ function runs(p: Prerequisite): boolean {
   const result = spawnSync(p.command, [...p.args], { stdio: 'ignore', timeout: 10_000 });
   return result.error === undefined && result.status === 0;
 }
+
+/**
+ * Local mode's first step: prints what is missing, one line each, and exits 1 before anything
+ * starts. With AWS_ENDPOINT_URL set no embedded server is needed, so nothing is checked.
+ */
+export function exitUnlessPrerequisites(env: NodeJS.ProcessEnv = process.env): void {
+  const missing = env.AWS_ENDPOINT_URL ? [] : missingPrerequisites();
+  if (missing.length === 0) return;
+  for (const line of missing) console.error(line);
+  process.exit(1);
+}
