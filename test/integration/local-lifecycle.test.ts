@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../tools/local/emulators';
 import { LOCAL_ENDPOINTS_FILE } from '../../tools/local/endpoints-file';
+import { embeddedServersTest } from '../support/endpoint-strictness';
 
 const ROOT = join(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -50,114 +51,135 @@ const answers = async (url: string) => {
   }
 };
 
+/** These start and kill local mode and its own servers: nothing an external endpoint has. */
+const localTest = embeddedServersTest("it starts, kills and counts local mode's own embedded servers");
+
 describe('local mode and its embedded servers', () => {
-  test('the servers end when local mode is killed with SIGKILL, and the admin CLI then says none runs', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
-    const port = await freePort();
-    const registry = startLocalMode(dataDir, port);
-    await until('local mode', async () => ((await answers(`http://localhost:${port}/v2/`)) === 200 ? true : undefined));
-    const servers = serversOf(dataDir);
-    expect(servers.length).toBe(2);
-    // The process that started the servers (tsx runs the registry as a child of its own).
-    const owner = Number(
-      execFileSync('ps', ['-o', 'ppid=', '-p', String(servers[0])])
-        .toString()
-        .trim(),
-    );
-    process.kill(owner, 'SIGKILL');
-    await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
-    await new Promise((resolve) => (registry.exitCode !== null ? resolve(null) : registry.on('exit', resolve)));
-    const started = Date.now();
-    const cli = (() => {
-      try {
-        execFileSync(
-          process.execPath,
-          [TSX, join(ROOT, 'bin', 'admin.ts'), '--local', '--data-dir', dataDir, 'user', 'list'],
-          {
-            cwd: ROOT,
-            stdio: 'pipe',
-          },
-        );
-        return '';
-      } catch (err) {
-        return String((err as { stderr?: Buffer }).stderr);
-      }
-    })();
-    expect(cli).toMatch(/no local registry is running/);
-    expect(Date.now() - started).toBeLessThan(8000);
-  }, 90_000);
-
-  test('a port in use ends the start with the servers it started', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
-    const taken = createServer();
-    const port = await new Promise<number>((resolve) =>
-      taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)),
-    );
-    try {
+  localTest(
+    'the servers end when local mode is killed with SIGKILL, and the admin CLI then says none runs',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
+      const port = await freePort();
       const registry = startLocalMode(dataDir, port);
-      let stderr = '';
-      registry.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-      const code = await new Promise<number | null>((resolve) => registry.on('exit', resolve));
-      expect(code).not.toBe(0);
-      expect(stderr).toMatch(/EADDRINUSE/);
-      await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
-    } finally {
-      taken.close();
-    }
-  }, 90_000);
-
-  test('a crashed embedded server is started again, and the registry answers again', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
-    const port = await freePort();
-    const registry = startLocalMode(dataDir, port);
-    let stderr = '';
-    registry.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    try {
       await until('local mode', async () =>
         (await answers(`http://localhost:${port}/v2/`)) === 200 ? true : undefined,
       );
-      const before = serversOf(dataDir);
-      const dynamodb = execFileSync('pgrep', ['-f', `java.*${dataDir}/`])
-        .toString()
-        .trim();
-      process.kill(Number(dynamodb), 'SIGKILL');
-      await until('a new DynamoDB Local', () => {
-        const now = serversOf(dataDir);
-        return now.length === 2 && !now.includes(Number(dynamodb)) ? now : undefined;
-      });
-      expect(stderr).toMatch(/DynamoDB Local exited \(SIGKILL\); starting it again/);
-      expect(before).toContain(Number(dynamodb));
-      await until(
-        'the catalog to answer',
-        async () => ((await answers(`http://localhost:${port}/v2/_catalog`)) === 200 ? true : undefined),
-        60_000,
+      const servers = serversOf(dataDir);
+      expect(servers.length).toBe(2);
+      // The process that started the servers (tsx runs the registry as a child of its own).
+      const owner = Number(
+        execFileSync('ps', ['-o', 'ppid=', '-p', String(servers[0])])
+          .toString()
+          .trim(),
       );
-    } finally {
-      registry.kill('SIGTERM');
-      await new Promise((resolve) => registry.on('exit', resolve));
-    }
-    await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
-    // A clean stop leaves no endpoints file for the admin CLI to trust.
-    expect(() => writeFileSync(join(dataDir, LOCAL_ENDPOINTS_FILE), '', { flag: 'wx' })).not.toThrow();
-  }, 120_000);
+      process.kill(owner, 'SIGKILL');
+      await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
+      await new Promise((resolve) => (registry.exitCode !== null ? resolve(null) : registry.on('exit', resolve)));
+      const started = Date.now();
+      const cli = (() => {
+        try {
+          execFileSync(
+            process.execPath,
+            [TSX, join(ROOT, 'bin', 'admin.ts'), '--local', '--data-dir', dataDir, 'user', 'list'],
+            {
+              cwd: ROOT,
+              stdio: 'pipe',
+            },
+          );
+          return '';
+        } catch (err) {
+          return String((err as { stderr?: Buffer }).stderr);
+        }
+      })();
+      expect(cli).toMatch(/no local registry is running/);
+      expect(Date.now() - started).toBeLessThan(8000);
+    },
+    90_000,
+  );
 
-  test('without Java, local mode says so in one line and starts nothing', async () => {
-    // A PATH with node alone: no java (and no go, which is needed only until versitygw is built).
-    const bin = mkdtempSync(join(tmpdir(), 'registry-path-'));
-    execFileSync('ln', ['-s', process.execPath, join(bin, 'node')]);
-    const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
-    const run = spawn(process.execPath, [TSX, join(ROOT, 'bin', 'local.ts')], {
-      cwd: ROOT,
-      env: { HOME: process.env.HOME ?? '/tmp', PATH: bin, REGISTRY_DATA_DIR: dataDir, REGISTRY_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    run.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
-    expect(code).toBe(1);
-    const lines = stderr.trim().split('\n');
-    expect(lines[0]).toMatch(/^java is missing: .*install a Java runtime/);
-    expect(lines.every((l) => / is missing: /.test(l))).toBe(true);
-    expect(serversOf(dataDir)).toEqual([]);
-  }, 60_000);
+  localTest(
+    'a port in use ends the start with the servers it started',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
+      const taken = createServer();
+      const port = await new Promise<number>((resolve) =>
+        taken.listen(0, '127.0.0.1', () => resolve((taken.address() as { port: number }).port)),
+      );
+      try {
+        const registry = startLocalMode(dataDir, port);
+        let stderr = '';
+        registry.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+        const code = await new Promise<number | null>((resolve) => registry.on('exit', resolve));
+        expect(code).not.toBe(0);
+        expect(stderr).toMatch(/EADDRINUSE/);
+        await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
+      } finally {
+        taken.close();
+      }
+    },
+    90_000,
+  );
+
+  localTest(
+    'a crashed embedded server is started again, and the registry answers again',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
+      const port = await freePort();
+      const registry = startLocalMode(dataDir, port);
+      let stderr = '';
+      registry.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      try {
+        await until('local mode', async () =>
+          (await answers(`http://localhost:${port}/v2/`)) === 200 ? true : undefined,
+        );
+        const before = serversOf(dataDir);
+        const dynamodb = execFileSync('pgrep', ['-f', `java.*${dataDir}/`])
+          .toString()
+          .trim();
+        process.kill(Number(dynamodb), 'SIGKILL');
+        await until('a new DynamoDB Local', () => {
+          const now = serversOf(dataDir);
+          return now.length === 2 && !now.includes(Number(dynamodb)) ? now : undefined;
+        });
+        expect(stderr).toMatch(/DynamoDB Local exited \(SIGKILL\); starting it again/);
+        expect(before).toContain(Number(dynamodb));
+        await until(
+          'the catalog to answer',
+          async () => ((await answers(`http://localhost:${port}/v2/_catalog`)) === 200 ? true : undefined),
+          60_000,
+        );
+      } finally {
+        registry.kill('SIGTERM');
+        await new Promise((resolve) => registry.on('exit', resolve));
+      }
+      await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
+      // A clean stop leaves no endpoints file for the admin CLI to trust.
+      expect(() => writeFileSync(join(dataDir, LOCAL_ENDPOINTS_FILE), '', { flag: 'wx' })).not.toThrow();
+    },
+    120_000,
+  );
+
+  localTest(
+    'without Java, local mode says so in one line and starts nothing',
+    async () => {
+      // A PATH with node alone: no java (and no go, which is needed only until versitygw is built).
+      const bin = mkdtempSync(join(tmpdir(), 'registry-path-'));
+      execFileSync('ln', ['-s', process.execPath, join(bin, 'node')]);
+      const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
+      const run = spawn(process.execPath, [TSX, join(ROOT, 'bin', 'local.ts')], {
+        cwd: ROOT,
+        env: { HOME: process.env.HOME ?? '/tmp', PATH: bin, REGISTRY_DATA_DIR: dataDir, REGISTRY_PORT: '0' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      run.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
+      expect(code).toBe(1);
+      const lines = stderr.trim().split('\n');
+      expect(lines[0]).toMatch(/^java is missing: .*install a Java runtime/);
+      expect(lines.every((l) => / is missing: /.test(l))).toBe(true);
+      expect(serversOf(dataDir)).toEqual([]);
+    },
+    60_000,
+  );
 });

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { embeddedServersTest } from '../support/endpoint-strictness';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
 const MiB = 1024 * 1024;
@@ -68,36 +69,47 @@ async function push(registry: TestRegistry, name: string, mib: number): Promise<
   }
 }
 
-describe('the uploader bounds the bodies it streams at once', () => {
-  test('thirty parallel 100 MiB streamed uploads through an uploader capped at 3: all land, never more than 3 stream', async () => {
-    const registry = await startTestRegistry({ uploaderAdmission: { maxStreams: 3 } });
-    try {
-      const started = Date.now();
-      const outcomes = await Promise.all(
-        Array.from({ length: 30 }, (_, i) => push(registry, `admission/layer${i}`, 100)),
-      );
-      const seconds = (Date.now() - started) / 1000;
-      process.stdout.write(
-        `30 × 100 MiB streamed, cap 3: ${seconds.toFixed(1)} s, peak ${registry.uploaderAdmission?.peak} streams, ` +
-          `${outcomes.reduce((n, o) => n + o.refusals, 0)} refusals retried\n`,
-      );
-      expect(outcomes.map((o) => o.status)).toEqual(Array(30).fill(201));
-      expect(registry.uploaderAdmission?.peak).toBe(3);
-      expect(registry.requests.filter((r) => r.status >= 500)).toEqual([]);
-    } finally {
-      await registry.stop();
-    }
-  }, 600_000);
+/** Three gigabytes through the S3 server: sized for the embedded one, not for a test endpoint. */
+const sizedTest = embeddedServersTest('it streams 3 GiB, sized for the embedded S3 server');
 
-  test('a body that waits longer than the wait is refused with 429 and Retry-After, and its retry lands', async () => {
-    const registry = await startTestRegistry({ uploaderAdmission: { maxStreams: 1, maxWaitMs: 100 } });
-    try {
-      const outcomes = await Promise.all([0, 1, 2].map((i) => push(registry, `admission/busy${i}`, 24)));
-      expect(outcomes.map((o) => o.status)).toEqual([201, 201, 201]);
-      expect(outcomes.reduce((n, o) => n + o.refusals, 0)).toBeGreaterThan(0);
-      expect(registry.requests.some((r) => r.status === 429)).toBe(true);
-    } finally {
-      await registry.stop();
-    }
-  }, 300_000);
+describe('the uploader bounds the bodies it streams at once', () => {
+  sizedTest(
+    'thirty parallel 100 MiB streamed uploads through an uploader capped at 3: all land, never more than 3 stream',
+    async () => {
+      const registry = await startTestRegistry({ uploaderAdmission: { maxStreams: 3 } });
+      try {
+        const started = Date.now();
+        const outcomes = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => push(registry, `admission/layer${i}`, 100)),
+        );
+        const seconds = (Date.now() - started) / 1000;
+        process.stdout.write(
+          `30 × 100 MiB streamed, cap 3: ${seconds.toFixed(1)} s, peak ${registry.uploaderAdmission?.peak} streams, ` +
+            `${outcomes.reduce((n, o) => n + o.refusals, 0)} refusals retried\n`,
+        );
+        expect(outcomes.map((o) => o.status)).toEqual(Array(30).fill(201));
+        expect(registry.uploaderAdmission?.peak).toBe(3);
+        expect(registry.requests.filter((r) => r.status >= 500)).toEqual([]);
+      } finally {
+        await registry.stop();
+      }
+    },
+    600_000,
+  );
+
+  sizedTest(
+    'a body that waits longer than the wait is refused with 429 and Retry-After, and its retry lands',
+    async () => {
+      const registry = await startTestRegistry({ uploaderAdmission: { maxStreams: 1, maxWaitMs: 100 } });
+      try {
+        const outcomes = await Promise.all([0, 1, 2].map((i) => push(registry, `admission/busy${i}`, 24)));
+        expect(outcomes.map((o) => o.status)).toEqual([201, 201, 201]);
+        expect(outcomes.reduce((n, o) => n + o.refusals, 0)).toBeGreaterThan(0);
+        expect(registry.requests.some((r) => r.status === 429)).toBe(true);
+      } finally {
+        await registry.stop();
+      }
+    },
+    300_000,
+  );
 });

@@ -152,3 +152,13 @@ export function strictTest(
   const reason = missing.map((s) => lacking.get(s)).join('; ');
   return (name, fn, timeout) => test.skip(`${name} [skipped: ${reason}]`, fn, timeout);
 }
+
+/**
+ * `test`, or `test.skip` with `why` in its title when the run uses an external endpoint
+ * (REGISTRY_EXTERNAL_ENDPOINTS=1): for tests that start and stop local mode's own servers, or that
+ * are sized for them.
+ */
+export function embeddedServersTest(why: string): (name: string, fn: jest.ProvidesCallback, timeout?: number) => void {
+  if (process.env.REGISTRY_EXTERNAL_ENDPOINTS !== '1') return (name, fn, timeout) => test(name, fn, timeout);
+  return (name, fn, timeout) => test.skip(`${name} [skipped: ${why}]`, fn, timeout);
+}
