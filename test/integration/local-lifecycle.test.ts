@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { freePort } from '../../tools/local/emulators';
 import { LOCAL_ENDPOINTS_FILE } from '../../tools/local/endpoints-file';
 import { embeddedServersTest } from '../support/endpoint-strictness';
+import { until } from '../support/until';
 
 const ROOT = join(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -21,16 +22,6 @@ function serversOf(dataDir: string): number[] {
       .map(Number);
   } catch {
     return [];
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

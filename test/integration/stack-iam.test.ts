@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import type { Template } from '../../tools/local/stack/intrinsics';
 import type { PublishedEvent } from '../../tools/local/stack/standins';
 import { RegistryClient } from '../support/http-client';
+import { until } from '../support/until';
 import { testClients } from '../support/aws';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 
@@ -135,7 +136,11 @@ describe('the synthesized stack with registry events', () => {
 
   test('publishes through EventBridge with the functions’ own grants', async () => {
     const { digest } = await new RegistryClient(stack.url).pushImage('events/app', 'v1');
-    const pushed = await until(() => events.find((e) => e.DetailType === 'Manifest Pushed'));
+    const pushed = await until(
+      'the Manifest Pushed event',
+      () => events.find((e) => e.DetailType === 'Manifest Pushed'),
+      10_000,
+    );
     expect(pushed.Source).toBe('serverless-oci-registry');
     expect(JSON.parse(pushed.Detail ?? '{}')).toMatchObject({ repository: 'events/app', digest, tag: 'v1' });
     const puts = stack.calls.filter((c) => c.service === 'events');
@@ -143,13 +148,3 @@ describe('the synthesized stack with registry events', () => {
     expect(puts.every((c) => c.status === 200 && !c.denied)).toBe(true);
   });
 });
-
-async function until<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

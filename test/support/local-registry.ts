@@ -7,6 +7,7 @@ import { startLocalRegistry, type LocalRegistry, type LocalRegistryOptions } fro
 import type { AwsClients } from '../../lambda/adapters/aws-clients';
 import type { AccountStore } from '../../lambda/core/ports/accounts';
 import type { AwsCall } from '../../tools/local/stack/aws-endpoint';
+import { functionLogFilter } from '../../tools/local/stack/log-filter';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../tools/local/stack/local-stack';
 import { freshStorage, testClients } from './aws';
 
@@ -103,9 +104,7 @@ export async function startTestStack(
     ...options,
     onRequest: (r) => requests.push(r),
     onCall: (c) => calls.push(c),
-    onLog: (source, line) => {
-      if (!line.startsWith('{"_aws":')) logs.push(`[${source}] ${line}`);
-    },
+    onLog: functionLogFilter((line) => logs.push(line)),
   });
   const { accounts } = stack;
   const clients = testClients();

@@ -134,7 +134,8 @@ function launch(name: string, command: string, args: string[], cwd: string, env:
   return server;
 }
 
-async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
+/** Waits until `url` answers anything, failing at once if `child` exits first. */
+export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null)

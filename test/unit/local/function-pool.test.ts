@@ -11,6 +11,7 @@ function bundle(source: string, overrides: Partial<FunctionModel> = {}): Functio
   return {
     logicalId: 'TestFunction',
     name: 'test-function',
+    arn: 'arn:aws:lambda:us-east-1:000000000000:function:test-function',
     handler: 'index.handler',
     timeoutSeconds: 2,
     memoryMb: 128,

@@ -118,13 +118,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       }
       // Without s3:ListBucket, S3 does not say whether a key exists: a missing one is 403, not 404.
       const objectRead = (req.method === 'GET' || req.method === 'HEAD') && key !== undefined;
-      const mayList =
-        !objectRead || !principal.statements
-          ? true
-          : evaluate(principal.statements, { action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` }) === 'Allow';
       const status = await forward(req, res, options.s3Upstream, body, (upstream) =>
-        upstream === 404 && !mayList
-          ? `${principal.arn} is not authorized to perform: s3:ListBucket on resource: "arn:aws:s3:::${bucket}" because no identity-based policy allows the s3:ListBucket action`
+        upstream === 404 && objectRead
+          ? authorize(principal, [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` }])
           : undefined,
       );
       call(operation, status);

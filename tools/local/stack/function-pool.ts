@@ -87,7 +87,7 @@ export class FunctionPool {
           settle(o);
         },
       };
-      environment.child.send({ type: 'invoke', id, event, deadline, requestId, functionArn: fn.name });
+      environment.child.send({ type: 'invoke', id, event, deadline, requestId, functionArn: fn.arn });
     });
     environment.pending = undefined;
     this.release(environment);

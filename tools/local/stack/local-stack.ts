@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -130,7 +130,6 @@ async function start(
   const gateway = new Promise<Server>((resolve) => {
     gatewayReady = resolve;
   });
-  const { createServer } = await import('node:http');
   const front = createServer((req, res) => {
     void gateway.then((server) => server.emit('request', req, res));
   });

@@ -38,6 +38,8 @@ export interface RoleModel {
 export interface FunctionModel {
   readonly logicalId: string;
   readonly name: string;
+  /** What `Fn::GetAtt <function>.Arn` gives, and the context's `invokedFunctionArn`. */
+  readonly arn: string;
   /** `index.handler`. */
   readonly handler: string;
   readonly timeoutSeconds: number;
@@ -216,6 +218,7 @@ export function loadStackModel(
       return {
         logicalId: id,
         name: localResource(id).ref,
+        arn: localResource(id).attributes?.Arn as string,
         handler: String(props.Handler),
         timeoutSeconds: Number(props.Timeout ?? 3),
         memoryMb: Number(props.MemorySize ?? 128),

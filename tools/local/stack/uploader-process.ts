@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest, type RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { freePort } from '../emulators';
+import { freePort, waitForHttp } from '../emulators';
 import { endWithThisProcess } from '../reaper';
 import type { UploaderModel } from './stack-model';
 import { PROJECT_ROOT } from './synth';
@@ -41,7 +41,7 @@ export async function startUploader(options: UploaderOptions): Promise<RunningUp
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => options.onLog?.(line));
   }
-  await waitForPort(port, () => child.exitCode !== null);
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`, child, 30_000);
   const listener: RequestListener = (req, res) => {
     const headers = { ...req.headers, 'x-forwarded-proto': req.headers['x-forwarded-proto'] ?? 'http' };
     const out = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, (answer) => {
@@ -89,18 +89,4 @@ function buildUploader(model: UploaderModel, assemblyDir: string, log?: (line: s
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   return outfile;
-}
-
-async function waitForPort(port: number, exited: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (exited()) throw new Error('the uploader exited before listening');
-    try {
-      await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(1000) });
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`the uploader did not listen on ${port} within ${timeoutMs} ms`);
 }
