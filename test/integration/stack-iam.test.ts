@@ -63,7 +63,7 @@ describe('the synthesized stack', () => {
     const registry = new RegistryClient(stack.url);
     // Over the inline limit, so the manifest's body lives in the bucket.
     const { digest } = await registry.pushImage('iam/big', 'v1', { annotations: { pad: 'x'.repeat(300_000) } });
-    const bucket = stack.model.functions[0]?.environment.REGISTRY_BUCKET;
+    const bucket = stack.names.bucket;
     const listed = await clients.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'manifests/' }));
     expect(listed.Contents?.length).toBe(1);
     // A delete that races the read (garbage collection, say).

@@ -108,7 +108,6 @@ export async function startTestStack(
   });
   const { accounts } = stack;
   const clients = testClients();
-  const env = stack.model.functions.find((f) => f.environment.REGISTRY_TABLE)?.environment ?? {};
   return {
     ...stack,
     get accounts(): AccountStore {
@@ -121,7 +120,7 @@ export async function startTestStack(
     logs,
     dataDir,
     clients,
-    config: { bucket: env.REGISTRY_BUCKET ?? '', table: env.REGISTRY_TABLE ?? '' },
+    config: stack.names,
     stop: async () => {
       await stack.stop();
       clients.s3.destroy();

@@ -65,6 +65,8 @@ export interface LocalStack {
   readonly assemblyDir: string;
   /** The local AWS endpoint the functions use. */
   readonly awsEndpoint: string;
+  /** The registry's bucket and tables, as the template names them for the functions. */
+  readonly names: { readonly bucket: string; readonly table: string; readonly accountsTable?: string };
   /** Users and robot tokens, in the stack's accounts table (token and basic mode). */
   readonly accounts?: AccountStore;
   /** Process ids per function name (and `uploader`). */
@@ -247,6 +249,7 @@ async function start(
       }),
     );
   }
+  const uploaderCredentials = model.uploader ? credentialsOf(model.uploader.role, 'uploader') : undefined;
   addS3Accounts(servers.s3IamDir, [...credentials.values()]);
   cleanups.push(async () => {
     await Promise.all([...pools.values()].map((p) => p.stop()));
@@ -254,9 +257,8 @@ async function start(
   await Promise.all([...pools.values()].map((p) => p.warm()));
 
   let uploader: RunningUploader | undefined;
-  if (model.uploader) {
-    const { accessKeyId, secretAccessKey } = credentialsOf(model.uploader.role, 'uploader');
-    addS3Accounts(servers.s3IamDir, [{ accessKeyId, secretAccessKey }]);
+  if (model.uploader && uploaderCredentials) {
+    const { accessKeyId, secretAccessKey } = uploaderCredentials;
     uploader = await startUploader({
       model: model.uploader,
       assemblyDir: synth.assemblyDir,
@@ -332,6 +334,11 @@ async function start(
     model,
     assemblyDir: synth.assemblyDir,
     awsEndpoint: endpoint.url,
+    names: {
+      bucket: endpoints.bucket ?? '',
+      table: endpoints.table,
+      ...(accountsTable ? { accountsTable } : {}),
+    },
     ...(accountsTable ? { accounts: new DynamoDbAccounts(admin.dynamodb, accountsTable) } : {}),
     pids: () => ({
       ...Object.fromEntries([...pools.values()].map((p) => [p.fn.name, p.pids()])),
