@@ -220,6 +220,7 @@ describe('garbage collection (local mode)', () => {
     clock.aheadMs = 0;
     const failures: string[] = [];
     for (let round = 0; round < 8; round++) {
+      const roundStarted = Date.now();
       const pushes = repos.flatMap((repo, i) =>
         [0, 1].map(async (j) => {
           const tag = `r${round}-${j}`;
@@ -258,6 +259,9 @@ describe('garbage collection (local mode)', () => {
         const [repo, tag] = ref.split(':') as [string, string];
         await pullIntact(repo, tag);
       }
+      // A round lasts at least 750 ms, so that the later rounds' collections run more than the
+      // grace (4 s) after the first rounds' deletes however fast the machine is.
+      await new Promise((r) => setTimeout(r, Math.max(0, 750 - (Date.now() - roundStarted))));
     }
     process.stdout.write(
       `\nGC race: ${live.size} live tags after 8 rounds; collected during the race ${JSON.stringify(collected)}; ${failures.length} pushes lost to the collector and were retried\n`,
