@@ -598,10 +598,7 @@ async function main(): Promise<void> {
 
     const dataDir = join(work, 'data');
     t = performance.now();
-    const emulators = await startEmulators(
-      ensureTools((line) => console.log(line)),
-      dataDir,
-    );
+    const emulators = await startEmulators(await ensureTools((line) => console.log(line), 'versitygw'), dataDir);
     cleanups.push(() => emulators.stop());
     const clients: AwsClients = createAwsClients({
       region: LOCAL_REGION,

@@ -6,7 +6,7 @@ import { CreateBucketCommand, PutBucketPolicyCommand, PutObjectCommand, S3Client
 import { S3BlobStore } from '../../lambda/adapters/s3/s3-blob-store';
 import { BlobUnknownError } from '../../lambda/core/errors';
 import { freePort, LOCAL_REGION } from '../../tools/local/emulators';
-import { ensureTools } from '../../tools/local/tools';
+import { versitygwBinary } from '../../tools/local/tools';
 
 // The functions may not list the bucket (no s3:ListBucket), so on AWS a read of a key that is gone
 // answers 403 AccessDenied, not 404. versitygw answers a missing key 404 whatever the caller may do,
@@ -31,7 +31,7 @@ const s3 = (credentials: { accessKeyId: string; secretAccessKey: string }) => {
 };
 
 beforeAll(async () => {
-  const { versitygw } = ensureTools();
+  const versitygw = versitygwBinary();
   dir = mkdtempSync(join(tmpdir(), 'registry-access-'));
   mkdirSync(join(dir, 'data'));
   mkdirSync(join(dir, 'iam'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAwsClients } from '../../lambda/adapters/aws-clients';
 import { startEmulators } from '../../tools/local/emulators';
-import { ensureTools } from '../../tools/local/tools';
+import { ensureTools, localS3Server } from '../../tools/local/tools';
 import { endpointLacks, probeEndpoint } from './endpoint-strictness';
 
 /**
@@ -26,10 +26,13 @@ export default async function globalSetup(): Promise<void> {
     for (const reason of endpointLacks().values()) process.stdout.write(`tests depending on it skip: ${reason}\n`);
     return;
   }
-  const tools = ensureTools((line) => process.stdout.write(`${line}\n`));
+  // The suite runs on versitygw unless REGISTRY_TEST_S3_SERVER names the other server.
+  const tools = await ensureTools(
+    (line) => process.stdout.write(`${line}\n`),
+    localS3Server({ REGISTRY_S3_SERVER: process.env.REGISTRY_TEST_S3_SERVER ?? 'versitygw' }),
+  );
   const emulators = await startEmulators(tools, mkdtempSync(join(tmpdir(), 'registry-test-')));
   process.env.REGISTRY_TEST_S3_ENDPOINT = emulators.s3Endpoint;
-  process.env.REGISTRY_TEST_S3_ACCOUNTS_DIR = emulators.s3IamDir;
   process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT = emulators.dynamodbEndpoint;
   (globalThis as { __registryEmulators?: typeof emulators }).__registryEmulators = emulators;
 }

@@ -89,8 +89,7 @@ export async function startTestStack(
 ): Promise<TestStack> {
   const s3Endpoint = process.env.REGISTRY_TEST_S3_ENDPOINT;
   const dynamodbEndpoint = process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT;
-  const s3IamDir = process.env.REGISTRY_TEST_S3_ACCOUNTS_DIR;
-  if (!s3Endpoint || !dynamodbEndpoint || !s3IamDir)
+  if (!s3Endpoint || !dynamodbEndpoint)
     throw new Error('test servers are not running: global setup did not start them');
   const requests: RequestRecord[] = [];
   const calls: AwsCall[] = [];
@@ -99,7 +98,7 @@ export async function startTestStack(
   const stack = await startLocalStack({
     port: 0,
     dataDir,
-    servers: { s3Endpoint, dynamodbEndpoint, s3IamDir },
+    servers: { s3Endpoint, dynamodbEndpoint },
     namePrefix: `t${randomUUID().slice(0, 8)}`,
     ...options,
     onRequest: (r) => requests.push(r),

@@ -45,6 +45,11 @@ export async function openAdmin(target: AdminTarget): Promise<AdminSession> {
       credentials: LOCAL_CREDENTIALS,
       dynamodbEndpoint: endpoints.dynamodbEndpoint,
     });
+    if (!endpoints.accountsTable) {
+      throw new CliError(
+        `the local registry ${endpoints.registryUrl} is open (no access control), so it has no users: start it with REGISTRY_AUTH_MODE=token (or basic) to manage users`,
+      );
+    }
     table = endpoints.accountsTable;
     where = `table ${table} of the local registry ${endpoints.registryUrl} (DynamoDB ${endpoints.dynamodbEndpoint})`;
     registryHost = URL.canParse(endpoints.registryUrl) ? new URL(endpoints.registryUrl).host : undefined;

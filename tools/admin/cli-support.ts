@@ -35,8 +35,8 @@ export async function readLocalEndpoints(dataDir: string): Promise<LocalEndpoint
       `no local registry is running for ${resolve(dataDir)} (the one that wrote ${LOCAL_ENDPOINTS_FILE}, pid ${endpoints.pid}, is gone): start it with npm start`,
     );
   }
-  if (!endpoints.dynamodbEndpoint || !endpoints.accountsTable || !endpoints.region) {
-    throw new CliError(`${path} lacks dynamodbEndpoint, region or accountsTable`);
+  if (!endpoints.dynamodbEndpoint || !endpoints.region) {
+    throw new CliError(`${path} lacks dynamodbEndpoint or region`);
   }
   return endpoints as LocalEndpoints;
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { endWithThisProcess } from './reaper';
@@ -12,8 +12,8 @@ export const LOCAL_REGION = 'us-east-1';
 export interface RunningEmulators {
   readonly s3Endpoint: string;
   readonly dynamodbEndpoint: string;
-  /** The S3 server's account file directory (`addS3Accounts`). */
-  readonly s3IamDir: string;
+  /** Which S3 server it is, for what local mode prints. */
+  readonly s3Server: string;
   stop(): Promise<void>;
 }
 
@@ -31,18 +31,17 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts DynamoDB Local and versitygw on loopback ports, with their data under `dataDir` (or in
- * memory / a scratch dir when `dataDir` is undefined), and waits until both answer.
+ * Starts DynamoDB Local and the S3 server on loopback ports, with their data under `dataDir`, and
+ * waits until both answer. The S3 server has one account, `LOCAL_CREDENTIALS`.
  */
 export async function startEmulators(tools: ToolPaths, dataDir: string): Promise<RunningEmulators> {
   const ddbPort = await freePort();
   const s3Port = await freePort();
   const ddbData = join(dataDir, 'dynamodb');
-  const s3Data = join(dataDir, 's3');
-  const s3IamDir = join(dataDir, 's3-accounts');
+  // Each server keeps its objects in a form of its own: a directory each, so that neither reads the other's.
+  const s3Data = join(dataDir, tools.s3.kind === 'versitygw' ? 's3' : 's3proxy');
   mkdirSync(ddbData, { recursive: true });
   mkdirSync(s3Data, { recursive: true });
-  mkdirSync(s3IamDir, { recursive: true });
   const children: Server[] = [];
   const stop = async () => {
     await Promise.all(
@@ -71,18 +70,7 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
         ],
         ddbData,
       ),
-      // Accounts besides root (the local stack's function roles) live in a file the server reads on
-      // every request, so they can be added while it runs.
-      launch(
-        'versitygw',
-        tools.versitygw,
-        ['--port', `127.0.0.1:${s3Port}`, '--quiet', '--iam-dir', s3IamDir, '--iam-cache-disable', 'posix', s3Data],
-        dataDir,
-        {
-          ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
-          ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-        },
-      ),
+      launchS3(tools.s3, s3Port, s3Data, dataDir),
     );
     const s3Endpoint = `http://127.0.0.1:${s3Port}`;
     const dynamodbEndpoint = `http://127.0.0.1:${ddbPort}`;
@@ -90,11 +78,39 @@ export async function startEmulators(tools: ToolPaths, dataDir: string): Promise
       waitForHttp(s3Endpoint, children[1]!.current),
       waitForHttp(dynamodbEndpoint, children[0]!.current),
     ]);
-    return { s3Endpoint, dynamodbEndpoint, s3IamDir, stop };
+    return { s3Endpoint, dynamodbEndpoint, s3Server: tools.s3.kind === 's3proxy' ? 'S3Proxy' : 'versitygw', stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** The S3 server of `s3` on `port`, its objects under `data`, its one account `LOCAL_CREDENTIALS`. */
+function launchS3(s3: ToolPaths['s3'], port: number, data: string, dataDir: string): Server {
+  if (s3.kind === 'versitygw') {
+    return launch('versitygw', s3.binary, ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', data], dataDir, {
+      ROOT_ACCESS_KEY: LOCAL_CREDENTIALS.accessKeyId,
+      ROOT_SECRET_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    });
+  }
+  // S3Proxy serves a jclouds blob store; filesystem-nio2 keeps the objects as files under `data`.
+  const properties = join(dataDir, 's3proxy.properties');
+  writeFileSync(
+    properties,
+    [
+      `s3proxy.endpoint=http://127.0.0.1:${port}`,
+      's3proxy.authorization=aws-v2-or-v4',
+      `s3proxy.identity=${LOCAL_CREDENTIALS.accessKeyId}`,
+      `s3proxy.credential=${LOCAL_CREDENTIALS.secretAccessKey}`,
+      'jclouds.provider=filesystem-nio2',
+      'jclouds.identity=local',
+      'jclouds.credential=local',
+      `jclouds.filesystem.basedir=${data}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return launch('S3Proxy', 'java', ['-Xmx512m', '-jar', s3.jar, '--properties', properties], dataDir);
 }
 
 /**
@@ -160,26 +176,4 @@ function terminate(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
-}
-
-/**
- * Adds accounts to the S3 server, each with access to every bucket (its `admin` role): the local
- * stack's function roles, whose IAM policies the local AWS endpoint enforces before a request
- * reaches the server. The server checks their signatures, presigned URLs included.
- */
-export function addS3Accounts(
-  iamDir: string,
-  accounts: readonly { readonly accessKeyId: string; readonly secretAccessKey: string }[],
-): void {
-  const file = join(iamDir, 'users.json');
-  const current = existsSync(file)
-    ? (JSON.parse(readFileSync(file, 'utf8')) as { accessAccounts?: Record<string, unknown> })
-    : {};
-  const accessAccounts = { ...current.accessAccounts };
-  for (const a of accounts) {
-    accessAccounts[a.accessKeyId] = { access: a.accessKeyId, secret: a.secretAccessKey, role: 'admin' };
-  }
-  // Written whole and renamed, so the server never reads half a file.
-  writeFileSync(`${file}.tmp`, JSON.stringify({ accessAccounts }), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
 }

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { toolsDir } from './tools';
+import { localS3Server, toolsDir, versitygwBinary } from './tools';
 
 /** A program local mode needs, and how to get it when it is missing. */
 interface Prerequisite {
@@ -17,16 +17,17 @@ const PREREQUISITES: readonly Prerequisite[] = [
   {
     command: 'java',
     args: ['-version'],
-    why: "Amazon's DynamoDB Local is a Java program",
+    why: "Amazon's DynamoDB Local and the S3 server (S3Proxy) are Java programs",
     install:
-      'install a Java runtime 11 or newer (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk)',
+      'install a Java runtime 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk)',
   },
   {
     command: 'go',
     args: ['version'],
-    why: 'the embedded S3 server (versitygw) is built from its Go module on the first start',
-    install: 'install Go 1.25 or newer (https://go.dev/dl/, or apt-get install golang)',
-    when: () => !existsSync(join(toolsDir(), 'bin', 'versitygw')),
+    why: 'REGISTRY_S3_SERVER=versitygw builds that S3 server from its Go module on the first start',
+    install:
+      'install Go 1.25 or newer (https://go.dev/dl/, or apt-get install golang), or leave REGISTRY_S3_SERVER unset',
+    when: () => localS3Server() === 'versitygw' && !existsSync(versitygwBinary()),
   },
   {
     command: 'tar',

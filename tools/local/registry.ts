@@ -152,7 +152,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
   } else if (options.external) {
     clients = createAwsClients({ forcePathStyle: true });
   } else {
-    const emulators = await startEmulators(ensureTools(log), resolve(options.dataDir));
+    const emulators = await startEmulators(await ensureTools(log), resolve(options.dataDir));
     stopEmulators = emulators.stop;
     dynamodbEndpoint = emulators.dynamodbEndpoint;
     s3Endpoint = emulators.s3Endpoint;
@@ -163,7 +163,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
       dynamodbEndpoint: emulators.dynamodbEndpoint,
       forcePathStyle: true,
     });
-    log(`S3 (versitygw) on ${emulators.s3Endpoint}, DynamoDB Local on ${emulators.dynamodbEndpoint}`);
+    log(`S3 (${emulators.s3Server}) on ${emulators.s3Endpoint}, DynamoDB Local on ${emulators.dynamodbEndpoint}`);
   }
   try {
     await provision(clients, config.bucket, config.table, config.auth.accountsTable);

@@ -9,6 +9,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import { dynamodbAuthorizations, jsonServiceAuthorizations, s3Authorizations, type Arns } from '../iam/actions';
 import { evaluate, type AuthorizationRequest, type PolicyStatement } from '../iam/policy';
+import { credentialScope, signForward, verifySignature, type Credentials, type SignedRequest } from './sigv4';
 import type { AwsStandIns } from './standins';
 
 /**
@@ -16,9 +17,12 @@ import type { AwsStandIns } from './standins';
  * (`AWS_ENDPOINT_URL`), standing where AWS's own front ends stand: it tells the caller by the access
  * key its request is signed with, maps the request to IAM actions and resources as the Service
  * Authorization Reference does, and lets it through only if the caller's role policies from the
- * template allow every one of them. S3 requests then go to the S3 server (which checks the
- * signature and, for presigned URLs, the expiry), DynamoDB requests to DynamoDB Local, and KMS,
- * SSM and EventBridge requests to the stand-ins. A refusal is the error AWS gives.
+ * template allow every one of them. First it checks the signature with the key's secret (and a
+ * presigned URL's expiry), as AWS does before anything else (./sigv4). S3 requests then go to the S3
+ * server signed afresh with its own account (so any S3-compatible server with one account can stand
+ * there, and it still checks the payload against its declared hash and checksums), DynamoDB
+ * requests to DynamoDB Local, and KMS, SSM and EventBridge requests to the stand-ins. A refusal is
+ * the error AWS gives.
  */
 export interface Principal {
   /** `arn:aws:sts::<account>:assumed-role/<role>/<session>`, as AWS names the caller in refusals. */
@@ -39,6 +43,9 @@ export interface AwsCall {
 
 export interface AwsEndpointOptions {
   readonly s3Upstream: string;
+  /** The S3 server's own account, which signs what is forwarded to it. */
+  readonly s3UpstreamCredentials: Credentials;
+  readonly region: string;
   readonly dynamodbUpstream: string;
   readonly standIns: AwsStandIns;
   readonly arns: Arns;
@@ -49,8 +56,8 @@ export interface AwsEndpointOptions {
 
 export interface AwsEndpoint {
   readonly url: string;
-  /** Lets requests signed with `accessKeyId` act as `principal`. */
-  register(accessKeyId: string, principal: Principal): void;
+  /** Lets requests signed with `credentials` act as `principal`. */
+  register(credentials: Credentials, principal: Principal): void;
   stop(): Promise<void>;
 }
 
@@ -62,6 +69,7 @@ const JSON_TARGETS: Record<string, 'kms' | 'ssm' | 'events'> = {
 
 export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
   const principals = new Map<string, Principal>();
+  const secrets = new Map<string, string>();
   const server: Server = createServer((req, res) => {
     serve(req, res).catch((err: unknown) => {
       // A request the endpoint cannot map is a gap in the local stack, not the caller's fault: say which.
@@ -80,17 +88,26 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local');
-    const credential = credentialOf(req, url);
+    const headers = lowerHeaders(req);
+    const rawUrl = req.url ?? '/';
+    const signed = (body?: Buffer): SignedRequest => ({
+      method: req.method ?? 'GET',
+      path: rawUrl.split('?')[0] ?? '/',
+      query: rawUrl.includes('?') ? rawUrl.slice(rawUrl.indexOf('?') + 1) : '',
+      headers,
+      ...(body ? { body } : {}),
+    });
+    const credential = credentialScope(signed());
     const principal = credential ? principals.get(credential.accessKeyId) : undefined;
     const service = credential?.service ?? 's3';
     const call = (operation: string, status: number, denied?: string) =>
       options.onCall?.({ principal: principal?.label ?? 'anonymous', service, operation, status, denied });
+    const authenticate = (request: SignedRequest) => verifySignature(request, (id) => secrets.get(id));
 
     if (service === 's3') {
       const [bucket, ...rest] = url.pathname.slice(1).split('/');
       // `/bucket` and `/bucket/` both name the bucket (the SDK sends the latter for bucket operations).
       const key = rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : undefined;
-      const headers = lowerHeaders(req);
       const body = req.method === 'POST' && url.searchParams.has('delete') ? await readAll(req) : undefined;
       const keys = body
         ? [...body.toString('utf8').matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => unxml(m[1] ?? ''))
@@ -99,9 +116,21 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
         .filter((k) => !k.startsWith('X-Amz-') && !k.startsWith('x-id'))
         .map((k) => `?${k}`)
         .join('')}`;
-      if (!principal) {
-        call(operation, 403, 'unknown access key');
-        return s3Error(res, req.method, 403, credential ? 'InvalidAccessKeyId' : 'AccessDenied', 'Access Denied');
+      if (!credential) {
+        call(operation, 403, 'no signature');
+        return s3Error(res, req.method, 403, 'AccessDenied', 'Access Denied');
+      }
+      const verdict = authenticate(signed());
+      if (!verdict.ok || !principal) {
+        const refusal = verdict.ok
+          ? {
+              status: 403,
+              code: 'InvalidAccessKeyId',
+              message: 'The AWS Access Key Id you provided does not exist in our records.',
+            }
+          : verdict;
+        call(operation, refusal.status, refusal.message);
+        return s3Error(res, req.method, refusal.status, refusal.code, refusal.message);
       }
       const requests = s3Authorizations({
         method: req.method ?? 'GET',
@@ -118,10 +147,20 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       }
       // Without s3:ListBucket, S3 does not say whether a key exists: a missing one is 403, not 404.
       const objectRead = (req.method === 'GET' || req.method === 'HEAD') && key !== undefined;
-      const status = await forward(req, res, options.s3Upstream, body, (upstream) =>
-        upstream === 404 && objectRead
-          ? authorize(principal, [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` }])
-          : undefined,
+      const resigned = signForward(signed(), options.s3UpstreamCredentials, options.region);
+      const status = await forward(
+        req,
+        res,
+        options.s3Upstream,
+        body,
+        (upstream) =>
+          upstream === 404 && objectRead
+            ? authorize(principal, [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}` }])
+            : undefined,
+        {
+          path: `${signed().path}${resigned.query ? `?${resigned.query}` : ''}`,
+          headers: { ...req.headers, ...resigned.headers },
+        },
       );
       call(operation, status);
       return;
@@ -132,14 +171,19 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     const operation = target.split('.').pop() ?? '';
     const json = body.length > 0 ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
     const protocol = service === 'dynamodb' ? '1.0' : '1.1';
-    if (!principal) {
-      call(operation, 400, 'unknown access key');
-      return jsonError(
-        res,
-        protocol,
-        'UnrecognizedClientException',
-        'The security token included in the request is invalid.',
-      );
+    const verdict = credential ? authenticate(signed(body)) : undefined;
+    if (!principal || !verdict?.ok) {
+      // The JSON services say the same for an unknown key, and their own words for a bad signature.
+      const mismatch = verdict && !verdict.ok && verdict.code !== 'InvalidAccessKeyId';
+      call(operation, 400, mismatch ? verdict.message : 'unknown access key');
+      return mismatch
+        ? jsonError(res, protocol, 'InvalidSignatureException', verdict.message)
+        : jsonError(
+            res,
+            protocol,
+            'UnrecognizedClientException',
+            'The security token included in the request is invalid.',
+          );
     }
     const requests =
       service === 'dynamodb'
@@ -187,7 +231,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
-    register: (accessKeyId, principal) => principals.set(accessKeyId, principal),
+    register: (credentials, principal) => {
+      principals.set(credentials.accessKeyId, principal);
+      secrets.set(credentials.accessKeyId, credentials.secretAccessKey);
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -196,19 +243,10 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   };
 }
 
-/** The access key and service of a SigV4 request, from its Authorization header or its presigned query. */
-function credentialOf(req: IncomingMessage, url: URL): { accessKeyId: string; service: string } | undefined {
-  const header = String(req.headers.authorization ?? '');
-  const scope = /Credential=([^,\s]+)/.exec(header)?.[1] ?? url.searchParams.get('X-Amz-Credential') ?? undefined;
-  if (!scope) return undefined;
-  const [accessKeyId, , , service] = scope.split('/');
-  return accessKeyId && service ? { accessKeyId, service } : undefined;
-}
-
 /**
- * Passes the request on unchanged (its Host header too, so that the S3 server checks the signature
- * the client made for this endpoint), and the answer back. `refuse` may turn the upstream's status
- * into an access refusal before anything is written.
+ * Passes the request on (as it came, or with the path and headers of `as`: a forward signed afresh),
+ * and the answer back. `refuse` may turn the upstream's status into an access refusal before
+ * anything is written.
  */
 function forward(
   req: IncomingMessage,
@@ -216,6 +254,7 @@ function forward(
   upstream: string,
   body?: Buffer,
   refuse?: (status: number) => string | undefined,
+  as?: { readonly path: string; readonly headers: IncomingMessage['headers'] },
 ): Promise<number> {
   const target = new URL(upstream);
   return new Promise((resolve, reject) => {
@@ -224,8 +263,8 @@ function forward(
         host: target.hostname,
         port: target.port,
         method: req.method,
-        path: req.url,
-        headers: req.headers,
+        path: as?.path ?? req.url,
+        headers: as?.headers ?? req.headers,
       },
       (answer) => {
         const status = answer.statusCode ?? 502;

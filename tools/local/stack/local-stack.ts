@@ -8,7 +8,7 @@ import { createAwsClients, type AwsClients } from '../../../lambda/adapters/aws-
 import { DynamoDbAccounts } from '../../../lambda/adapters/dynamodb/dynamodb-accounts';
 import { provisionDeclared } from '../../../lambda/adapters/provision';
 import type { AccountStore } from '../../../lambda/core/ports/accounts';
-import { addS3Accounts, LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from '../emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from '../emulators';
 import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../endpoints-file';
 import { createLocalGateway, type LambdaFn, type RequestRecord } from '../gateway';
 import { ensureTools } from '../tools';
@@ -31,7 +31,7 @@ export interface LocalStackOptions {
   /** Embedded servers' data, signing keys, parameters. */
   readonly dataDir: string;
   /** Servers already running (tests share one set); otherwise embedded ones are started. */
-  readonly servers?: { readonly s3Endpoint: string; readonly dynamodbEndpoint: string; readonly s3IamDir: string };
+  readonly servers?: { readonly s3Endpoint: string; readonly dynamodbEndpoint: string };
   /** Physical names are `<prefix>-<logical id>`. @default 'registry' */
   readonly namePrefix?: string;
   /** The stack's access control, as `cdk deploy -c authMode=…` chooses it. */
@@ -119,10 +119,10 @@ async function start(
 
   let servers = options.servers;
   if (!servers) {
-    const emulators = await startEmulators(ensureTools(log), dataDir);
+    const emulators = await startEmulators(await ensureTools(log), dataDir);
     cleanups.push(emulators.stop);
     servers = emulators;
-    log(`S3 (versitygw) on ${emulators.s3Endpoint}, DynamoDB Local on ${emulators.dynamodbEndpoint}`);
+    log(`S3 (${emulators.s3Server}) on ${emulators.s3Endpoint}, DynamoDB Local on ${emulators.dynamodbEndpoint}`);
   }
 
   // The gateway listens first: its host is the domain the template's URLs name.
@@ -187,6 +187,8 @@ async function start(
   );
   const endpoint: AwsEndpoint = await startAwsEndpoint({
     s3Upstream: servers.s3Endpoint,
+    s3UpstreamCredentials: LOCAL_CREDENTIALS,
+    region: LOCAL_REGION,
     dynamodbUpstream: servers.dynamodbEndpoint,
     standIns,
     arns: { partition: 'aws', region: LOCAL_REGION, account: LOCAL_ACCOUNT },
@@ -194,12 +196,12 @@ async function start(
     ...(options.onCall ? { onCall: options.onCall } : {}),
   });
   cleanups.push(endpoint.stop);
-  endpoint.register(LOCAL_CREDENTIALS.accessKeyId, {
+  endpoint.register(LOCAL_CREDENTIALS, {
     arn: `arn:aws:iam::${LOCAL_ACCOUNT}:root`,
     label: 'admin',
   });
 
-  // Each role signs with credentials of its own; the S3 server knows them, the endpoint maps them to the role.
+  // Each role signs with credentials of its own; the endpoint checks the signature and maps them to the role.
   const credentials = new Map<string, { accessKeyId: string; secretAccessKey: string }>();
   const credentialsOf = (role: RoleModel, session: string) => {
     let found = credentials.get(role.arn);
@@ -208,7 +210,7 @@ async function start(
       found = { accessKeyId: `AKIA${id}`, secretAccessKey: randomBytes(30).toString('base64') };
       credentials.set(role.arn, found);
     }
-    endpoint.register(found.accessKeyId, {
+    endpoint.register(found, {
       arn: `arn:aws:sts::${LOCAL_ACCOUNT}:assumed-role/${role.name}/${session}`,
       statements: role.statements,
       label: session,
@@ -250,7 +252,6 @@ async function start(
     );
   }
   const uploaderCredentials = model.uploader ? credentialsOf(model.uploader.role, 'uploader') : undefined;
-  addS3Accounts(servers.s3IamDir, [...credentials.values()]);
   cleanups.push(async () => {
     await Promise.all([...pools.values()].map((p) => p.stop()));
   });
