@@ -3,7 +3,7 @@
  * the uploader (lambda/uploader/admission.ts). No imports, so `lib/` may use it.
  *
  * Each streamed request holds up to its parts in flight in memory (4 × 16 MiB,
- * lambda/handlers/compose.ts) plus buffers: about 80 MiB.
+ * lambda/handlers/wiring/limits.ts) plus buffers: about 80 MiB.
  */
 export const MEMORY_PER_STREAM_MIB = 80;
 

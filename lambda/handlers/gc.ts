@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/config';
 import { log } from '../http/log';
-import { composeGarbageCollector } from './compose';
+import { composeGarbageCollector } from './wiring/maintenance';
 
 /**
  * Scheduled garbage collection (docs/garbage-collection.md): one run per invocation, its report in

@@ -1,7 +1,7 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { loadConfig } from '../config/config';
 import type { SweepResult, UploadSweeper } from '../core/services/upload-sweeper';
-import { composeUploadSweeper } from './compose';
+import { composeUploadSweeper } from './wiring/maintenance';
 
 /** Time left for the sessions in flight when the sweeper stops taking new ones. */
 const STOP_BEFORE_TIMEOUT_MS = 30_000;

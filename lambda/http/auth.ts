@@ -2,7 +2,7 @@ import { ALLOW_ALL, CATALOG, formatScope, grantFromRules, type AccessEntry, type
 import { DeniedError, UnauthorizedError } from '../core/errors';
 import type { OciRoute } from '../core/paths';
 import type { RegistryRequest } from './request';
-import type { Services } from './services';
+import type { AccessServices } from './services';
 
 /** What a route needs: an action on a resource, or only a signed-in caller (the base endpoint). */
 type Need = { readonly entry: AccessEntry; readonly action: string } | 'signed-in';
@@ -47,7 +47,7 @@ function needOf(route: OciRoute | undefined, method: string): Need | undefined {
 export async function authorize(
   req: RegistryRequest,
   route: OciRoute | undefined,
-  services: Services,
+  services: AccessServices,
 ): Promise<AuthorizedGrant> {
   const { auth } = services;
   const { mode } = auth.settings;
@@ -127,7 +127,7 @@ function mountSource(req: RegistryRequest): AccessEntry | undefined {
 }
 
 /** The registry's public origin: configured, or the one the request came to. */
-export function origin(req: RegistryRequest, services: Services): string {
+export function origin(req: RegistryRequest, services: Pick<AccessServices, 'publicUrl'>): string {
   if (services.publicUrl) return services.publicUrl;
   const proto = (req.header('x-forwarded-proto') ?? 'https').split(',')[0]!.trim();
   return `${proto}://${req.header('host') ?? 'localhost'}`;

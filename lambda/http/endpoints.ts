@@ -21,7 +21,14 @@ import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifes
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from '../core/paths';
 import type { RegistryRequest } from './request';
-import type { Services } from './services';
+import type {
+  AccessServices,
+  BaseServices,
+  BlobsServices,
+  DiscoveryServices,
+  ManifestsServices,
+  Services,
+} from './services';
 
 /**
  * One function per endpoint group: each takes a request and the services, and returns a response or
@@ -29,9 +36,9 @@ import type { Services } from './services';
  * through greedy routes) are answered like unknown paths.
  * @see https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#endpoints
  */
-export type Endpoint = (req: RegistryRequest, services: Services) => Promise<HttpResponse>;
+export type Endpoint<S = Services> = (req: RegistryRequest, services: S) => Promise<HttpResponse>;
 
-export const baseEndpoint: Endpoint = async (req, services) => {
+export const baseEndpoint: Endpoint<BaseServices> = async (req, services) => {
   // Before any route parsing or authorization: monitors probe it without credentials.
   if (req.rawPath === HEALTH_PATH) return healthEndpoint(req, services);
   const route = parseOciPath(req.rawPath);
@@ -42,7 +49,7 @@ export const baseEndpoint: Endpoint = async (req, services) => {
 };
 
 /** Blob reads and deletes, and uploads: everything under `/v2/<name>/blobs/`. */
-export const blobsEndpoint: Endpoint = async (req, services) => {
+export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
   const route = parseOciPath(req.rawPath);
   if (route?.kind === 'upload-start' || route?.kind === 'upload') return uploads(req, route, services);
   if (route?.kind !== 'blob') return unroutable(route, req, services);
@@ -69,7 +76,7 @@ export const blobsEndpoint: Endpoint = async (req, services) => {
 async function uploads(
   req: RegistryRequest,
   route: Extract<OciRoute, { kind: 'upload-start' | 'upload' }>,
-  services: Services,
+  services: BlobsServices,
 ): Promise<HttpResponse> {
   const { uploads, blobs } = services;
   if (route.kind === 'upload-start') {
@@ -146,7 +153,7 @@ const PART_RANGE = /^(\d{1,5})-(\d{1,5})$/;
  */
 async function direct(
   req: RegistryRequest,
-  services: Services,
+  services: BlobsServices,
   caller: AuthorizedGrant,
   route: Extract<OciRoute, { kind: 'upload' }>,
 ): Promise<HttpResponse> {
@@ -177,7 +184,7 @@ export const VERIFIED_HEADER = 'Registry-Upload-Verified';
  * The upload endpoints alone, as the streaming uploader serves them: everything under
  * `/v2/<name>/blobs/uploads`, with bodies streamed instead of held whole.
  */
-export const uploadsEndpoint: Endpoint = async (req, services) => {
+export const uploadsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
   const route = parseOciPath(req.rawPath);
   // The API's routes end at maxNameDepth; the uploader's path pattern does not, so it checks itself.
   if ((route?.kind === 'upload-start' || route?.kind === 'upload') && depth(route.name) <= services.maxNameDepth) {
@@ -186,7 +193,7 @@ export const uploadsEndpoint: Endpoint = async (req, services) => {
   return unroutable(route, req, services);
 };
 
-export const manifestsEndpoint: Endpoint = async (req, services) => {
+export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, services) => {
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'manifest') return unroutable(route, req, services);
   const { manifests } = services;
@@ -228,7 +235,7 @@ export const manifestsEndpoint: Endpoint = async (req, services) => {
   return respond(200, headers, body);
 };
 
-export const discoveryEndpoint: Endpoint = async (req, services) => {
+export const discoveryEndpoint: Endpoint<DiscoveryServices> = async (req, services) => {
   const route = parseOciPath(req.rawPath);
   const { discovery } = services;
   if (route?.kind === 'tags' || route?.kind === 'catalog') {
@@ -270,7 +277,7 @@ function allow(req: RegistryRequest, methods: readonly string[]): string {
  * Answers a path no route of this function serves: too-deep or invalid names (`..` segments that
  * reached the upload data path, say) get NAME_INVALID, the rest 404.
  */
-function unroutable(route: OciRoute | undefined, req: RegistryRequest, services: Services): never {
+function unroutable(route: OciRoute | undefined, req: RegistryRequest, services: AccessServices): never {
   if (route && 'name' in route && depth(route.name) > services.maxNameDepth) {
     throw new NameInvalidError(
       `repository names may have at most ${services.maxNameDepth} path components; "${route.name}" has ${depth(route.name)}`,
@@ -299,7 +306,7 @@ function blobCreated(name: string, digest: string): HttpResponse {
 /** 201 for a blob now in the repository, once its `Blob Pushed` event is out. */
 async function pushed(
   req: RegistryRequest,
-  services: Services,
+  services: Pick<Services, 'events'>,
   caller: AuthorizedGrant,
   name: string,
   record: BlobRecord,

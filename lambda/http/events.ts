@@ -18,7 +18,7 @@ export type EventDraft = readonly [RegistryEventType, RegistryEventFacts];
  */
 export async function emit(
   req: RegistryRequest,
-  services: Services,
+  services: Pick<Services, 'events'>,
   caller: AuthorizedGrant,
   drafts: readonly EventDraft[],
 ): Promise<void> {
@@ -41,7 +41,11 @@ export async function emit(
  * The digest a tag points at before a push or delete by that tag changes it; undefined for a digest
  * reference, an unknown tag, or when events are off (then nothing is read).
  */
-export async function tagBefore(services: Services, name: string, reference: string): Promise<string | undefined> {
+export async function tagBefore(
+  services: Pick<Services, 'events' | 'tags' | 'manifests'>,
+  name: string,
+  reference: string,
+): Promise<string | undefined> {
   if (!services.events || looksLikeDigest(reference) || !isValidTag(reference)) return undefined;
   if (services.tags) return services.tags.getTag(name, reference);
   try {
@@ -84,7 +88,7 @@ export function manifestDeleted(name: string, reference: string, before: string 
 
 /** `Manifest Pulled` for a manifest GET, when pull events are on. */
 export function manifestPulled(
-  services: Services,
+  services: Pick<Services, 'publishPulls'>,
   name: string,
   reference: string,
   record: ManifestRecord,

@@ -3,7 +3,7 @@ import type { RegistryMode } from '../core/ports/mode';
 import { errorFields, logger } from './log';
 import type { RegistryRequest } from './request';
 import { json, type HttpResponse } from './response';
-import type { Services } from './services';
+import type { BaseServices } from './services';
 
 /**
  * `GET /health` (and HEAD): 200 `{"status":"ok","mode":"read-write"|"read-only"}` when the metadata
@@ -16,7 +16,7 @@ import type { Services } from './services';
  * Only a registry that cannot serve pulls answers 503. A mode that cannot be read (SSM down) is the
  * last known one, as for writes (ModeService), and does not fail the check.
  */
-export async function healthEndpoint(req: RegistryRequest, services: Services): Promise<HttpResponse> {
+export async function healthEndpoint(req: RegistryRequest, services: BaseServices): Promise<HttpResponse> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     throw new UnsupportedError(`${req.method} is not supported here; allowed: GET, HEAD`, ['GET', 'HEAD']);
   }
@@ -25,7 +25,7 @@ export async function healthEndpoint(req: RegistryRequest, services: Services): 
   return json(200, { status: 'ok', mode }, { 'Cache-Control': 'no-store' });
 }
 
-async function checkStore(services: Services): Promise<void> {
+async function checkStore(services: BaseServices): Promise<void> {
   try {
     await services.health?.check();
   } catch (err) {
@@ -36,7 +36,7 @@ async function checkStore(services: Services): Promise<void> {
 }
 
 /** The mode in force; read-write where no mode is configured, as then nothing can switch it. */
-async function currentMode(services: Services): Promise<RegistryMode> {
+async function currentMode(services: BaseServices): Promise<RegistryMode> {
   if (!services.mode) return 'read-write';
   const reading = await services.mode.current();
   if (reading.storeError !== undefined) {

@@ -19,9 +19,9 @@ let coldStart = true;
  * OCI response. Every request gets an `X-Request-Id` header, one access log line and one EMF metrics
  * line, and every line it logs carries API Gateway's and Lambda's request ids.
  */
-export function lambdaHandler(
-  endpoint: Endpoint,
-  services: () => Services,
+export function lambdaHandler<S extends Pick<Services, 'auth' | 'mode'>>(
+  endpoint: Endpoint<S>,
+  services: () => S,
   observability: Observability | ObservabilityOptions,
 ) {
   const observer = observability instanceof Observability ? observability : new Observability(observability);

@@ -37,3 +37,20 @@ export interface Services {
    */
   readonly mode?: ModeService;
 }
+
+/**
+ * What each endpoint group uses of the services: a function composes only these (lambda/handlers),
+ * so it bundles and loads nothing its routes never call.
+ */
+export type AccessServices = Pick<Services, 'auth' | 'maxNameDepth' | 'publicUrl'>;
+/** `/v2/`, `/health` and every path no other group serves. */
+export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode'>;
+/** Blob reads and deletes, mounts and uploads. */
+export type BlobsServices = AccessServices & Pick<Services, 'blobs' | 'uploads' | 'events' | 'mode'>;
+/** Manifest reads, pushes and deletes. */
+export type ManifestsServices = AccessServices &
+  Pick<Services, 'manifests' | 'events' | 'publishPulls' | 'tags' | 'mode'>;
+/** Tags lists, the catalog and referrers. */
+export type DiscoveryServices = AccessServices & Pick<Services, 'discovery'>;
+/** The token service. */
+export type TokenServices = Pick<Services, 'auth'>;

@@ -7,7 +7,7 @@ import { errorResponse } from './error-mapper';
 import { log } from './log';
 import type { RegistryRequest } from './request';
 import { json, type HttpResponse } from './response';
-import type { Services } from './services';
+import type { TokenServices } from './services';
 
 /**
  * The token service: Docker's token endpoint (`GET /token` with Basic credentials or none) and its
@@ -16,7 +16,7 @@ import type { Services } from './services';
  * @see https://distribution.github.io/distribution/spec/auth/token/
  * @see https://distribution.github.io/distribution/spec/auth/oauth/
  */
-export async function tokenEndpoint(req: RegistryRequest, services: Services): Promise<HttpResponse> {
+export async function tokenEndpoint(req: RegistryRequest, services: TokenServices): Promise<HttpResponse> {
   const { auth } = services;
   if (req.rawPath !== '/token') return json(404, { errors: [{ code: 'UNSUPPORTED', message: 'not found' }] });
   if (auth.settings.mode !== 'token') {
@@ -48,7 +48,7 @@ class OAuthError extends Error {
   }
 }
 
-async function getToken(req: RegistryRequest, services: Services): Promise<HttpResponse> {
+async function getToken(req: RegistryRequest, services: TokenServices): Promise<HttpResponse> {
   const { auth } = services;
   checkService(req.query.get('service'), services);
   const header = req.header('authorization') ?? '';
@@ -66,7 +66,7 @@ async function getToken(req: RegistryRequest, services: Services): Promise<HttpR
   return answer(await auth.issue(principal, parseScopes(req.query.getAll('scope')), offline));
 }
 
-async function postToken(req: RegistryRequest, services: Services): Promise<HttpResponse> {
+async function postToken(req: RegistryRequest, services: TokenServices): Promise<HttpResponse> {
   const { auth } = services;
   const contentType = (req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (contentType !== 'application/x-www-form-urlencoded') {
@@ -96,7 +96,7 @@ async function postToken(req: RegistryRequest, services: Services): Promise<Http
   }
 }
 
-function checkService(service: string | null, services: Services): void {
+function checkService(service: string | null, services: TokenServices): void {
   const expected = services.auth.settings.service;
   if (service !== null && service !== '' && service !== expected) {
     throw new OAuthError('invalid_request', `this token service issues tokens for service "${expected}" only`);

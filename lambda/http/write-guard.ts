@@ -22,7 +22,7 @@ export function isWrite(req: RegistryRequest): boolean {
  * extra. A mode store that fails is logged here and does not stop the write (see ModeService).
  * Does nothing where no mode is configured (functions that serve no writes).
  */
-export async function refuseWritesInMaintenance(req: RegistryRequest, services: Services): Promise<void> {
+export async function refuseWritesInMaintenance(req: RegistryRequest, services: Pick<Services, 'mode'>): Promise<void> {
   if (!services.mode || !isWrite(req)) return;
   const reading = await services.mode.assertWritable();
   if (reading.storeError !== undefined) {

@@ -85,7 +85,7 @@ export class KmsTokenKeys implements TokenKeys {
 }
 
 /** The key id of a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), or a bare key id as is. */
-function keyIdOf(arnOrId: string): string {
+export function keyIdOf(arnOrId: string): string {
   const id = /^arn:[^:]+:kms:[^:]*:[^:]*:key\/([^/]+)$/.exec(arnOrId)?.[1] ?? arnOrId;
   if (id === '' || /[:/]/.test(id)) throw new Error(`${arnOrId} is not a KMS key ARN or key id`);
   return id;

@@ -1,0 +1,119 @@
+import { join } from 'node:path';
+import { build, type Metafile } from 'esbuild';
+
+const ROOT = join(__dirname, '..', '..', '..');
+
+/**
+ * Each function bundles the SDK clients and libraries its group's routes call, and nothing else: a
+ * handler that composed the whole registry again (lambda/handlers/compose.ts) would take every
+ * client into every bundle, 1.4 MB each, and load it at each cold start.
+ */
+const EXPECTED: Record<string, readonly string[]> = {
+  // Checks callers (token public keys in KMS, or the accounts table), /health and its mode.
+  base: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', '@aws-sdk/client-ssm', 'jose'],
+  blobs: [
+    '@aws-sdk/client-dynamodb',
+    '@aws-sdk/client-eventbridge',
+    '@aws-sdk/client-kms',
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-ssm',
+    '@aws-sdk/s3-request-presigner',
+    'hash-wasm',
+    'jose',
+  ],
+  manifests: [
+    '@aws-sdk/client-dynamodb',
+    '@aws-sdk/client-eventbridge',
+    '@aws-sdk/client-kms',
+    '@aws-sdk/client-s3',
+    '@aws-sdk/client-ssm',
+    '@aws-sdk/s3-request-presigner',
+    'jose',
+  ],
+  discovery: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', 'jose'],
+  token: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', 'jose'],
+  gc: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'],
+  sweeper: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'],
+};
+
+/** The packages whose presence the table speaks of: SDK clients and the heavy libraries. */
+const WATCHED = /^(@aws-sdk\/client-[a-z0-9-]+|@aws-sdk\/s3-request-presigner|hash-wasm|jose)$/;
+
+/**
+ * Bytes each bundle may have (minified, ES-module builds of dependencies preferred): a budget with
+ * some headroom over what the bundles have, so that a library creeping in is seen here first.
+ */
+const BUDGET_KB: Record<string, number> = {
+  base: 600,
+  blobs: 820,
+  manifests: 800,
+  discovery: 520,
+  token: 520,
+  gc: 600,
+  sweeper: 580,
+};
+
+interface Bundle {
+  /** The files tree shaking left bytes of, relative to the repository. */
+  readonly inputs: readonly string[];
+  readonly bytes: number;
+}
+
+/** Every handler bundled in one esbuild run (which parses what they share once), as the stack does. */
+async function bundles(handlers: readonly string[]): Promise<Map<string, Bundle>> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: handlers.map((h) => join('lambda', 'handlers', `${h}.ts`)),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    mainFields: ['module', 'main'],
+    minify: true,
+    write: false,
+    metafile: true,
+    outdir: 'bundles',
+    logLevel: 'silent',
+  });
+  const byHandler = new Map<string, Bundle>();
+  for (const output of Object.values((result.metafile as Metafile).outputs)) {
+    const handler = /lambda\/handlers\/([a-z-]+)\.ts$/.exec(output.entryPoint ?? '')?.[1];
+    if (!handler) continue;
+    byHandler.set(handler, {
+      inputs: Object.entries(output.inputs)
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([path]) => path),
+      bytes: output.bytes,
+    });
+  }
+  return byHandler;
+}
+
+function packageOf(path: string): string | undefined {
+  return /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path)?.[1];
+}
+
+let built: Map<string, Bundle>;
+beforeAll(async () => {
+  built = await bundles(Object.keys(EXPECTED));
+});
+
+describe.each(Object.keys(EXPECTED))('the %s function', (handler) => {
+  const bundle = () => built.get(handler) as Bundle;
+
+  test('bundles the clients and libraries of its routes, and no others', () => {
+    const packages = new Set(
+      bundle()
+        .inputs.map(packageOf)
+        .filter((p): p is string => !!p && WATCHED.test(p)),
+    );
+    expect([...packages].sort()).toEqual(EXPECTED[handler]);
+  });
+
+  test('composes its own services, not the whole registry', () => {
+    expect(bundle().inputs).not.toContain('lambda/handlers/compose.ts');
+  });
+
+  test('stays within its bundle budget', () => {
+    expect(Math.round(bundle().bytes / 1000)).toBeLessThanOrEqual(BUDGET_KB[handler] as number);
+  });
+});
