@@ -1,8 +1,6 @@
 import { App, Duration, SecretValue, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { AuthMode, RegistryAuthProps } from '../lib/constructs/access-control';
-import type { RegistryEventsProps } from '../lib/constructs/events';
-import { RegistryStack } from '../lib/registry-stack';
+import { RegistryStack, type AuthMode, type RegistryAuthProps, type RegistryEventsProps } from '../lib';
 
 const app = new App();
 const context = (name: string): unknown => app.node.tryGetContext(name);

@@ -1,136 +1,30 @@
-import { Arn, ArnFormat, CfnOutput, RemovalPolicy, Stack, Token, type Duration, type StackProps } from 'aws-cdk-lib';
-import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
-import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
-import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { DEFAULT_MAX_NAME_DEPTH } from '../lambda/config/routes';
-import { RegistryAccessControl, validateAuth, type RegistryAuthProps } from './constructs/access-control';
-import { RegistryApi, type RegistryDomainProps } from './constructs/api';
-import { RegistryFrontDoor } from './constructs/front-door';
-import { RegistryFunctions } from './constructs/functions';
-import { RegistryMaintenance } from './constructs/maintenance';
-import { RegistryGarbageCollection, type RegistryLifecycleProps } from './constructs/garbage-collection';
-import { RegistryModeParameter } from './constructs/mode-parameter';
-import { RegistryMonitoring } from './constructs/monitoring';
-import { RegistryStorage } from './constructs/storage';
-import { RegistryUploader } from './constructs/uploader';
-import { RegistryEvents, type RegistryEventsProps } from './constructs/events';
+import type { RegistryAccessControl } from './constructs/access-control';
+import type { RegistryApi } from './constructs/api';
+import type { RegistryEvents } from './constructs/events';
+import type { RegistryFrontDoor } from './constructs/front-door';
+import type { RegistryFunctions } from './constructs/functions';
+import type { RegistryGarbageCollection } from './constructs/garbage-collection';
+import type { RegistryMaintenance } from './constructs/maintenance';
+import type { RegistryModeParameter } from './constructs/mode-parameter';
+import type { RegistryMonitoring } from './constructs/monitoring';
+import type { RegistryStorage } from './constructs/storage';
+import type { RegistryUploader } from './constructs/uploader';
+import { pinFeatureFlags } from './feature-flags';
+import { OciRegistry, type OciRegistryProps } from './oci-registry';
 
-export interface RegistryStackProps extends StackProps {
-  /**
-   * Deepest repository name served (`a/b/c` has depth 3); each level adds four routes.
-   * @default DEFAULT_MAX_NAME_DEPTH (8)
-   */
-  readonly maxNameDepth?: number;
-  /**
-   * Serve the registry at the root of this domain; point a CNAME or alias at the `DomainTarget` output.
-   * With `uploadDataPath` the domain is CloudFront's, so the certificate must be in us-east-1, the
-   * API gets no custom domain of its own, and `disableExecuteApiEndpoint` is refused.
-   * @default - the API's `execute-api` host, or the distribution's domain with `uploadDataPath`
-   */
-  readonly customDomain?: RegistryDomainProps;
-  /**
-   * Seconds a presigned blob URL stays valid.
-   * @default 900
-   */
-  readonly redirectTtlSeconds?: number;
-  /**
-   * Seconds an idle upload session lives.
-   * @default 86400
-   */
-  readonly uploadTtlSeconds?: number;
-  /**
-   * Days before staged upload chunks expire and incomplete multipart uploads are aborted.
-   * @default 2
-   */
-  readonly uploadStagingExpirationDays?: number;
-  /**
-   * How often the upload sweeper removes expired upload sessions with their staged chunks and
-   * multipart uploads.
-   * @default Duration.hours(1)
-   */
-  readonly uploadSweepInterval?: Duration;
-  /**
-   * What happens to the bucket and the table when they leave the stack.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly dataRemovalPolicy?: RemovalPolicy;
-  /**
-   * Stage-wide API throttling.
-   * @default - burst 500, rate 1000 requests per second
-   */
-  readonly throttle?: ThrottleSettings;
-  /**
-   * Serve uploads of any size from any client: a CloudFront distribution becomes the registry's
-   * front door, sending the upload endpoints (`UPLOADER_PATH_PATTERN`) to a streaming uploader on
-   * ECS Fargate behind an internal load balancer, and everything else to the HTTP API. Without it,
-   * request bodies are limited to what one Lambda invoke carries (about 4.5 MiB).
-   *
-   * Off by default because it costs money when idle, roughly per month in us-east-1: the Fargate
-   * task (1 vCPU, 2 GiB, arm64) about $29, the Application Load Balancer about $16.50, the task's
-   * public IPv4 address $3.65; about $49 in all, plus per-request and per-GB charges (CloudFront
-   * requests, load balancer LCUs, more tasks under load). CloudFront itself and its VPC origin have
-   * no fixed charge.
-   * @default false
-   */
-  readonly uploadDataPath?: boolean;
-  /**
-   * Edge locations of the CloudFront distribution (only with `uploadDataPath`).
-   * @default PriceClass.PRICE_CLASS_100
-   */
-  readonly priceClass?: PriceClass;
-  /**
-   * Access control: `basic` (Basic credentials on every request) or `token` (Docker token auth with
-   * KMS-signed JWTs), with an accounts table managed by the admin CLI. See
-   * `docs/access-control-infra.md`.
-   * @default - mode 'token', with no users: nothing is served until the admin CLI adds one
-   */
-  readonly auth?: RegistryAuthProps;
-  /**
-   * Registry events on EventBridge (`docs/events.md`): manifests pushed and deleted, blobs pushed
-   * and deleted, tags changed, and optionally manifests pulled, published by the functions (and the
-   * uploader) that do these things, to the default bus or `events.bus`, with an optional webhook.
-   * $1 per million events.
-   * @default - no events
-   */
-  readonly events?: RegistryEventsProps;
-  /**
-   * Garbage collection and the lifecycle policy (docs/garbage-collection.md): the grace period,
-   * how long untagged manifests stay, immutable tags, tag retention, and the collector's schedule.
-   * The admin CLI's `policy set` adds rules without a deployment.
-   * @default - daily collection, 1 day grace, untagged manifests kept 7 days, no tag rules
-   */
-  readonly lifecycle?: RegistryLifecycleProps;
-  /**
-   * Where the alarms (API 5xx rate, Lambda errors and throttles, DynamoDB throttles, dead letters)
-   * send their alarm and OK notifications.
-   * @default - alarms change state and show on the dashboard; nobody is notified
-   */
-  readonly alarmTopic?: ITopic;
-  /**
-   * The CloudWatch dashboard and alarms (lib/constructs/monitoring.ts). About $1.40 a month for the
-   * alarms; the dashboard is free within an account's first three.
-   * @default true
-   */
-  readonly monitoring?: boolean;
-  /**
-   * X-Ray active tracing on the functions (not the uploader).
-   * @default false
-   */
-  readonly tracing?: boolean;
-  /**
-   * Level of the functions' JSON logs; INFO has one access line per request. (The uploader logs
-   * at INFO.)
-   * @default 'INFO'
-   */
-  readonly logLevel?: string;
-}
+/** The registry's props (`OciRegistryProps`) and the stack's own. */
+export interface RegistryStackProps extends StackProps, OciRegistryProps {}
 
 /**
- * The registry: storage, one function per endpoint group with exactly the grants its endpoints use,
- * and the HTTP API routing to them. Composition only; the constructs hold the decisions.
+ * A stack of one registry (`OciRegistry`), with outputs for the admin CLI and for DNS. The
+ * registry's constructs sit directly in the stack (`Storage`, `Functions`, ...), as they did before
+ * `OciRegistry` existed, so deployed stacks keep their logical IDs and construct paths.
  */
 export class RegistryStack extends Stack {
+  /** The registry; its constructs are the stack's children, not this construct's. */
+  readonly registry: OciRegistry;
   readonly storage: RegistryStorage;
   readonly functions: RegistryFunctions;
   readonly api: RegistryApi;
@@ -153,175 +47,68 @@ export class RegistryStack extends Stack {
 
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
-    const maxNameDepth = props.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH;
-    if (props.uploadDataPath) checkFrontDoorDomain(props.customDomain);
-    const auth = validateAuth(props.auth);
-
-    this.storage = new RegistryStorage(this, 'Storage', {
-      uploadStagingExpirationDays: props.uploadStagingExpirationDays,
-      uploadTtlSeconds: props.uploadTtlSeconds,
-      redirectTtlSeconds: props.redirectTtlSeconds,
-      removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    this.functions = new RegistryFunctions(this, 'Functions', {
-      maxNameDepth,
-      tracing: props.tracing,
-      logLevel: props.logLevel,
-    });
-    const { base, blobs, manifests, discovery, token } = this.functions.byGroup;
-    // GET /health reads one item of the table's health partition, nothing else.
-    this.storage.grantHealthCheck(base);
-    // Maintenance mode: the functions that serve writes read it (reads never consult it), and the
-    // base function to report it on /health.
-    this.mode = new RegistryModeParameter(this, 'Mode');
-    this.mode.bind(blobs);
-    this.mode.bind(manifests);
-    this.mode.bind(base);
-
-    // Grants follow the calls each group's endpoints make (docs/storage.md, "Access patterns").
-    // base answers /v2/ and unknown paths from its config alone.
-    this.storage.bind(base);
-    // Blob HEAD/GET/DELETE, mount and uploads: point reads and (conditional) writes of links,
-    // blob records and sessions. Blob reads and deletes need no item action beyond the uploads'.
-    this.storage.grantBlobRead(blobs);
-    this.storage.grantUploads(blobs);
-    // Manifest GET/PUT/DELETE: BatchGetItem checks references, TransactWriteItems puts and deletes,
-    // Query finds the tags of a deleted revision.
-    this.storage.grantManifestObjects(manifests);
-    // UpdateItem: a manifest push marks what it references as referenced now (garbage collection).
-    this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchGetItem', 'Query']);
-    // Tags list, catalog and referrers are queries only.
-    this.storage.grantMetadata(discovery, ['Query']);
-    // The token service reads no registry data; its configuration still names the bucket and table.
-    this.storage.bind(token);
-    // Registry events come from the groups that push, pull manifests and delete; nothing else may publish.
-    if (props.events) {
-      this.events = new RegistryEvents(this, 'Events', props.events);
-      this.events.grantPublish(blobs);
-      this.events.grantPublish(manifests);
-    }
-    // What nothing references any more goes, online (docs/garbage-collection.md); manifest pushes
-    // check the immutable-tag rules.
-    this.garbageCollection = new RegistryGarbageCollection(this, 'GarbageCollection', {
-      storage: this.storage,
-      ...props.lifecycle,
-    });
-    RegistryGarbageCollection.bindPolicy(manifests, props.lifecycle ?? {});
-    // Abandoned upload sessions: a scheduled sweeper frees what they hold (docs/storage.md, "Upload expiry").
-    this.maintenance = new RegistryMaintenance(this, 'Maintenance', {
-      storage: this.storage,
-      sweepInterval: props.uploadSweepInterval,
-    });
-
-    if (auth.mode !== 'none') {
-      this.accessControl = new RegistryAccessControl(this, 'AccessControl', {
-        auth: props.auth ?? {},
-        removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
-      });
-      // Every function that serves /v2/ checks its callers; only the token service issues tokens.
-      for (const fn of [base, blobs, manifests, discovery]) this.accessControl.bindRegistry(fn);
-      this.accessControl.bindTokenService(token);
-    }
-
-    this.api = new RegistryApi(this, 'Api', {
-      functions: this.functions.byGroup,
-      maxNameDepth,
-      throttle: props.throttle,
-      // With the data path the domain belongs to CloudFront, which reaches the API by its own host.
-      customDomain: props.uploadDataPath ? undefined : props.customDomain,
-    });
-
-    let url = this.api.url;
-    let host = this.api.host;
-    let domainTarget = this.api.domainName?.regionalDomainName;
-    if (props.uploadDataPath) {
-      this.uploader = new RegistryUploader(this, 'Uploader', {
-        maxNameDepth,
-        logBucket: this.storage.accessLogBucket,
-      });
-      // Exactly the blobs function's upload grants, and the environment that goes with them.
-      this.storage.grantUploads(this.uploader.grantee);
-      this.mode.bind(this.uploader.grantee);
-      this.accessControl?.bindRegistry(this.uploader.grantee);
-      this.events?.grantPublish(this.uploader.grantee);
-      this.frontDoor = new RegistryFrontDoor(this, 'FrontDoor', {
-        apiHost: this.api.executeApiHost,
-        uploaderLoadBalancer: this.uploader.loadBalancer,
-        customDomain: props.customDomain,
-        priceClass: props.priceClass,
-        accessLogBucket: this.storage.accessLogBucket,
-        removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
-      });
-      url = this.frontDoor.url;
-      host = this.frontDoor.host;
-      // Behind CloudFront the origins see their own Host (the API's execute-api host, the load
-      // balancer's internal name), so the token realm is configured. The functions and the task then
-      // depend on the distribution, which depends only on the API and the load balancer: no cycle.
-      if (this.accessControl) {
-        for (const fn of Object.values(this.functions.byGroup)) this.accessControl.setPublicUrl(fn, url);
-        this.accessControl.setPublicUrl(this.uploader.grantee, url);
-      }
-      domainTarget = props.customDomain ? this.frontDoor.distribution.distributionDomainName : undefined;
-    }
-
-    if (props.monitoring !== false) {
-      this.monitoring = new RegistryMonitoring(this, 'Monitoring', {
-        httpApi: this.api.httpApi,
-        functions: { ...this.functions.byGroup, sweeper: this.maintenance.uploadSweeper },
-        table: this.storage.table,
-        metricSources: [...Object.keys(this.functions.byGroup), ...(this.uploader ? ['uploader'] : [])],
-        alarmTopic: props.alarmTopic,
-        ...(this.events?.deadLetterQueue ? { deadLetterQueues: { Webhook: this.events.deadLetterQueue } } : {}),
-      });
-    }
+    // The registry's constructs are the stack's children, so the stack carries its feature flags.
+    pinFeatureFlags(this);
+    const registry = new RegistryInStack(this, 'Registry', props);
+    this.registry = registry;
+    this.storage = registry.storage;
+    this.functions = registry.functions;
+    this.api = registry.api;
+    this.uploader = registry.uploader;
+    this.frontDoor = registry.frontDoor;
+    this.accessControl = registry.accessControl;
+    this.events = registry.events;
+    this.maintenance = registry.maintenance;
+    this.garbageCollection = registry.garbageCollection;
+    this.mode = registry.mode;
+    this.monitoring = registry.monitoring;
 
     new CfnOutput(this, 'ModeParameter', {
-      value: this.mode.parameter.parameterName,
+      value: registry.mode.parameter.parameterName,
       description:
         'SSM parameter with the registry mode (read-write | read-only): npx serverless-oci-registry maintenance on|off|status --parameter <it>',
     });
-    new CfnOutput(this, 'RegistryUrl', { value: url, description: 'The registry API root (/v2/ below it)' });
+    new CfnOutput(this, 'RegistryUrl', { value: registry.url, description: 'The registry API root (/v2/ below it)' });
     new CfnOutput(this, 'RegistryHost', {
-      value: host,
+      value: registry.host,
       description: 'Host for docker login and image references',
     });
-    if (this.accessControl) {
+    if (registry.accessControl) {
       new CfnOutput(this, 'AccountsTable', {
-        value: this.accessControl.accountsTable.tableName,
+        value: registry.accessControl.accountsTable.tableName,
         description: 'Accounts table (users, robot tokens) for the admin CLI',
       });
-      if (this.accessControl.mode === 'token') {
-        new CfnOutput(this, 'TokenRealm', { value: `${url}/token`, description: 'The token service (token realm)' });
+      if (registry.accessControl.mode === 'token') {
+        new CfnOutput(this, 'TokenRealm', {
+          value: `${registry.url}/token`,
+          description: 'The token service (token realm)',
+        });
       }
     }
-    if (this.events?.deadLetterQueue) {
+    if (registry.events?.deadLetterQueue) {
       new CfnOutput(this, 'WebhookDeadLetterQueue', {
-        value: this.events.deadLetterQueue.queueUrl,
+        value: registry.events.deadLetterQueue.queueUrl,
         description: 'Registry events the webhook could not take, kept 14 days',
       });
     }
-    if (domainTarget) {
+    if (registry.domainTarget) {
       new CfnOutput(this, 'DomainTarget', {
-        value: domainTarget,
+        value: registry.domainTarget,
         description: 'Point the custom domain (CNAME or alias) here',
       });
     }
   }
 }
 
-/** CloudFront takes certificates from us-east-1 only, and reaches the API by its `execute-api` host. */
-function checkFrontDoorDomain(domain: RegistryDomainProps | undefined): void {
-  if (!domain) return;
-  if (domain.disableExecuteApiEndpoint) {
-    throw new Error(
-      'customDomain.disableExecuteApiEndpoint cannot be used with uploadDataPath: CloudFront reaches the API by its execute-api host',
-    );
-  }
-  if (Token.isUnresolved(domain.certificateArn)) return;
-  const region = Arn.split(domain.certificateArn, ArnFormat.SLASH_RESOURCE_NAME).region;
-  if (region !== 'us-east-1') {
-    throw new Error(
-      `customDomain.certificateArn must be in us-east-1 with uploadDataPath (CloudFront takes certificates only from there), got region "${region}"`,
-    );
+/**
+ * The registry with its constructs directly in the stack, where they were before `OciRegistry`
+ * existed. In a child scope its id would enter every logical ID, so CloudFormation would replace the
+ * bucket, the tables and everything else of a deployed stack; even the hidden id `Default`, which
+ * logical IDs skip, would still change every construct path (in the template's metadata, the
+ * cdk-nag reports and the acknowledgements).
+ */
+class RegistryInStack extends OciRegistry {
+  protected override partsScope(): Construct {
+    return Stack.of(this);
   }
 }
