@@ -8,8 +8,7 @@ import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
 import { LOG_LEVELS } from '../../lambda/config/observability';
 import { FUNCTION_GROUPS, type FunctionGroup } from '../../lambda/config/routes';
-
-const ROOT = join(__dirname, '..', '..');
+import { CODE_ROOT, prebuiltCode, sourceEntry } from '../bundling/code';
 
 /** The settings every registry function shares, in one place. */
 export const FUNCTION_DEFAULTS = {
@@ -23,6 +22,24 @@ export const FUNCTION_DEFAULTS = {
   timeout: Duration.seconds(29),
   logRetention: RetentionDays.ONE_MONTH,
 } as const;
+
+/**
+ * How every function is bundled: by NodejsFunction at synth in this repository, and with the same
+ * options by `npm pack` for the package (lib/bundling/build-package.ts).
+ */
+export const FUNCTION_BUNDLING = {
+  forceDockerBundling: false,
+  minify: true,
+  sourceMap: true,
+  // esbuild's target follows the runtime (node24). The SDK is bundled rather than taken from
+  // the runtime: the runtime's copy changes without notice and need not include
+  // @aws-sdk/s3-request-presigner; the bundle runs the versions the contract tests ran.
+  externalModules: [] as string[],
+};
+
+/** The handlers of the functions that serve no endpoint (`jobFunction`), in `lambda/handlers/`. */
+export const JOB_HANDLERS = ['sweeper', 'gc'] as const;
+export type JobHandler = (typeof JOB_HANDLERS)[number];
 
 export interface RegistryFunctionsProps {
   /** Deepest repository name the API routes; functions need it to answer NAME_INVALID beyond it. */
@@ -83,7 +100,7 @@ export class RegistryFunctions extends Construct {
     }
     return new NodejsFunction(scope, 'Function', {
       description: `OCI registry: ${group} endpoints`,
-      entry: join(ROOT, 'lambda', 'handlers', `${group}.ts`),
+      entry: sourceEntry(group),
       handler: 'handler',
       runtime: FUNCTION_DEFAULTS.runtime,
       architecture: FUNCTION_DEFAULTS.architecture,
@@ -92,23 +109,17 @@ export class RegistryFunctions extends Construct {
       role,
       logGroup,
       ...(props.tracing ? { tracing: Tracing.ACTIVE } : {}),
-      projectRoot: ROOT,
-      depsLockFilePath: join(ROOT, 'package-lock.json'),
+      projectRoot: CODE_ROOT,
+      depsLockFilePath: join(CODE_ROOT, 'package-lock.json'),
       environment: {
         [ENV.maxNameDepth]: String(props.maxNameDepth),
         [ENV.logLevel]: logLevel(props.logLevel),
         // Stack traces in the logs point at the TypeScript sources, not the minified bundle.
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: {
-        forceDockerBundling: false,
-        minify: true,
-        sourceMap: true,
-        // esbuild's target follows the runtime (node24). The SDK is bundled rather than taken from
-        // the runtime: the runtime's copy changes without notice and need not include
-        // @aws-sdk/s3-request-presigner; the bundle runs the versions the contract tests ran.
-        externalModules: [],
-      },
+      bundling: FUNCTION_BUNDLING,
+      // In the npm package: the bundle npm pack built.
+      ...prebuiltCode(group),
     });
   }
 }
@@ -129,7 +140,7 @@ function pascal(group: string): string {
 /** A function that serves no endpoint (a scheduled job): its own role and log group, house defaults. */
 export interface JobFunctionProps {
   /** The handler file under `lambda/handlers/`, without `.ts`. */
-  readonly handler: string;
+  readonly handler: JobHandler;
   readonly description: string;
   readonly roleDescription: string;
   readonly memorySize: number;
@@ -148,7 +159,7 @@ export function jobFunction(scope: Construct, props: JobFunctionProps): { fn: No
   logGroup.grantWrite(role);
   const fn = new NodejsFunction(scope, 'Function', {
     description: props.description,
-    entry: join(ROOT, 'lambda', 'handlers', `${props.handler}.ts`),
+    entry: sourceEntry(props.handler),
     handler: 'handler',
     runtime: FUNCTION_DEFAULTS.runtime,
     architecture: FUNCTION_DEFAULTS.architecture,
@@ -156,10 +167,12 @@ export function jobFunction(scope: Construct, props: JobFunctionProps): { fn: No
     timeout: props.timeout,
     role,
     logGroup,
-    projectRoot: ROOT,
-    depsLockFilePath: join(ROOT, 'package-lock.json'),
+    projectRoot: CODE_ROOT,
+    depsLockFilePath: join(CODE_ROOT, 'package-lock.json'),
     environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
-    bundling: { forceDockerBundling: false, minify: true, sourceMap: true, externalModules: [] },
+    bundling: FUNCTION_BUNDLING,
+    // In the npm package: the bundle npm pack built.
+    ...prebuiltCode(props.handler),
   });
   return { fn, role };
 }

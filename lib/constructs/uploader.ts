@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Aws, CfnCondition, CfnMapping, CfnResource, Duration, Fn, Stack, Token, Validations } from 'aws-cdk-lib';
 import {
   FlowLogDestination,
@@ -9,10 +8,8 @@ import {
   SubnetType,
   Vpc,
 } from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
   Cluster,
-  ContainerImage,
   CpuArchitecture,
   FargateService,
   FargateTaskDefinition,
@@ -31,9 +28,8 @@ import { ENV } from '../../lambda/config/env';
 import { GROUP_DIMENSION, METRICS_NAMESPACE, REGISTRY_METRICS, SERVICE_NAME } from '../../lambda/config/observability';
 import { maxStreamsFor } from '../../lambda/config/uploader';
 import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { uploaderImage } from '../bundling/code';
 import type { StorageGrantee } from './storage';
-
-const ROOT = join(__dirname, '..', '..');
 
 /** The port `lambda/uploader/main.ts` listens on (its `PORT`, and the Dockerfile's `EXPOSE`). */
 export const UPLOADER_PORT = 8080;
@@ -131,12 +127,9 @@ export class RegistryUploader extends Construct {
       },
     });
     this.container = this.taskDefinition.addContainer('Uploader', {
-      // The whole repository is the build context; the root .dockerignore keeps it to the lockfile
-      // and lambda/, so edits elsewhere neither grow the context nor change the image hash.
-      image: ContainerImage.fromAsset(ROOT, {
-        file: 'lambda/uploader/Dockerfile',
-        platform: Platform.LINUX_ARM64,
-      }),
+      // Built from lambda/uploader/Dockerfile: from the sources in this repository, from the bundle
+      // npm pack prebuilt in the package (lib/bundling/code.ts).
+      image: uploaderImage(),
       logging: LogDrivers.awsLogs({ logGroup, streamPrefix: 'uploader' }),
       portMappings: [{ containerPort: UPLOADER_PORT }],
       // The server writes nothing to disk: bodies stream from the socket into S3 parts held in
