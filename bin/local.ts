@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env -S node --import tsx
 import '../tools/quiet-warnings';
 import { exitUnlessPrerequisites } from '../tools/local/prerequisites';
 import { startLocalStack } from '../tools/local/stack/local-stack';

@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +125,8 @@ describe('local mode and its embedded servers', () => {
           (await answers(`http://localhost:${port}/v2/`)) === 200 ? true : undefined,
         );
         const before = serversOf(dataDir);
-        const dynamodb = execFileSync('pgrep', ['-f', `java.*${dataDir}/`])
+        // Both servers are Java programs: DynamoDB Local is the one running its jar.
+        const dynamodb = execFileSync('pgrep', ['-f', `DynamoDBLocal\\.jar.*${dataDir}/`])
           .toString()
           .trim();
         process.kill(Number(dynamodb), 'SIGKILL');
@@ -153,7 +155,7 @@ describe('local mode and its embedded servers', () => {
   localTest(
     'without Java, local mode says so in one line and starts nothing',
     async () => {
-      // A PATH with node alone: no java (and no go, which is needed only until versitygw is built).
+      // A PATH with node alone: no java (and no go, which local mode's S3 server does not need).
       const bin = mkdtempSync(join(tmpdir(), 'registry-path-'));
       execFileSync('ln', ['-s', process.execPath, join(bin, 'node')]);
       const dataDir = mkdtempSync(join(tmpdir(), 'registry-life-'));
@@ -172,5 +174,66 @@ describe('local mode and its embedded servers', () => {
       expect(serversOf(dataDir)).toEqual([]);
     },
     60_000,
+  );
+  localTest(
+    'npm start without Go on PATH runs the synthesized stack on S3Proxy: a blob pushed is pulled through its presigned URL',
+    async () => {
+      // PATH without any directory that holds a go binary.
+      const path = (process.env.PATH ?? '')
+        .split(':')
+        .filter((dir) => dir !== '' && !existsSync(join(dir, 'go')))
+        .join(':');
+      const dataDir = mkdtempSync(join(tmpdir(), 'registry-start-'));
+      const port = await freePort();
+      const started = Date.now();
+      const registry = spawn(process.execPath, [TSX, join(ROOT, 'bin', 'local.ts')], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          PATH: path,
+          REGISTRY_S3_SERVER: '',
+          REGISTRY_DATA_DIR: dataDir,
+          REGISTRY_PORT: String(port),
+          REGISTRY_LOG_REQUESTS: 'false',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      registry.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      registry.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      try {
+        const base = `http://localhost:${port}`;
+        await until('npm start', async () => ((await answers(`${base}/v2/`)) === 200 ? true : undefined), 300_000);
+        process.stdout.write(`npm start without go answered after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        expect(output).toMatch(/S3 \(S3Proxy\) on http:\/\/127\.0\.0\.1:\d+/);
+        const blob = randomBytes(300_000);
+        const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+        const session = await fetch(`${base}/v2/start/check/blobs/uploads/`, { method: 'POST' });
+        expect(session.status).toBe(202);
+        const location = new URL(session.headers.get('location') ?? '', base);
+        location.searchParams.set('digest', digest);
+        const put = await fetch(location, {
+          method: 'PUT',
+          body: blob,
+          headers: { 'content-type': 'application/octet-stream' },
+        });
+        expect(put.status).toBe(201);
+        const redirect = await fetch(`${base}/v2/start/check/blobs/${digest}`, { redirect: 'manual' });
+        expect(redirect.status).toBe(307);
+        const presigned = redirect.headers.get('location') ?? '';
+        const pulled = await fetch(presigned);
+        expect(pulled.status).toBe(200);
+        expect(Buffer.from(await pulled.arrayBuffer()).equals(blob)).toBe(true);
+        // The same URL with its signature changed is refused by the endpoint, as S3 refuses it.
+        const forged = await fetch(presigned.replace(/X-Amz-Signature=[0-9a-f]/, 'X-Amz-Signature=x'));
+        expect(forged.status).toBe(403);
+        expect(await forged.text()).toMatch(/SignatureDoesNotMatch/);
+      } finally {
+        registry.kill('SIGTERM');
+        await new Promise((resolve) => (registry.exitCode !== null ? resolve(null) : registry.on('exit', resolve)));
+      }
+      await until('the servers to end', () => (serversOf(dataDir).length === 0 ? true : undefined), 10_000);
+    },
+    360_000,
   );
 });

@@ -57,7 +57,7 @@ export interface ToolPaths {
 
 /** The S3 server local mode runs: `REGISTRY_S3_SERVER` (s3proxy or versitygw), S3Proxy unless set. */
 export function localS3Server(env: NodeJS.ProcessEnv = process.env): S3ServerKind {
-  const wanted = env.REGISTRY_S3_SERVER ?? 's3proxy';
+  const wanted = env.REGISTRY_S3_SERVER || 's3proxy';
   if (wanted !== 's3proxy' && wanted !== 'versitygw')
     throw new Error(`REGISTRY_S3_SERVER=${wanted}: expected s3proxy or versitygw`);
   return wanted;
