@@ -51,6 +51,8 @@ function bundleFunction(handler: string): void {
     minify: FUNCTION_BUNDLING.minify,
     sourcemap: FUNCTION_BUNDLING.sourceMap,
     external: FUNCTION_BUNDLING.externalModules,
+    mainFields: FUNCTION_BUNDLING.mainFields,
+    sourcesContent: FUNCTION_BUNDLING.sourcesContent,
     absWorkingDir: REPO,
     logLevel: 'warning',
   });

@@ -35,6 +35,12 @@ export const FUNCTION_BUNDLING = {
   // the runtime: the runtime's copy changes without notice and need not include
   // @aws-sdk/s3-request-presigner; the bundle runs the versions the contract tests ran.
   externalModules: [] as string[],
+  // The packages' ES module builds, from which esbuild drops what is not used: the CommonJS builds
+  // carry every command of each SDK client (the manifests bundle 1,409 KB with them, 728 KB without).
+  mainFields: ['module', 'main'],
+  // Stack traces still name the TypeScript file and line; the map no longer carries the sources
+  // (the blobs map 3.76 MB -> 1.26 MB, which Node parses at load with --enable-source-maps).
+  sourcesContent: false,
 };
 
 /** The handlers of the functions that serve no endpoint (`jobFunction`), in `lambda/handlers/`. */
