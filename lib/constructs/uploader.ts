@@ -37,7 +37,7 @@ export const UPLOADER_PORT = 8080;
 /** The uploader's task size and scaling, in one place. */
 export const UPLOADER_DEFAULTS = {
   // Hashing (SHA-256 in JS/WASM) and TLS to S3 are the CPU work; memory holds the parts in flight
-  // (4 concurrent 16 MiB parts per streamed request, lambda/handlers/compose.ts) for a few requests.
+  // (4 concurrent 16 MiB parts per streamed request, lambda/handlers/wiring/limits.ts) for a few requests.
   cpu: 1024,
   memoryLimitMiB: 2048,
   minCapacity: 1,
