@@ -11,12 +11,20 @@ interface Prerequisite {
   readonly install: string;
   /** Needed only while this is true (e.g. until a tool it builds is installed). */
   readonly when?: () => boolean;
+  /** What is wrong with the version that runs (its output given), if anything. */
+  readonly tooOld?: (output: string) => string | undefined;
 }
 
 const PREREQUISITES: readonly Prerequisite[] = [
   {
     command: 'java',
     args: ['-version'],
+    // `openjdk version "17.0.15"`, `java version "1.8.0_392"`: S3Proxy needs 17.
+    tooOld: (output) => {
+      const version = /version "(\d+)(?:\.(\d+))?/.exec(output);
+      const major = version ? (version[1] === '1' ? Number(version[2]) : Number(version[1])) : undefined;
+      return major !== undefined && major < 17 ? `Java ${major} runs here, S3Proxy needs 17` : undefined;
+    },
     why: "Amazon's DynamoDB Local and the S3 server (S3Proxy) are Java programs",
     install:
       'install a Java runtime 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jre-headless; macOS: brew install openjdk)',
@@ -43,14 +51,18 @@ const PREREQUISITES: readonly Prerequisite[] = [
  * anything starts so that nothing is left running when a check fails. Empty when all is there.
  */
 export function missingPrerequisites(): string[] {
-  return PREREQUISITES.filter((p) => (p.when?.() ?? true) && !runs(p)).map(
-    (p) => `${p.command} is missing: ${p.why}; ${p.install}`,
-  );
+  return PREREQUISITES.filter((p) => p.when?.() ?? true).flatMap((p) => {
+    const problem = check(p);
+    return problem === undefined ? [] : [`${p.command} is ${problem}: ${p.why}; ${p.install}`];
+  });
 }
 
-function runs(p: Prerequisite): boolean {
-  const result = spawnSync(p.command, [...p.args], { stdio: 'ignore', timeout: 10_000 });
-  return result.error === undefined && result.status === 0;
+/** Undefined when `p` runs and is recent enough; otherwise what is wrong, after "<command> is". */
+function check(p: Prerequisite): string | undefined {
+  const result = spawnSync(p.command, [...p.args], { encoding: 'utf8', timeout: 10_000 });
+  if (result.error !== undefined || result.status !== 0) return 'missing';
+  const old = p.tooOld?.(`${result.stdout}${result.stderr}`);
+  return old === undefined ? undefined : `too old (${old})`;
 }
 
 /**
