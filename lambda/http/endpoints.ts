@@ -15,6 +15,7 @@ import type { Grant } from '../core/auth/access';
 import { REGISTRY_METRICS } from '../config/observability';
 import { HEALTH_PATH } from '../config/routes';
 import { healthEndpoint } from './health';
+import { ROOT_PATH, rootEndpoint } from './root';
 import { authorize, type AuthorizedGrant } from './auth';
 import { chunkRange } from './content-range';
 import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
@@ -41,6 +42,7 @@ export type Endpoint<S = Services> = (req: RegistryRequest, services: S) => Prom
 export const baseEndpoint: Endpoint<BaseServices> = async (req, services) => {
   // Before any route parsing or authorization: monitors probe it without credentials.
   if (req.rawPath === HEALTH_PATH) return healthEndpoint(req, services);
+  if (req.rawPath === ROOT_PATH) return rootEndpoint(req);
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'base') return unroutable(route, req, services);
   allow(req, ['GET', 'HEAD']);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,26 @@ describe('observability and maintenance mode over HTTP (local mode)', () => {
       });
       expect(res.status).toBe(413);
       expect(res.headers.get('apigw-requestid')).toMatch(/^[0-9a-f-]{36}$/);
+    });
+  });
+
+  describe('GET /', () => {
+    test('the registry metadata document: software, version, where the v2 API is, the mirrors offered', async () => {
+      const res = await client.request('GET', '/');
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({
+        registry: 'serverless-oci-registry',
+        version: (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string })
+          .version,
+        api: { 'oci-distribution': { url: 'v2/', version: 'v1.1' } },
+        mirrors: [],
+      });
+      const head = await client.request('HEAD', '/');
+      expect(head.status).toBe(200);
+      expect(await head.text()).toBe('');
+      const post = await client.request('POST', '/');
+      expect(post.status).toBe(405);
     });
   });
 
