@@ -12,15 +12,17 @@
  *
  * (a), (a') and (b) are pushed the way docker and podman push a layer: POST /v2/<name>/blobs/uploads/, ONE
  * PATCH with the whole blob streamed from disk (Transfer-Encoding: chunked by default, or
- * Content-Length with `--body length`), then PUT <location>&digest=. They are pulled with
- * GET /v2/<name>/blobs/<digest>, following the 307 to S3, streaming, counting and sha256-checking
- * the bytes (node:crypto, in this process, for every row alike).
+ * Content-Length with `--body length`), then PUT <location>&digest=. (a) is pushed a second time the
+ * way containerd, BuildKit, oras and regctl push a layer: POST, then ONE PUT <location>&digest= with
+ * the whole blob and its Content-Length. Every row is pulled with GET /v2/<name>/blobs/<digest>,
+ * following the 307 to S3, streaming, counting and sha256-checking the bytes (node:crypto, in this
+ * process, for every row alike).
  *
  *   npx tsx scripts/bench-large-layer.ts [--size-mib 1024] [--runs 1] [--body chunked|length]
  *                                        [--work-dir <tmp>/registry-bench] [--hash-bench]
  *
- * Each measurement runs `--runs` times with a fresh blob (new digest) per run, so no registry can skip
- * an upload it already has; the table shows the best (shortest) time of the runs, MB = 10^6 bytes.
+ * Each registry row pushes a fresh blob (new digest), so no registry can skip an upload it already
+ * has; each measurement runs `--runs` times; the table shows the best (shortest) time of the runs, MB = 10^6 bytes.
  * Everything listens on 127.0.0.1 only; all servers are stopped and the work dir removed at the end,
  * also on errors and Ctrl-C.
  */
@@ -56,6 +58,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
 import { createAwsClients, type AwsClients } from '../lambda/adapters/aws-clients';
+import { BACKGROUND_RETRY } from '../lambda/adapters/retry-policy';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../tools/local/emulators';
 import { startLocalRegistry } from '../tools/local/registry';
 import { ensureTools } from '../tools/local/tools';
@@ -230,23 +233,45 @@ function expectStatus(reply: Reply, status: number, what: string): void {
   if (reply.status !== status) throw new Error(`${what}: HTTP ${reply.status} (expected ${status}): ${reply.body}`);
 }
 
+/** How a client sends a layer: docker and podman PATCH it, containerd, oras and regctl PUT it. */
+type PushStyle = 'patch' | 'put';
+
 /**
- * docker/podman-style push: POST, one PATCH with the whole blob streamed, PUT ?digest=.
+ * One blob push: POST, then either one PATCH with the whole blob streamed and PUT ?digest= (docker,
+ * podman), or one PUT ?digest= with the whole blob and its Content-Length (containerd, oras).
  * Returns the seconds from the POST to the PUT's answer.
  */
-async function pushBlob(base: URL, name: string, blob: BlobFile, body: Options['body']): Promise<Timed> {
+async function pushBlob(
+  base: URL,
+  name: string,
+  blob: BlobFile,
+  body: Options['body'],
+  style: PushStyle = 'patch',
+): Promise<Timed> {
   const started = performance.now();
   const post = await send('POST', new URL(`/v2/${name}/blobs/uploads/`, base), { 'Content-Length': '0' });
   expectStatus(post, 202, 'POST upload');
-  const patchUrl = new URL(String(post.headers.location), base);
+  const location = new URL(String(post.headers.location), base);
+  const file = () => createReadStream(blob.path, { highWaterMark: 256 * 1024 });
+  if (style === 'put') {
+    location.searchParams.set('digest', blob.digest);
+    const put = await send(
+      'PUT',
+      location,
+      { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.size) },
+      file(),
+    );
+    expectStatus(put, 201, 'PUT upload');
+    return { seconds: (performance.now() - started) / 1000 };
+  }
   const patch = await send(
     'PATCH',
-    patchUrl,
+    location,
     {
       'Content-Type': 'application/octet-stream',
       ...(body === 'length' ? { 'Content-Length': String(blob.size) } : { 'Transfer-Encoding': 'chunked' }),
     },
-    createReadStream(blob.path, { highWaterMark: 256 * 1024 }),
+    file(),
   );
   expectStatus(patch, 202, 'PATCH upload');
   const patched = performance.now();
@@ -530,9 +555,10 @@ async function hashBench(size: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // Reporting.
 
-type Row = 'ours' | 'helper' | 'distribution' | 'single' | 'multipart';
+type Row = 'patch' | 'put' | 'helper' | 'distribution' | 'single' | 'multipart';
 const ROW_LABELS: Record<Row, string> = {
-  ours: 'ours, local mode (uploader)',
+  patch: 'ours, uploader, PATCH + PUT ?digest',
+  put: 'ours, uploader, one PUT ?digest',
   helper: 'ours through the push helper (direct)',
   distribution: 'distribution 2.8.2 + S3 driver',
   single: 'raw S3 single PutObject/GetObject',
@@ -566,8 +592,9 @@ async function main(): Promise<void> {
     const s = statfsSync(options.workDir);
     return s.bavail * s.bsize;
   })();
-  // blob file + per run: ours (parts + assembled) and distribution (parts, object, copy), a raw object.
-  const needed = size * (2 + options.runs * 5);
+  // blob file + per run: ours (PATCH: parts + assembled; PUT; helper: parts + assembled) and
+  // distribution (parts, object, copy), a raw object.
+  const needed = size * (2 + options.runs * 9);
   if (free < needed)
     throw new Error(`${options.workDir} has ${(free / 2 ** 30).toFixed(1)} GiB free; need about ${needed / 2 ** 30}`);
 
@@ -600,12 +627,17 @@ async function main(): Promise<void> {
     t = performance.now();
     const emulators = await startEmulators(await ensureTools((line) => console.log(line), 'versitygw'), dataDir);
     cleanups.push(() => emulators.stop());
+    // The uploader's retry settings, as deployed (lambda/handlers/wiring/environment.ts): the API's
+    // 3 s to the response headers would cut off versitygw's CompleteMultipartUpload of a 1 GiB
+    // object, which joins the parts before it answers; its retry is then answered before the
+    // object exists.
     const clients: AwsClients = createAwsClients({
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
       s3Endpoint: emulators.s3Endpoint,
       dynamodbEndpoint: emulators.dynamodbEndpoint,
       forcePathStyle: true,
+      retry: BACKGROUND_RETRY,
     });
     cleanups.push(async () => {
       clients.s3.destroy();
@@ -651,8 +683,9 @@ async function main(): Promise<void> {
     cleanups.push(() => new Promise<void>((resolve) => helper.close(() => resolve())));
     const helperUrl = new URL(`http://127.0.0.1:${(helper.address() as AddressInfo).port}`);
 
-    const push: Record<Row, number[]> = { ours: [], helper: [], distribution: [], single: [], multipart: [] };
-    const pull: Record<Row, number[]> = { ours: [], helper: [], distribution: [], single: [], multipart: [] };
+    const rows = Object.keys(ROW_LABELS) as Row[];
+    const push = Object.fromEntries(rows.map((r) => [r, [] as number[]])) as Record<Row, number[]>;
+    const pull = Object.fromEntries(rows.map((r) => [r, [] as number[]])) as Record<Row, number[]>;
     const cpu: string[] = [];
     let oursPeakRss = 0;
     const rssBefore = process.memoryUsage.rss();
@@ -672,41 +705,43 @@ async function main(): Promise<void> {
     // Warm-up, untimed: JIT (DynamoDB Local's JVM, node), connections and code paths of every row.
     const warmPath = join(work, 'warm.bin');
     await writeRandomFile(warmPath, 6 * MiB);
-    const warm = await freshBlob(warmPath, 6 * MiB);
-    for (const base of [oursUrl, helperUrl, distribution.url]) {
-      await pushBlob(base, 'bench/warm-up', warm, options.body);
+    for (const [base, style] of [
+      [oursUrl, 'patch'],
+      [oursUrl, 'put'],
+      [helperUrl, 'patch'],
+      [distribution.url, 'patch'],
+    ] as const) {
+      const warm = await freshBlob(warmPath, 6 * MiB);
+      await pushBlob(base, 'bench/warm-up', warm, options.body, style);
       await pullBlob(new URL(`/v2/bench/warm-up/blobs/${warm.digest}`, base), warm);
     }
+    const warm = await freshBlob(warmPath, 6 * MiB);
     await s3PutSingle(raw, rawBucket, 'warm-up', warm);
     await s3Get(raw, rawBucket, 'warm-up', warm);
     await s3PutMultipart(raw, rawBucket, 'warm-up', warm);
     await raw.send(new DeleteObjectCommand({ Bucket: rawBucket, Key: 'warm-up' }));
 
-    for (let run = 1; run <= options.runs; run++) {
+    /** Pushes a fresh blob through a registry row and pulls it back from the registry at `pullBase`. */
+    const registryRow = async (row: Row, run: number, base: URL, style: PushStyle, pullBase = base) => {
       const blob = await freshBlob(blobPath, size);
-      console.log(`run ${run}/${options.runs}: ${blob.digest}`);
-      const name = `bench/large-${run}`;
-      const blobUrl = (base: URL) => new URL(`/v2/${name}/blobs/${blob.digest}`, base);
+      const name = `bench/${row}-${run}`;
+      const measured = await withRssPeak(async () => {
+        push[row].push(await step(`${row} push`, () => pushBlob(base, name, blob, options.body, style)));
+        pull[row].push(
+          await step(`${row} pull`, () => pullBlob(new URL(`/v2/${name}/blobs/${blob.digest}`, pullBase), blob)),
+        );
+      });
+      if (row !== 'distribution') oursPeakRss = Math.max(oursPeakRss, measured.peakRss);
+    };
 
-      const oursPush = await withRssPeak(() => step(`ours push`, () => pushBlob(oursUrl, name, blob, options.body)));
-      push.ours.push(oursPush.value);
-      const oursPull = await withRssPeak(() => step(`ours pull`, () => pullBlob(blobUrl(oursUrl), blob)));
-      pull.ours.push(oursPull.value);
-      oursPeakRss = Math.max(oursPeakRss, oursPush.peakRss, oursPull.peakRss);
+    for (let run = 1; run <= options.runs; run++) {
+      console.log(`run ${run}/${options.runs}`);
+      await registryRow('patch', run, oursUrl, 'patch');
+      await registryRow('put', run, oursUrl, 'put');
+      await registryRow('helper', run, helperUrl, 'patch', oursUrl);
+      await registryRow('distribution', run, distribution.url, 'patch');
 
-      // After ours: a registry that has the blob already skips assembling it, and the helper's finish
-      // assembles and reads back every byte either way.
-      const helperName = `${name}-helper`;
-      push.helper.push(await step(`helper push`, () => pushBlob(helperUrl, helperName, blob, options.body)));
-      pull.helper.push(
-        await step(`helper pull`, () => pullBlob(new URL(`/v2/${helperName}/blobs/${blob.digest}`, oursUrl), blob)),
-      );
-
-      push.distribution.push(
-        await step(`distribution push`, () => pushBlob(distribution.url, name, blob, options.body)),
-      );
-      pull.distribution.push(await step(`distribution pull`, () => pullBlob(blobUrl(distribution.url), blob)));
-
+      const blob = await freshBlob(blobPath, size);
       const singleKey = `single-${run}`;
       push.single.push(await step(`raw PutObject`, () => s3PutSingle(raw, rawBucket, singleKey, blob)));
       pull.single.push(await step(`raw GetObject`, () => s3Get(raw, rawBucket, singleKey, blob)));
@@ -745,10 +780,13 @@ async function main(): Promise<void> {
     }
     const ratio = (a: number[], b: number[]) => (best(b) / best(a)).toFixed(2);
     console.log(
-      `throughput ratios: push ours/distribution ${ratio(push.ours, push.distribution)}, ` +
-        `ours/raw-single ${ratio(push.ours, push.single)}, ours/raw-multipart ${ratio(push.ours, push.multipart)}, ` +
-        `helper/raw-single ${ratio(push.helper, push.single)}; ` +
-        `pull ours/distribution ${ratio(pull.ours, pull.distribution)}, ours/raw-single ${ratio(pull.ours, pull.single)}`,
+      `throughput ratios: put/raw-single ${ratio(push.put, push.single)}, ` +
+        `patch/raw-multipart ${ratio(push.patch, push.multipart)}, ` +
+        `helper/raw-multipart ${ratio(push.helper, push.multipart)}, ` +
+        `pull/distribution ${ratio(pull.patch, pull.distribution)}; ` +
+        `also push put/raw-multipart ${ratio(push.put, push.multipart)}, patch/raw-single ${ratio(push.patch, push.single)}, ` +
+        `patch/distribution ${ratio(push.patch, push.distribution)}; ` +
+        `pull put/distribution ${ratio(pull.put, pull.distribution)}, patch/raw-single ${ratio(pull.patch, pull.single)}`,
     );
     // aws-sdk-go v1 (inside distribution 2.8) sends `Expect: 100-Continue` on UploadPart bodies over
     // 2 MiB; versitygw answers 100 only to the lower-case `100-continue`, so Go waits its 1 s
@@ -759,7 +797,7 @@ async function main(): Promise<void> {
     console.log(
       `note: distribution push includes ~${stalledParts} s of Expect: 100-Continue stalls (1 s x ${stalledParts} parts, ` +
         `a versitygw quirk); without them (estimate): ${mbps(size, distAdjusted)} MB/s, ${distAdjusted.toFixed(2)} s; ` +
-        `push ours/distribution ${(distAdjusted / best(push.ours)).toFixed(2)}`,
+        `push patch/distribution ${(distAdjusted / best(push.patch)).toFixed(2)}`,
     );
     console.log(
       `peak RSS: this process (bench client + our registry in-process) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
