@@ -10,6 +10,12 @@ export const TABLE_SCHEMA = {
 } as const;
 
 /**
+ * A repository's items (its manifests, tags, links and referrers) have partition keys of this and
+ * the repository's name: the manifests function may update those alone (`dynamodb:LeadingKeys`).
+ */
+export const REPOSITORY_PARTITION_PREFIX = 'repo#';
+
+/**
  * Upload session items' partition keys begin with this, then the session id: the upload sweeper may
  * read those items alone (`dynamodb:LeadingKeys`).
  */

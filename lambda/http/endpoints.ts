@@ -19,6 +19,7 @@ import { ROOT_PATH, rootEndpoint } from './root';
 import { authorize, type AuthorizedGrant } from './auth';
 import { chunkRange } from './content-range';
 import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
+import { recordPull } from './pulls';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from '../core/paths';
 import type { RegistryRequest } from './request';
@@ -228,6 +229,7 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, servic
   const { record, body } = await manifests.get(route.name, route.reference, method === 'GET');
   if (method === 'GET') {
     await emit(req, services, caller, manifestPulled(services, route.name, route.reference, record));
+    await recordPull(services, route.name, record);
   }
   const headers = {
     'Content-Type': record.mediaType,

@@ -6,6 +6,7 @@ import {
   PutItemCommand,
   QueryCommand,
   TransactWriteItemsCommand,
+  UpdateItemCommand,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
@@ -171,6 +172,25 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
       await this.transact(doomed.slice(i, i + 100).map((k) => ({ Delete: { TableName: this.table, Key: key(k) } })));
     }
     return true;
+  }
+
+  async recordPull(name: string, digest: string, day: string): Promise<void> {
+    try {
+      await ddb(() =>
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: key(K.manifest(name, digest)),
+            UpdateExpression: 'SET pulledOn = :day',
+            // Never recreates a deleted revision, and never moves the day back (a late write of yesterday).
+            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(pulledOn) OR pulledOn < :day)',
+            ExpressionAttributeValues: { ':day': s(day) },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+    }
   }
 
   async missingManifests(name: string, digests: readonly string[]): Promise<string[]> {
@@ -403,6 +423,7 @@ function manifestAttributes(record: ManifestRecord): Item {
 
 function toManifestRecord(item: Item): ManifestRecord {
   const annotations = str(item, 'annotations');
+  const pulledOn = str(item, 'pulledOn');
   return {
     digest: str(item, 'digest') as string,
     mediaType: str(item, 'mediaType') as string,
@@ -412,6 +433,7 @@ function toManifestRecord(item: Item): ManifestRecord {
     subject: str(item, 'subject'),
     artifactType: str(item, 'artifactType'),
     annotations: annotations ? (JSON.parse(annotations) as Record<string, string>) : undefined,
+    ...(pulledOn ? { pulledOn } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import { UPLOAD_SESSION_PARTITION_PREFIX } from '../../config/table-schema';
+import { REPOSITORY_PARTITION_PREFIX, UPLOAD_SESSION_PARTITION_PREFIX } from '../../config/table-schema';
 import {
   ConditionalCheckFailedException,
   TransactionCanceledException,
@@ -12,11 +12,14 @@ import { outageError, RETRY_AFTER_BUSY_SECONDS } from '../outage';
  */
 export const K = {
   blob: (digest: string) => ({ pk: `blob#${digest}`, sk: 'blob' }),
-  link: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `link#${digest}` }),
-  manifest: (name: string, digest: string) => ({ pk: `repo#${name}`, sk: `manifest#${digest}` }),
-  tag: (name: string, tag: string) => ({ pk: `repo#${name}`, sk: `tag#${tag}` }),
+  link: (name: string, digest: string) => ({ pk: `${REPOSITORY_PARTITION_PREFIX}${name}`, sk: `link#${digest}` }),
+  manifest: (name: string, digest: string) => ({
+    pk: `${REPOSITORY_PARTITION_PREFIX}${name}`,
+    sk: `manifest#${digest}`,
+  }),
+  tag: (name: string, tag: string) => ({ pk: `${REPOSITORY_PARTITION_PREFIX}${name}`, sk: `tag#${tag}` }),
   referrer: (name: string, subject: string, digest: string) => ({
-    pk: `repo#${name}`,
+    pk: `${REPOSITORY_PARTITION_PREFIX}${name}`,
     sk: `referrer#${subject}#${digest}`,
   }),
   catalog: (name: string) => ({ pk: 'catalog', sk: name }),

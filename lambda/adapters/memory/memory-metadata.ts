@@ -67,6 +67,11 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     for (const [key, value] of this.tags) if (key.startsWith(`${name}:`) && value === digest) this.tags.delete(key);
     return true;
   }
+  async recordPull(name: string, digest: string, day: string) {
+    const record = this.manifestRecords.get(`${name}@${digest}`);
+    if (!record || (record.pulledOn !== undefined && record.pulledOn >= day)) return;
+    this.manifestRecords.set(`${name}@${digest}`, { ...record, pulledOn: day });
+  }
   async missingManifests(name: string, digests: readonly string[]) {
     return digests.filter((d) => !this.manifestRecords.has(`${name}@${d}`));
   }

@@ -44,6 +44,8 @@ export interface ManifestRecord {
   readonly subject?: string;
   readonly artifactType?: string;
   readonly annotations?: Readonly<Record<string, string>>;
+  /** The UTC day (`YYYY-MM-DD`) of the last GET of this revision, if it was ever recorded (read only). */
+  readonly pulledOn?: string;
 }
 
 /** What a manifest references in its repository: blobs (config, layers) and manifests (an index's children). */
@@ -68,6 +70,11 @@ export interface ManifestIndex {
   putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs): Promise<void>;
   /** Deletes a revision together with every tag pointing at it; false when it did not exist. */
   deleteManifest(name: string, digest: string): Promise<boolean>;
+  /**
+   * Records `day` as the revision's last pull: one conditional write, which does nothing to a
+   * revision that is gone (it is never recreated) or that already holds `day` or a later one.
+   */
+  recordPull(name: string, digest: string, day: string): Promise<void>;
   /** Digests among `digests` that are not manifests of `name`. */
   missingManifests(name: string, digests: readonly string[]): Promise<string[]>;
   /** The digest a tag points at. One read. */

@@ -16,6 +16,8 @@ import { parseManifest } from '../manifest';
 import { isImmutable, type RegistryPolicy } from '../policy';
 import { assertValidName, isValidTag } from '../names';
 import type { BlobStore } from '../ports/blob-store';
+import { systemClock, type Clock } from '../ports/clock';
+import { dayOf } from '../pulls';
 import type { BlobIndex, ManifestIndex, ManifestRecord } from '../ports/metadata';
 
 export interface ManifestServiceOptions {
@@ -25,6 +27,8 @@ export interface ManifestServiceOptions {
   readonly inlineLimit: number;
   /** The lifecycle policy in force (immutable tags), when one is configured. */
   readonly policy?: () => Promise<RegistryPolicy>;
+  /** Whose day a pull is recorded on (`recordPull`). @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Largest annotations (as JSON) a manifest with a subject may carry; they live in the index record. */
@@ -65,6 +69,19 @@ export class ManifestService {
     if (!withBody) return { record };
     const body = record.body ?? (await this.readBody(record.key as string, name, reference));
     return { record, body };
+  }
+
+  /**
+   * Records that a manifest `get` served (its `record`, which carries the stored day) was pulled
+   * today: one conditional write when the stored day is another, nothing otherwise, so a manifest
+   * costs at most one write a day however often it is pulled. Returns whether it wrote. Errors are
+   * the store's; a caller keeps them off the pull's outcome.
+   */
+  async recordPull(name: string, record: ManifestRecord): Promise<boolean> {
+    const today = dayOf((this.options.clock ?? systemClock).now());
+    if (record.pulledOn !== undefined && record.pulledOn >= today) return false;
+    await this.manifests.recordPull(name, record.digest, today);
+    return true;
   }
 
   /**
