@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BlobUnknownError, DigestInvalidError } from '../../lambda/core/errors';
+import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../lambda/core/errors';
 import type { BlobStore } from '../../lambda/core/ports/blob-store';
 import { strictTest, type Strictness } from '../support/endpoint-strictness';
 
@@ -53,6 +53,60 @@ export function blobStoreContract(
       const body = randomBytes(300);
       await store.put(k, body, sha256(body));
       expect(Buffer.from(await store.get(k))).toEqual(body);
+    });
+
+    describe('putStream: one request, checked against the sha256 before anything is kept', () => {
+      /** `body` in pieces of 64 KiB, as a request body arrives; `fail` breaks it off after `failAfter` bytes. */
+      async function* pieces(body: Uint8Array, fail?: Error, failAfter = body.length) {
+        for (let offset = 0; offset < body.length; offset += 64 * 1024) {
+          if (fail && offset >= failAfter) throw fail;
+          yield body.subarray(offset, Math.min(offset + 64 * 1024, body.length));
+        }
+        if (fail) throw fail;
+      }
+      const body = randomBytes(6 * MiB + 123);
+
+      test('keeps exactly the bytes that hash to the sha256', async () => {
+        const k = key('stream');
+        await store.putStream(k, pieces(body), body.length, sha256(body));
+        const got = Buffer.from(await store.get(k));
+        expect(got.length).toBe(body.length);
+        expect(sha256(got)).toBe(sha256(body));
+      });
+
+      test('keeps an empty body', async () => {
+        const k = key('stream-empty');
+        await store.putStream(k, pieces(new Uint8Array(0)), 0, sha256(new Uint8Array(0)));
+        expect((await store.get(k)).length).toBe(0);
+      });
+
+      strictTest('putSha256', lacking)('refuses bytes that do not hash to the sha256 and keeps nothing', async () => {
+        const k = key('stream-bad');
+        const claimed = sha256(Buffer.concat([body.subarray(0, 100), Buffer.from('other')]));
+        await expect(store.putStream(k, pieces(body), body.length, claimed)).rejects.toBeInstanceOf(DigestInvalidError);
+        await expect(store.get(k)).rejects.toBeInstanceOf(BlobUnknownError);
+      });
+
+      test('a body shorter or longer than its size keeps nothing', async () => {
+        const short = key('stream-short');
+        await expect(store.putStream(short, pieces(body), body.length + 1, sha256(body))).rejects.toBeInstanceOf(
+          BlobUploadInvalidError,
+        );
+        await expect(store.get(short)).rejects.toBeInstanceOf(BlobUnknownError);
+        const long = key('stream-long');
+        const prefix = body.subarray(0, body.length - 1);
+        await expect(store.putStream(long, pieces(body), prefix.length, sha256(prefix))).rejects.toBeInstanceOf(
+          BlobUploadInvalidError,
+        );
+        await expect(store.get(long)).rejects.toBeInstanceOf(BlobUnknownError);
+      });
+
+      test("a body that breaks off keeps nothing, and the body's error is what is thrown", async () => {
+        const k = key('stream-broken');
+        const cut = new Error('the client went away');
+        await expect(store.putStream(k, pieces(body, cut, 3 * MiB), body.length, sha256(body))).rejects.toBe(cut);
+        await expect(store.get(k)).rejects.toBeInstanceOf(BlobUnknownError);
+      });
     });
 
     test('delete removes objects and ignores missing ones', async () => {

@@ -16,6 +16,7 @@ import { blobStoreContract, type BlobStoreSubject } from './blob-store.contract'
 
 /** S3's refusals the run's S3 server does not make (none on the embedded servers). */
 const lacking = endpointLacks();
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 blobStoreContract('memory', () => ({ store: new MemoryBlobStore(), fetchable: false }));
 
@@ -69,6 +70,32 @@ describe('s3 request framing', () => {
     // Other calls keep the SDK's signed payload hash.
     const create = sent.find((s) => s.operation === 'CreateMultipartUploadCommand');
     expect(create?.headers['x-amz-content-sha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('streams a whole object in one PutObject with the sha256 S3 checks, as it comes, unsigned', async () => {
+    const body = Buffer.alloc(3 * 1024 * 1024 + 5, 9);
+    const hex = createHash('sha256').update(body).digest('hex');
+    const from = sent.length;
+    await s3.store.putStream(
+      'framing/streamed',
+      (async function* () {
+        yield body.subarray(0, 1024 * 1024);
+        yield body.subarray(1024 * 1024);
+      })(),
+      body.length,
+      hex,
+    );
+    const calls = sent.slice(from);
+    expect(calls.map((c) => c.operation)).toEqual(['PutObjectCommand']);
+    const headers = calls[0]!.headers;
+    expect(headers['x-amz-checksum-sha256']).toBe(Buffer.from(hex, 'hex').toString('base64'));
+    expect(headers['content-length']).toBe(String(body.length));
+    expect(headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
+    // No checksum of the SDK's own, so no aws-chunked framing either: the body goes as it arrives.
+    expect(headers['x-amz-checksum-crc32']).toBeUndefined();
+    expect(headers['content-encoding']).toBeUndefined();
+    expect(headers['transfer-encoding']).toBeUndefined();
+    expect(sha256Hex(Buffer.from(await s3.store.get('framing/streamed')))).toBe(hex);
   });
 
   strictTest('putCrc32', lacking)('S3 refuses object bytes that do not match the CRC32 sent with them', async () => {

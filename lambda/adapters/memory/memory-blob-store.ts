@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { concatBytes } from '../../core/bytes';
-import { BlobUnknownError, DigestInvalidError } from '../../core/errors';
+import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
 import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { StoredObject } from '../../core/ports/gc';
 
@@ -22,6 +22,18 @@ export class MemoryBlobStore implements BlobStore {
     }
     this.objects.set(key, body.slice());
     this.written.set(key, Date.now());
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, size: number, sha256: string): Promise<void> {
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    for await (const chunk of body) {
+      received += chunk.length;
+      if (received > size) throw new BlobUploadInvalidError(`the body is longer than its ${size} bytes`);
+      chunks.push(chunk);
+    }
+    if (received < size) throw new BlobUploadInvalidError(`the body ended after ${received} of its ${size} bytes`);
+    await this.put(key, concatBytes(chunks), sha256);
   }
 
   async get(key: string): Promise<Uint8Array> {

@@ -13,6 +13,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuildMiddleware, MetadataBearer, MiddlewareStack, SerializeMiddleware } from '@smithy/types';
 import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
@@ -71,6 +72,44 @@ export class S3BlobStore implements BlobStore, ObjectLister {
         ),
       ),
     );
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, size: number, sha256: string): Promise<void> {
+    // A body that fails or has the wrong length aborts the request: S3 keeps nothing of a PUT
+    // whose body did not arrive whole.
+    const abort = new AbortController();
+    let failure: unknown;
+    const source = Readable.from(exactly(body, size), { objectMode: false });
+    source.once('error', (err) => {
+      failure ??= err;
+      abort.abort();
+    });
+    try {
+      await this.call(key, () =>
+        this.client.send(
+          unsignedPayload(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: source,
+              ContentLength: size,
+              ContentType: 'application/octet-stream',
+              // S3 hashes the body and refuses it unless it matches, before anything is stored. With
+              // a checksum given, the SDK computes none of its own and sends the body as it comes.
+              ChecksumSHA256: Buffer.from(sha256, 'hex').toString('base64'),
+            }),
+          ),
+          // The body takes as long as its sender does: no deadline for the whole request, only the
+          // client's idle timeout (S3 itself gives up on a body that stops for about 20 s). The SDK
+          // does not retry a streamed body, which cannot be sent again.
+          { abortSignal: abort.signal, requestTimeout: 0 },
+        ),
+      );
+    } catch (err) {
+      throw failure ?? err;
+    } finally {
+      source.destroy();
+    }
   }
 
   async get(key: string): Promise<Uint8Array> {
@@ -360,6 +399,17 @@ function unvalidated(command: GetObjectCommand): GetObjectCommand {
     name: 'registryNoResponseChecksum',
   });
   return command;
+}
+
+/** The body as it comes, failing as soon as it turns out longer or shorter than `size` bytes. */
+async function* exactly(body: AsyncIterable<Uint8Array>, size: number): AsyncIterable<Uint8Array> {
+  let received = 0;
+  for await (const chunk of body) {
+    received += chunk.length;
+    if (received > size) throw new BlobUploadInvalidError(`the body is longer than its ${size} bytes`);
+    yield chunk;
+  }
+  if (received < size) throw new BlobUploadInvalidError(`the body ended after ${received} of its ${size} bytes`);
 }
 
 function requireEtag(etag: string | undefined): string {

@@ -10,6 +10,15 @@ export interface BlobStore {
    * hash to it (S3 checks `x-amz-checksum-sha256`), a second line of defence behind core's own check.
    */
   put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
+  /**
+   * Writes an object from a stream of exactly `size` bytes (at most `MAX_STREAMED_PUT_SIZE`) that
+   * must hash to `sha256` (hex), in one request and without holding the bytes: the store checks them
+   * before it keeps anything (S3: `x-amz-checksum-sha256` on one `PutObject`), so no other bytes can
+   * ever be found at `key`. A body that fails stores nothing and its error is thrown.
+   * @throws DigestInvalidError when the bytes do not hash to `sha256`.
+   * @throws BlobUploadInvalidError when the body is longer or shorter than `size`.
+   */
+  putStream(key: string, body: AsyncIterable<Uint8Array>, size: number, sha256: string): Promise<void>;
   /** Reads a whole object; throws `BlobUnknownError` when absent. */
   get(key: string): Promise<Uint8Array>;
   /** Deletes objects; absent keys are not an error. */
@@ -41,6 +50,9 @@ export interface BlobStore {
   /** The multipart uploads not yet completed or aborted whose keys start with `prefix`. */
   listMultipartUploads(prefix: string): AsyncIterable<MultipartListing>;
 }
+
+/** The largest object written in one request (S3: 5 GiB for one `PutObject`). */
+export const MAX_STREAMED_PUT_SIZE = 5 * 1024 * 1024 * 1024;
 
 /** A multipart upload in progress, as listed. */
 export interface MultipartListing {
