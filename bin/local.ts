@@ -32,6 +32,7 @@ async function main(): Promise<void> {
       anonymousPull: (process.env.REGISTRY_ANONYMOUS_PULL ?? '').split(',').filter(Boolean),
     },
     logLevel: process.env.REGISTRY_LOG_LEVEL ?? 'WARN',
+    ...(process.env.REGISTRY_PATH_PREFIX ? { pathPrefix: process.env.REGISTRY_PATH_PREFIX } : {}),
     log: (line) => console.log(line),
     onLog: printLog,
     onRequest: (r) => {

@@ -67,6 +67,8 @@ new RegistryStack(app, 'ServerlessRegistry', {
   events,
   // Level of the functions' JSON logs, e.g. `-c logLevel=WARN` (local mode's default, which prints a line per request of its own).
   ...(context('logLevel') !== undefined ? { logLevel: String(context('logLevel')) } : {}),
+  // `-c pathPrefix=/registry`: served under that path behind a reverse proxy that strips it.
+  ...(context('pathPrefix') ? { pathPrefix: String(context('pathPrefix')) } : {}),
 });
 // cdk-nag 3 runs as a policy validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

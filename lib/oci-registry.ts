@@ -3,7 +3,7 @@ import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { DEFAULT_MAX_NAME_DEPTH } from '../lambda/config/routes';
+import { DEFAULT_MAX_NAME_DEPTH, PATH_PREFIX } from '../lambda/config/routes';
 import { RegistryAccessControl, validateAuth, type RegistryAuthProps } from './constructs/access-control';
 import { RegistryApi, type RegistryDomainProps } from './constructs/api';
 import { RegistryFrontDoor } from './constructs/front-door';
@@ -23,6 +23,14 @@ export interface OciRegistryProps {
    * @default DEFAULT_MAX_NAME_DEPTH (8)
    */
   readonly maxNameDepth?: number;
+  /**
+   * The path clients reach the registry under, behind a reverse proxy or a custom domain's API
+   * mapping that strips it before requests reach the API (`/registry` for
+   * `https://example.com/registry/v2/`): `Location` and `Link` headers and the token realm carry it.
+   * Image references cannot carry a path, so this serves proxies and clients that take a base URL.
+   * @default - the registry is at the root
+   */
+  readonly pathPrefix?: string;
   /**
    * Serve the registry at the root of this domain; point a CNAME or alias at `domainTarget` (the
    * `DomainTarget` output of `RegistryStack`).
@@ -170,6 +178,11 @@ export class OciRegistry extends Construct {
     pinFeatureFlags(this);
     const parts = this.partsScope();
     const maxNameDepth = props.maxNameDepth ?? DEFAULT_MAX_NAME_DEPTH;
+    if (props.pathPrefix !== undefined && !PATH_PREFIX.test(props.pathPrefix)) {
+      throw new Error(
+        `pathPrefix must be a path such as /registry (segments of letters, digits, '.', '_', '~', '-', no trailing /), got "${props.pathPrefix}"`,
+      );
+    }
     if (props.uploadDataPath) checkFrontDoorDomain(props.customDomain);
     const auth = validateAuth(props.auth);
 
@@ -181,6 +194,7 @@ export class OciRegistry extends Construct {
     });
     this.functions = new RegistryFunctions(parts, 'Functions', {
       maxNameDepth,
+      pathPrefix: props.pathPrefix,
       tracing: props.tracing,
       logLevel: props.logLevel,
     });
@@ -253,6 +267,7 @@ export class OciRegistry extends Construct {
     if (props.uploadDataPath) {
       this.uploader = new RegistryUploader(parts, 'Uploader', {
         maxNameDepth,
+        pathPrefix: props.pathPrefix,
         logBucket: this.storage.accessLogBucket,
       });
       // Exactly the blobs function's upload grants, and the environment that goes with them.

@@ -1,7 +1,7 @@
 import { ENV } from './env';
 import { loadLifecycle, type LifecycleConfig } from './lifecycle';
 import { DEFAULT_EVENT_SOURCE, eventBusProblem, eventSourceProblem } from './events';
-import { DEFAULT_MAX_NAME_DEPTH, MAX_SUPPORTED_NAME_DEPTH } from './routes';
+import { DEFAULT_MAX_NAME_DEPTH, MAX_SUPPORTED_NAME_DEPTH, PATH_PREFIX } from './routes';
 
 /** A function's validated configuration, loaded once at cold start. */
 export interface RegistryConfig {
@@ -12,6 +12,8 @@ export interface RegistryConfig {
   readonly maxNameDepth: number;
   readonly s3ForcePathStyle: boolean;
   readonly s3PublicEndpoint?: string;
+  /** The path clients reach the registry under (`/reg`), stripped before requests arrive. */
+  readonly pathPrefix?: string;
   readonly auth: AuthConfig;
   /** Garbage collection and the lifecycle policy's defaults. */
   readonly lifecycle?: LifecycleConfig;
@@ -106,6 +108,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
   if (modeParameter && !/^(arn:[^:]+:ssm:[^:]*:\d*:parameter)?[a-zA-Z0-9_.\-/]+$/.test(modeParameter)) {
     problems.push(`${ENV.modeParameter} must be an SSM parameter name or ARN, got "${modeParameter}"`);
   }
+  const pathPrefix = env[ENV.pathPrefix] || undefined;
+  if (pathPrefix && !PATH_PREFIX.test(pathPrefix)) {
+    problems.push(
+      `${ENV.pathPrefix} must be a path such as /registry (segments of letters, digits, '.', '_', '~', '-', no trailing /), got "${pathPrefix}"`,
+    );
+  }
   const config: RegistryConfig = {
     bucket: required(ENV.bucket),
     table: required(ENV.table),
@@ -115,6 +123,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     maxNameDepth: integer(ENV.maxNameDepth, DEFAULT_MAX_NAME_DEPTH, 1, MAX_SUPPORTED_NAME_DEPTH),
     s3ForcePathStyle: env[ENV.s3ForcePathStyle] === 'true',
     s3PublicEndpoint: publicEndpoint,
+    ...(pathPrefix ? { pathPrefix } : {}),
     auth,
     ...(events ? { events } : {}),
     ...(modeParameter ? { modeParameter } : {}),

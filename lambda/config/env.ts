@@ -31,6 +31,12 @@ export const ENV = {
   maxFailedSignIns: 'REGISTRY_MAX_FAILED_SIGNINS',
   /** The registry's public origin (`https://registry.example.com`), for the token realm. */
   publicUrl: 'REGISTRY_PUBLIC_URL',
+  /**
+   * The path the registry is served under behind a reverse proxy or an API mapping that strips it
+   * (`/reg` for `https://host/reg/v2/`); unset: the root. Requests arrive without it; `Location` and
+   * `Link` headers and the token realm carry it.
+   */
+  pathPrefix: 'REGISTRY_PATH_PREFIX',
   /** EventBridge bus name or ARN for registry events (docs/events.md); unset: events are off. */
   eventBus: 'REGISTRY_EVENT_BUS',
   /** The events' `source`. */

@@ -25,6 +25,12 @@ export interface RouteSpec {
 /** Default deepest repository name served (segments separated by `/`). */
 export const DEFAULT_MAX_NAME_DEPTH = 8;
 
+/**
+ * A path prefix the registry may be served under behind a reverse proxy (`REGISTRY_PATH_PREFIX`):
+ * one or more `/segment`s of URL-safe characters, no trailing `/`.
+ */
+export const PATH_PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
+
 /** The health check's path (`GET /health`, no auth), served by the base function. */
 export const HEALTH_PATH = '/health';
 

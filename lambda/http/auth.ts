@@ -57,7 +57,7 @@ export async function authorize(
     mode === 'basic'
       ? `Basic realm="${auth.settings.service}", charset="UTF-8"`
       : [
-          `Bearer realm="${origin(req, services)}/token"`,
+          `Bearer realm="${origin(req, services)}${services.pathPrefix ?? ''}/token"`,
           `service="${auth.settings.service}"`,
           ...(need && need !== 'signed-in' ? [`scope="${challengeScopes(req, need.entry)}"`] : []),
           ...(error ? [`error="${error}"`] : []),

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Endpoint } from './endpoints';
 import { errorResponse } from './error-mapper';
 import { Observability, type ObservabilityOptions, type RequestObservation } from './observability';
+import { withPathPrefix } from './path-prefix';
 import { fromEvent } from './request';
 import type { HttpResponse } from './response';
 import type { Services } from './services';
@@ -19,19 +20,22 @@ let coldStart = true;
  * OCI response. Every request gets an `X-Request-Id` header, one access log line and one EMF metrics
  * line, and every line it logs carries API Gateway's and Lambda's request ids.
  */
-export function lambdaHandler<S extends Pick<Services, 'auth' | 'mode'>>(
+export function lambdaHandler<S extends Pick<Services, 'auth' | 'mode' | 'pathPrefix'>>(
   endpoint: Endpoint<S>,
   services: () => S,
   observability: Observability | ObservabilityOptions,
 ) {
   const observer = observability instanceof Observability ? observability : new Observability(observability);
+  // Known once the services are composed (the first request); error answers before that have no path.
+  let pathPrefix: string | undefined;
   return middy<APIGatewayProxyEventV2, HttpResponse, Error, ObservedContext>()
-    .use(observe(observer))
+    .use(observe(observer, () => pathPrefix))
     .handler(async (event, context) => {
       const observation = context.observation as RequestObservation;
       const req = { ...fromEvent(event), record: observation.record };
       return observation.run(async () => {
         const registry = services();
+        pathPrefix = registry.pathPrefix;
         await refuseWritesInMaintenance(req, registry);
         return endpoint(req, registry);
       });
@@ -39,7 +43,10 @@ export function lambdaHandler<S extends Pick<Services, 'auth' | 'mode'>>(
 }
 
 /** Starts a request's observation before the handler; finishes it on the way out, errors included. */
-function observe(observer: Observability): MiddlewareObj<APIGatewayProxyEventV2, HttpResponse, Error, ObservedContext> {
+function observe(
+  observer: Observability,
+  pathPrefix: () => string | undefined,
+): MiddlewareObj<APIGatewayProxyEventV2, HttpResponse, Error, ObservedContext> {
   const access = (event: APIGatewayProxyEventV2) => ({
     method: event.requestContext?.http?.method?.toUpperCase() ?? 'GET',
     path: event.rawPath,
@@ -56,16 +63,17 @@ function observe(observer: Observability): MiddlewareObj<APIGatewayProxyEventV2,
       coldStart = false;
     },
     after: (request) => {
-      request.response = request.context.observation?.finish(
-        request.response ?? undefined,
-        access(request.event),
-      ) as HttpResponse;
+      const response = request.response ? withPathPrefix(request.response, pathPrefix()) : undefined;
+      request.response = request.context.observation?.finish(response, access(request.event)) as HttpResponse;
     },
     onError: (request) => {
       const observation = request.context.observation;
       const requestId = observation?.ids.requestId ?? request.context.awsRequestId;
-      const response = errorResponse(request.error, requestId, (message, fields) =>
-        observer.logger.error(message, { ...observation?.keys, ...fields }),
+      const response = withPathPrefix(
+        errorResponse(request.error, requestId, (message, fields) =>
+          observer.logger.error(message, { ...observation?.keys, ...fields }),
+        ),
+        pathPrefix(),
       );
       request.response = observation ? observation.finish(response, access(request.event)) : response;
     },

@@ -20,6 +20,8 @@ export interface Services {
   readonly auth: AuthService;
   /** The registry's public origin, when requests do not carry it (behind CloudFront). */
   readonly publicUrl?: string;
+  /** The path clients reach the registry under (`/reg`): `Location`, `Link` and the realm carry it. */
+  readonly pathPrefix?: string;
   /** Where registry events go (docs/events.md); absent when events are off. */
   readonly events?: EventPublisher;
   /** Publish `Manifest Pulled` on manifest GETs too: one event per pull, which costs money at scale. */
@@ -42,7 +44,7 @@ export interface Services {
  * What each endpoint group uses of the services: a function composes only these (lambda/handlers),
  * so it bundles and loads nothing its routes never call.
  */
-export type AccessServices = Pick<Services, 'auth' | 'maxNameDepth' | 'publicUrl'>;
+export type AccessServices = Pick<Services, 'auth' | 'maxNameDepth' | 'publicUrl' | 'pathPrefix'>;
 /** `/v2/`, `/health` and every path no other group serves. */
 export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode'>;
 /** Blob reads and deletes, mounts and uploads. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { uploadsEndpoint } from '../http/endpoints';
+import { withPathPrefix } from '../http/path-prefix';
 import { errorResponse } from '../http/error-mapper';
 import { writeResponse } from '../http/node-response';
 import { Observability, REQUEST_ID_HEADER, type RequestObservation } from '../http/observability';
@@ -119,6 +120,7 @@ async function handle(
     res.setHeader('Connection', 'close');
     res.on('finish', () => req.destroy());
   }
+  result = withPathPrefix(result, services.pathPrefix);
   result.headers[REQUEST_ID_HEADER] = requestId;
   writeResponse(res, result, method);
   finish(observation, req, rawPath, result.statusCode ?? 200, Number(res.getHeader('Content-Length') ?? 0));

@@ -50,6 +50,8 @@ export type JobHandler = (typeof JOB_HANDLERS)[number];
 export interface RegistryFunctionsProps {
   /** Deepest repository name the API routes; functions need it to answer NAME_INVALID beyond it. */
   readonly maxNameDepth: number;
+  /** The path the registry is served under behind a reverse proxy (`OciRegistryProps.pathPrefix`). */
+  readonly pathPrefix?: string;
   /**
    * How long function logs are kept.
    * @default RetentionDays.ONE_MONTH
@@ -119,6 +121,7 @@ export class RegistryFunctions extends Construct {
       depsLockFilePath: join(CODE_ROOT, 'package-lock.json'),
       environment: {
         [ENV.maxNameDepth]: String(props.maxNameDepth),
+        ...(props.pathPrefix ? { [ENV.pathPrefix]: props.pathPrefix } : {}),
         [ENV.logLevel]: logLevel(props.logLevel),
         // Stack traces in the logs point at the TypeScript sources, not the minified bundle.
         NODE_OPTIONS: '--enable-source-maps',

@@ -62,6 +62,8 @@ export interface RegistryUploaderProps {
   readonly maxNameDepth: number;
   /** Where the load balancer's access logs and the VPC's flow logs go (SSE-S3, owner-enforced). */
   readonly logBucket: IBucket;
+  /** The path the registry is served under behind a reverse proxy (`OciRegistryProps.pathPrefix`). */
+  readonly pathPrefix?: string;
   /**
    * How long container logs are kept.
    * @default RetentionDays.ONE_MONTH
@@ -143,6 +145,7 @@ export class RegistryUploader extends Construct {
         // Bodies streamed at once, from the task's memory; more wait (lambda/uploader/admission.ts).
         [ENV.uploaderMaxStreams]: String(maxStreamsFor(UPLOADER_DEFAULTS.memoryLimitMiB)),
         [ENV.maxNameDepth]: String(props.maxNameDepth),
+        ...(props.pathPrefix ? { [ENV.pathPrefix]: props.pathPrefix } : {}),
         // Fargate sets it too; explicit, so the SDK never has to guess.
         AWS_REGION: Stack.of(this).region,
       },

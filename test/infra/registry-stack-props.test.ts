@@ -100,3 +100,28 @@ describe('a stack deployed without an auth choice', () => {
     }
   });
 });
+
+describe('RegistryStack under a path prefix', () => {
+  test('every endpoint function and the uploader are told the prefix; none is told it by default', () => {
+    const s = synthRegistry({ pathPrefix: '/registry', uploadDataPath: true });
+    try {
+      for (const group of FUNCTION_GROUPS) {
+        const fn = s.template.findResources('AWS::Lambda::Function')[functionId(s.stack, group)] as Json;
+        expect([group, fn.Properties.Environment.Variables[ENV.pathPrefix]]).toEqual([group, '/registry']);
+      }
+      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: [
+          Match.objectLike({
+            Environment: Match.arrayWith([{ Name: ENV.pathPrefix, Value: '/registry' }]),
+          }),
+        ],
+      });
+    } finally {
+      s.dispose();
+    }
+  });
+
+  test('a prefix that is no path is refused at synth', () => {
+    expect(() => synthRegistry({ pathPrefix: 'registry/' })).toThrow(/pathPrefix must be a path/);
+  });
+});

@@ -33,6 +33,12 @@ export interface LocalGatewayOptions<K extends string = string> {
    * them; everything else goes to the functions, with their limits.
    */
   readonly uploader?: { readonly listener: RequestListener; readonly pathPatterns: readonly string[] };
+  /**
+   * Stands for a reverse proxy serving the registry under this path (`/reg`): requests must carry
+   * it, and it is stripped before routing, as the proxy (or an API mapping) strips it; others are
+   * 404. The functions add it back to the paths they answer with (`REGISTRY_PATH_PREFIX`).
+   */
+  readonly pathPrefix?: string;
 }
 
 /** Bytes of base64 needed for `n` raw bytes. */
@@ -55,6 +61,10 @@ export function createLocalGateway<K extends string>(options: LocalGatewayOption
   });
 
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (options.pathPrefix !== undefined && !stripPrefix(req, options.pathPrefix)) {
+      answer(res, req.method, 404, { message: 'Not Found' });
+      return;
+    }
     // Routed and handed on exactly as sent, as API Gateway does: no dot segments resolved.
     const { rawPath, rawQueryString } = splitRequestTarget(req.url);
     if (options.uploader && options.uploader.pathPatterns.some((p) => matchesPathPattern(p, rawPath))) {
@@ -249,4 +259,13 @@ function answer(
     body: JSON.stringify(value),
   };
   writeResponse(res, result, method ?? 'GET');
+}
+
+/** Takes `prefix` off the request target (`/reg/v2/` becomes `/v2/`); false when it does not start with it. */
+function stripPrefix(req: IncomingMessage, prefix: string): boolean {
+  const target = req.url ?? '/';
+  const rest = target.slice(prefix.length);
+  if (!target.startsWith(prefix) || !(rest === '' || rest.startsWith('/') || rest.startsWith('?'))) return false;
+  req.url = rest.startsWith('/') ? rest : `/${rest}`;
+  return true;
 }

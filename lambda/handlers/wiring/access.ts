@@ -13,7 +13,7 @@ import type { AccessServices } from '../../http/services';
  * name depth and the public origin.
  */
 export function accessServices(
-  config: Pick<RegistryConfig, 'auth' | 'maxNameDepth'>,
+  config: Pick<RegistryConfig, 'auth' | 'maxNameDepth' | 'pathPrefix'>,
   dynamodb: AwsClients['dynamodb'],
   keys: TokenKeys | undefined,
   accounts?: AccountStore,
@@ -37,5 +37,6 @@ export function accessServices(
       },
     ),
     ...(auth.publicUrl ? { publicUrl: auth.publicUrl } : {}),
+    ...(config.pathPrefix ? { pathPrefix: config.pathPrefix } : {}),
   };
 }

@@ -46,6 +46,11 @@ export interface LocalStackOptions {
   readonly events?: { readonly pulls?: boolean; readonly onEvent?: (event: PublishedEvent) => void };
   /** The functions' log level (`-c logLevel`). @default 'WARN' */
   readonly logLevel?: string;
+  /**
+   * Serve under this path, as behind a reverse proxy that strips it (`-c pathPrefix=…`); `url`
+   * then ends with it.
+   */
+  readonly pathPrefix?: string;
   /** Execution environments per function at most. @default 4 */
   readonly maxEnvironments?: number;
   readonly onRequest?: (record: RequestRecord) => void;
@@ -113,6 +118,7 @@ async function start(
     ...(auth.anonymousPull?.length ? { anonymousPull: auth.anonymousPull.join(',') } : {}),
     ...(auth.maxFailures !== undefined ? { maxFailedSignIns: String(auth.maxFailures) } : {}),
     ...(options.events ? { events: 'true', eventPulls: String(options.events.pulls ?? false) } : {}),
+    ...(options.pathPrefix ? { pathPrefix: options.pathPrefix } : {}),
   };
   const synth = await synthesize(context, log);
   log(`${synth.cached ? 'cloud assembly cached' : 'synthesized'} in ${synth.milliseconds} ms: ${synth.assemblyDir}`);
@@ -296,6 +302,7 @@ async function start(
     ...(uploader && model.uploader
       ? { uploader: { listener: uploader.listener, pathPatterns: model.uploader.pathPatterns } }
       : {}),
+    ...(options.pathPrefix ? { pathPrefix: options.pathPrefix } : {}),
   });
   gatewayReady(server);
 
@@ -330,7 +337,7 @@ async function start(
   cleanups.push(async () => rmSync(endpointsFile, { force: true }));
 
   return {
-    url: `http://${publicHost}`,
+    url: `http://${publicHost}${options.pathPrefix ?? ''}`,
     port,
     model,
     assemblyDir: synth.assemblyDir,
