@@ -1,16 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { RegistryAccessControl } from './constructs/access-control';
-import type { RegistryApi } from './constructs/api';
-import type { RegistryEvents } from './constructs/events';
-import type { RegistryFrontDoor } from './constructs/front-door';
-import type { RegistryFunctions } from './constructs/functions';
-import type { RegistryGarbageCollection } from './constructs/garbage-collection';
-import type { RegistryMaintenance } from './constructs/maintenance';
-import type { RegistryModeParameter } from './constructs/mode-parameter';
-import type { RegistryMonitoring } from './constructs/monitoring';
-import type { RegistryStorage } from './constructs/storage';
-import type { RegistryUploader } from './constructs/uploader';
 import { pinFeatureFlags } from './feature-flags';
 import { OciRegistry, type OciRegistryProps } from './oci-registry';
 
@@ -25,43 +14,12 @@ export interface RegistryStackProps extends StackProps, OciRegistryProps {}
 export class RegistryStack extends Stack {
   /** The registry; its constructs are the stack's children, not this construct's. */
   readonly registry: OciRegistry;
-  readonly storage: RegistryStorage;
-  readonly functions: RegistryFunctions;
-  readonly api: RegistryApi;
-  /** The streaming uploader, with `uploadDataPath`. */
-  readonly uploader?: RegistryUploader;
-  /** The CloudFront distribution in front of the API and the uploader, with `uploadDataPath`. */
-  readonly frontDoor?: RegistryFrontDoor;
-  /** The accounts table and, in token mode, the signing keys; with `auth.mode` basic or token. */
-  readonly accessControl?: RegistryAccessControl;
-  /** Where registry events go, with `events`. */
-  readonly events?: RegistryEvents;
-  /** Scheduled housekeeping: the upload sweeper. */
-  readonly maintenance: RegistryMaintenance;
-  /** Scheduled online garbage collection. */
-  readonly garbageCollection: RegistryGarbageCollection;
-  /** The SSM parameter holding the registry's mode (maintenance mode: read-only). */
-  readonly mode: RegistryModeParameter;
-  /** The dashboard and alarms, unless `monitoring` is false. */
-  readonly monitoring?: RegistryMonitoring;
-
   constructor(scope: Construct, id: string, props: RegistryStackProps = {}) {
     super(scope, id, props);
     // The registry's constructs are the stack's children, so the stack carries its feature flags.
     pinFeatureFlags(this);
     const registry = new RegistryInStack(this, 'Registry', props);
     this.registry = registry;
-    this.storage = registry.storage;
-    this.functions = registry.functions;
-    this.api = registry.api;
-    this.uploader = registry.uploader;
-    this.frontDoor = registry.frontDoor;
-    this.accessControl = registry.accessControl;
-    this.events = registry.events;
-    this.maintenance = registry.maintenance;
-    this.garbageCollection = registry.garbageCollection;
-    this.mode = registry.mode;
-    this.monitoring = registry.monitoring;
 
     new CfnOutput(this, 'ModeParameter', {
       value: registry.mode.parameter.parameterName,
@@ -97,6 +55,41 @@ export class RegistryStack extends Stack {
         description: 'Point the custom domain (CNAME or alias) here',
       });
     }
+  }
+
+  // The registry's parts, as `registry` has them (documented there).
+  get storage(): OciRegistry['storage'] {
+    return this.registry.storage;
+  }
+  get functions(): OciRegistry['functions'] {
+    return this.registry.functions;
+  }
+  get api(): OciRegistry['api'] {
+    return this.registry.api;
+  }
+  get uploader(): OciRegistry['uploader'] {
+    return this.registry.uploader;
+  }
+  get frontDoor(): OciRegistry['frontDoor'] {
+    return this.registry.frontDoor;
+  }
+  get accessControl(): OciRegistry['accessControl'] {
+    return this.registry.accessControl;
+  }
+  get events(): OciRegistry['events'] {
+    return this.registry.events;
+  }
+  get maintenance(): OciRegistry['maintenance'] {
+    return this.registry.maintenance;
+  }
+  get garbageCollection(): OciRegistry['garbageCollection'] {
+    return this.registry.garbageCollection;
+  }
+  get mode(): OciRegistry['mode'] {
+    return this.registry.mode;
+  }
+  get monitoring(): OciRegistry['monitoring'] {
+    return this.registry.monitoring;
   }
 }
 
