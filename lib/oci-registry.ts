@@ -218,8 +218,10 @@ export class OciRegistry extends Construct {
     // Manifest GET/PUT/DELETE: BatchGetItem checks references, TransactWriteItems puts and deletes,
     // Query finds the tags of a deleted revision.
     this.storage.grantManifestObjects(manifests);
-    // UpdateItem: a manifest push marks what it references as referenced now (garbage collection).
-    this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'BatchGetItem', 'Query']);
+    this.storage.grantMetadata(manifests, ['GetItem', 'PutItem', 'DeleteItem', 'BatchGetItem', 'Query']);
+    // UpdateItem on repository items only: a push marks what it references as referenced now, a pull
+    // records its day (garbage collection).
+    this.storage.grantRepositoryUpdates(manifests);
     // Tags list, catalog and referrers are queries only.
     this.storage.grantMetadata(discovery, ['Query']);
     // The token service reads no registry data; its configuration still names the bucket and table.

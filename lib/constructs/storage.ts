@@ -4,7 +4,7 @@ import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
-import { TABLE_SCHEMA, UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
+import { REPOSITORY_PARTITION_PREFIX, TABLE_SCHEMA, UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
 import { HEALTH_CHECK_KEY } from '../../lambda/config/observability';
 
 /**
@@ -185,6 +185,23 @@ export class RegistryStorage extends Construct {
     this.bind(fn);
     fn.addToRolePolicy(
       new PolicyStatement({ actions: actions.map((a) => `dynamodb:${a}`), resources: [this.table.tableArn] }),
+    );
+  }
+
+  /**
+   * `dynamodb:UpdateItem` on repository items only (`dynamodb:LeadingKeys` `repo#*`): what the
+   * manifests function updates, a push marking the links and manifests it references (`refAt`) and
+   * a pull recording its day on the manifest (`pulledOn`). Blob records, sessions, the catalog and
+   * the policy are out of its reach.
+   */
+  grantRepositoryUpdates(fn: StorageGrantee): void {
+    this.bind(fn);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${REPOSITORY_PARTITION_PREFIX}*`] } },
+      }),
     );
   }
 

@@ -1,3 +1,4 @@
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
 import type { Template } from '../../tools/local/stack/intrinsics';
@@ -57,6 +58,28 @@ describe('the synthesized stack', () => {
     expect(s3.some((o) => /^GET bucket\?.*\buploads\b/.test(o))).toBe(true);
     expect(s3.some((o) => /^GET bucket\?.*\blist-type\b/.test(o))).toBe(true);
     expect(calls.filter((c) => c.denied)).toEqual([]);
+  });
+
+  test('a pull records its day within the manifests role (UpdateItem on repository items only)', async () => {
+    const registry = new RegistryClient(stack.url);
+    const { digest } = await registry.pushImage('iam/pulled', 'v1');
+    const from = stack.calls.length;
+    expect((await registry.request('GET', '/v2/iam/pulled/manifests/v1')).status).toBe(200);
+    // The pull waits only a moment for its record: the write may land just after the response.
+    const pulledOn = await until('the pull day', async () => {
+      const item = await clients.dynamodb.send(
+        new GetItemCommand({
+          TableName: stack.names.table,
+          Key: { pk: { S: 'repo#iam/pulled' }, sk: { S: `manifest#${digest}` } },
+          ConsistentRead: true,
+        }),
+      );
+      return item.Item?.pulledOn?.S;
+    });
+    expect(pulledOn).toBe(new Date().toISOString().slice(0, 10));
+    const updates = stack.calls.slice(from).filter((c) => c.service === 'dynamodb' && c.operation === 'UpdateItem');
+    expect(updates).toEqual([expect.objectContaining({ status: 200 })]);
+    expect(updates[0]?.denied).toBeUndefined();
   });
 
   test('a missing key answers 403 without s3:ListBucket, and the registry answers MANIFEST_UNKNOWN, not 500', async () => {
