@@ -134,6 +134,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
         untagged: ENV.untaggedRetention,
         immutable: ENV.immutableTags,
         retention: ENV.tagRetention,
+        notPulled: ENV.notPulledFor,
       },
       problems,
     ),

@@ -53,6 +53,8 @@ export const ENV = {
   immutableTags: 'REGISTRY_IMMUTABLE_TAGS',
   /** Tag retention: `<repository pattern>:<tag pattern>=<keep last>`, comma-separated. */
   tagRetention: 'REGISTRY_TAG_RETENTION',
+  /** Days after which manifests neither pulled nor pushed go, or `off` (the default). */
+  notPulledFor: 'REGISTRY_NOT_PULLED_FOR_DAYS',
   /** Upload bodies one uploader task streams at once; more wait (lambda/uploader/admission.ts). */
   uploaderMaxStreams: 'REGISTRY_UPLOADER_MAX_STREAMS',
 } as const;

@@ -10,6 +10,8 @@ export interface LifecycleConfig {
   readonly untaggedRetentionDays: number | null;
   readonly immutableTags: readonly { readonly repository: string; readonly tag: string }[];
   readonly tagRetention: readonly { readonly repository: string; readonly tag: string; readonly keepLast: number }[];
+  /** Days after which a manifest neither pulled nor pushed goes; null: no such rule. */
+  readonly notPulledForDays: number | null;
 }
 
 export const LIFECYCLE_DEFAULTS: LifecycleConfig = {
@@ -17,7 +19,20 @@ export const LIFECYCLE_DEFAULTS: LifecycleConfig = {
   untaggedRetentionDays: 7,
   immutableTags: [],
   tagRetention: [],
+  notPulledForDays: null,
 };
+
+/**
+ * A not-pulled age as the environment and the CLI write it: a whole number of days, at least 1, or
+ * `off` (also an empty value) for no such rule.
+ * @throws Error saying what is expected.
+ */
+export function parseNotPulledDays(text: string): number | null {
+  if (text === '' || text === 'off') return null;
+  const days = Number(text);
+  if (!/^\d+$/.test(text) || days < 1) throw new Error(`a number of days (at least 1) or "off", got "${text}"`);
+  return days;
+}
 
 const RULE = /^([a-z0-9*][a-z0-9._/*-]*):([A-Za-z0-9_*][A-Za-z0-9._*-]*)(?:=(\d+))?$/;
 
@@ -41,7 +56,7 @@ export function parseRules(text: string): { repository: string; tag: string; kee
 /** Reads the lifecycle variables; problems are appended to `problems`. */
 export function loadLifecycle(
   env: Readonly<Record<string, string | undefined>>,
-  names: { grace: string; untagged: string; immutable: string; retention: string },
+  names: { grace: string; untagged: string; immutable: string; retention: string; notPulled?: string },
   problems: string[],
 ): LifecycleConfig {
   const rules = (name: string) => {
@@ -70,10 +85,19 @@ export function loadLifecycle(
   for (const r of retention) {
     if (r.keepLast === undefined) problems.push(`${names.retention}: "${r.repository}:${r.tag}" needs =<keep last>`);
   }
+  let notPulled = LIFECYCLE_DEFAULTS.notPulledForDays;
+  if (names.notPulled) {
+    try {
+      notPulled = parseNotPulledDays(env[names.notPulled] ?? '');
+    } catch (err) {
+      problems.push(`${names.notPulled} must be ${(err as Error).message}`);
+    }
+  }
   return {
     gcGraceSeconds: grace,
     untaggedRetentionDays: untagged,
     immutableTags: rules(names.immutable).map(({ repository, tag }) => ({ repository, tag })),
     tagRetention: retention.map((r) => ({ repository: r.repository, tag: r.tag, keepLast: r.keepLast ?? 0 })),
+    notPulledForDays: notPulled,
   };
 }

@@ -15,16 +15,26 @@ export interface TagRetentionRule {
 
 /**
  * The registry's lifecycle policy: stack props give the defaults, the admin CLI stores additions in
- * the metadata table, and both apply (rules are the union; a stored untagged retention wins).
+ * the metadata table, and both apply (rules are the union; a stored untagged retention or not-pulled age wins).
  */
 export interface RegistryPolicy {
   readonly immutableTags: readonly ImmutableTagRule[];
   readonly tagRetention: readonly TagRetentionRule[];
   /** Days an untagged manifest is kept; null keeps untagged manifests forever. */
   readonly untaggedRetentionDays: number | null;
+  /**
+   * Manifests (tagged or not) neither pulled nor pushed for this many days go, with their tags; null:
+   * no such rule.
+   */
+  readonly notPulledForDays: number | null;
 }
 
-export const EMPTY_POLICY: RegistryPolicy = { immutableTags: [], tagRetention: [], untaggedRetentionDays: null };
+export const EMPTY_POLICY: RegistryPolicy = {
+  immutableTags: [],
+  tagRetention: [],
+  untaggedRetentionDays: null,
+  notPulledForDays: null,
+};
 
 /** Defaults and stored additions as one policy. */
 export function mergePolicy(defaults: RegistryPolicy, stored: Partial<RegistryPolicy> | undefined): RegistryPolicy {
@@ -33,6 +43,7 @@ export function mergePolicy(defaults: RegistryPolicy, stored: Partial<RegistryPo
     tagRetention: [...defaults.tagRetention, ...(stored?.tagRetention ?? [])],
     untaggedRetentionDays:
       stored?.untaggedRetentionDays !== undefined ? stored.untaggedRetentionDays : defaults.untaggedRetentionDays,
+    notPulledForDays: stored?.notPulledForDays !== undefined ? stored.notPulledForDays : defaults.notPulledForDays,
   };
 }
 

@@ -33,6 +33,13 @@ export interface RegistryLifecycleProps {
   /** Keep the newest `keepLast` matching tags; older ones are removed by the collector. */
   readonly tagRetention?: readonly { readonly repository: string; readonly tag: string; readonly keepLast: number }[];
   /**
+   * Remove manifests (with their tags) neither pulled nor pushed for this long, in whole days, at
+   * least one; immutable tags, the grace period and live indexes and subjects still keep them
+   * (docs/garbage-collection.md). `policy set --not-pulled-days` overrides it.
+   * @default - no such rule
+   */
+  readonly notPulledFor?: Duration;
+  /**
    * When the collector runs.
    * @default Schedule.rate(Duration.days(1))
    */
@@ -51,6 +58,8 @@ export function lifecycleEnvironment(props: RegistryLifecycleProps): Record<stri
     throw new Error('gcGrace must be at least one hour: pushes need that long between blobs and manifest');
   const rule = (r: { repository: string; tag: string }) => `${r.repository}:${r.tag}`;
   const untagged = props.untaggedRetention;
+  const notPulled = props.notPulledFor?.toDays();
+  if (notPulled !== undefined && notPulled < 1) throw new Error('notPulledFor must be at least one day');
   return {
     [ENV.gcGrace]: String(grace),
     [ENV.untaggedRetention]:
@@ -59,6 +68,7 @@ export function lifecycleEnvironment(props: RegistryLifecycleProps): Record<stri
     ...(props.tagRetention?.length
       ? { [ENV.tagRetention]: props.tagRetention.map((r) => `${rule(r)}=${r.keepLast}`).join(',') }
       : {}),
+    ...(notPulled !== undefined ? { [ENV.notPulledFor]: String(notPulled) } : {}),
   };
 }
 

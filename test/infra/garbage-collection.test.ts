@@ -56,6 +56,7 @@ describe('RegistryGarbageCollection: the scheduled collector', () => {
       [ENV.bucket]: expect.anything(),
       [ENV.table]: expect.anything(),
     });
+    expect(fn.Properties.Environment.Variables[ENV.notPulledFor]).toBeUndefined();
   });
 
   test('lifecycle props reach the collector and the manifests function (immutable tags are checked on push)', () => {
@@ -65,6 +66,7 @@ describe('RegistryGarbageCollection: the scheduled collector', () => {
         untaggedRetention: 'never',
         immutableTags: [{ repository: 'prod/*', tag: 'v*' }],
         tagRetention: [{ repository: 'ci/*', tag: 'build-*', keepLast: 20 }],
+        notPulledFor: Duration.days(90),
         gcSchedule: Schedule.rate(Duration.hours(12)),
       },
     });
@@ -73,6 +75,7 @@ describe('RegistryGarbageCollection: the scheduled collector', () => {
       [ENV.untaggedRetention]: 'never',
       [ENV.immutableTags]: 'prod/*:v*',
       [ENV.tagRetention]: 'ci/*:build-*=20',
+      [ENV.notPulledFor]: '90',
     };
     const functions = s.template.findResources('AWS::Lambda::Function') as Record<string, Json>;
     expect(functions[collectorId(s)]!.Properties.Environment.Variables).toMatchObject(expected);
@@ -83,7 +86,30 @@ describe('RegistryGarbageCollection: the scheduled collector', () => {
     expect(rule?.Properties.ScheduleExpression).toBe('rate(12 hours)');
   });
 
-  test('a grace period under an hour is refused at synth', () => {
+  test('a grace period under an hour, or a not-pulled age under a day, is refused at synth', () => {
     expect(() => synthRegistry({ lifecycle: { gcGrace: Duration.minutes(10) } })).toThrow(/at least one hour/);
+    expect(() => synthRegistry({ lifecycle: { notPulledFor: Duration.days(0) } })).toThrow(/at least one day/);
+  });
+});
+
+describe('the manifests function and last pulls', () => {
+  const synth = disposingSynth();
+
+  test('may update repository items only: the day a pull records and the references a push marks', () => {
+    const s = synth();
+    const fn = s.template.findResources('AWS::Lambda::Function')[functionId(s.stack, 'manifests')] as Json;
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+    const updates = (Object.values(s.template.findResources('AWS::IAM::Policy')) as Json[])
+      .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Json[])
+      .filter((st) => [st.Action].flat().includes('dynamodb:UpdateItem'));
+    expect(updates).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: { 'Fn::GetAtt': [logicalId(s.stack.storage.table), 'Arn'] },
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['repo#*'] } },
+      },
+    ]);
   });
 });

@@ -401,7 +401,8 @@ export const COMMANDS: Record<string, CliCommand | StorageCliCommand | HttpCliCo
     summary: 'collect garbage now: what no tag reaches, after the grace period (docs/garbage-collection.md)',
     details:
       'Online: pushes, pulls and deletes go on meanwhile, and any push that touches what the run would delete ' +
-      'wins. --dry-run shows what would go and how many bytes.',
+      'wins. --dry-run shows what would go and how many bytes, and lists the manifests the not-pulled rule ' +
+      'would remove with the day each was last pulled.',
     options: {
       'dry-run': { type: 'boolean', help: 'only count what would be removed' },
       'grace-hours': { type: 'string', value: '<hours>', help: 'leave alone anything newer (default 24, at least 1)' },
@@ -424,15 +425,20 @@ export const COMMANDS: Record<string, CliCommand | StorageCliCommand | HttpCliCo
     run: async (values) => (await import('./lifecycle-cli')).runPolicy('show', values),
   }),
   'policy set': storageCommand({
-    summary: 'store lifecycle rules: immutable tags, tag retention, untagged retention',
+    summary: 'store lifecycle rules: immutable tags, tag retention, untagged retention, not pulled for N days',
     details:
       'Rules are <repository pattern>:<tag pattern>, comma-separated; retention rules end in =<keep last>. ' +
-      "Example: --immutable 'prod/*:v*' --retention 'ci/*:build-*=20' --untagged-days 14. Each option given " +
-      'replaces that list; the functions pick changes up within a minute.',
+      "Example: --immutable 'prod/*:v*' --retention 'ci/*:build-*=20' --untagged-days 14 --not-pulled-days 90. " +
+      'Each option given replaces that list; the functions pick changes up within a minute.',
     options: {
       immutable: { type: 'string', value: '<rules>', help: 'tags that may be set once and never moved' },
       retention: { type: 'string', value: '<rules>', help: 'keep the newest N matching tags; older ones are untagged' },
       'untagged-days': { type: 'string', value: '<days|never>', help: 'how long untagged manifests are kept' },
+      'not-pulled-days': {
+        type: 'string',
+        value: '<days|off>',
+        help: 'remove manifests (and their tags) neither pulled nor pushed for this many days',
+      },
     },
     run: async (values) => (await import('./lifecycle-cli')).runPolicy('set', values),
   }),

@@ -1,5 +1,5 @@
-import { LIFECYCLE_DEFAULTS, parseRules } from '../../lambda/config/lifecycle';
-import { systemClock } from '../../lambda/core/ports/clock';
+import { LIFECYCLE_DEFAULTS, parseNotPulledDays, parseRules } from '../../lambda/config/lifecycle';
+import { systemClock, type Clock } from '../../lambda/core/ports/clock';
 import type { RegistryPolicy } from '../../lambda/core/policy';
 import { CliError, UsageError, type CliValues } from './cli-support';
 import { storageTarget } from './uploads-cli';
@@ -56,8 +56,8 @@ async function target(values: CliValues) {
   };
 }
 
-/** `gc [--dry-run] [--grace-hours <h>]`: one collection now, as the schedule runs it. */
-export async function runGc(values: CliValues): Promise<void> {
+/** `gc [--dry-run] [--grace-hours <h>]`: one collection now (on `clock`), as the schedule runs it. */
+export async function runGc(values: CliValues, clock: Clock = systemClock): Promise<void> {
   const t = await target(values);
   const graceHours = values['grace-hours'] !== undefined ? Number(values['grace-hours']) : undefined;
   if (graceHours !== undefined && (!Number.isFinite(graceHours) || graceHours < 1)) {
@@ -71,7 +71,7 @@ export async function runGc(values: CliValues): Promise<void> {
   const collector = await composeGarbageCollector(
     { bucket: t.bucket, table: t.table, s3ForcePathStyle: true, lifecycle },
     t.clients,
-    systemClock,
+    clock,
   );
   const bar = progressBar(values['dry-run'] ? 'gc (dry run)' : 'gc');
   const report = await collector.run({
@@ -86,6 +86,14 @@ export async function runGc(values: CliValues): Promise<void> {
       `${report.blobs} blob(s) and ${report.objects} unreferenced object(s): ${formatBytes(report.bytes)}` +
       (report.skipped ? `; ${report.skipped} kept because a push touched them meanwhile` : ''),
   );
+  if (report.notPulled.length === 0) return;
+  print(`not pulled for the policy's days (${report.dryRun ? 'would go' : 'removed'}):`);
+  for (const m of report.notPulled) {
+    const last = m.lastPulled
+      ? `last pulled ${m.lastPulled}`
+      : `never pulled, pushed ${m.pushedAt ?? 'before push times were kept'}`;
+    print(`  ${m.repository}@${m.digest}  ${last}${m.tags.length ? `  tags: ${m.tags.join(', ')}` : ''}`);
+  }
 }
 
 /** `du [--json]`: bytes per repository. */
@@ -164,6 +172,13 @@ export async function runPolicy(action: 'show' | 'set', values: CliValues): Prom
       throw new UsageError('--untagged-days takes a number of days or "never"');
     update.untaggedRetentionDays = days;
   }
+  if (typeof values['not-pulled-days'] === 'string') {
+    try {
+      update.notPulledForDays = parseNotPulledDays(values['not-pulled-days']);
+    } catch (err) {
+      throw new UsageError(`--not-pulled-days takes ${(err as Error).message}`);
+    }
+  }
   await t.policies.put(update);
   print(
     `${t.where}: stored policy is now\n${describe(update)}\n(applies within a minute; the stack's own rules apply as well)`,
@@ -180,6 +195,13 @@ function describe(policy: Partial<RegistryPolicy>): string {
         : policy.untaggedRetentionDays === null
           ? 'forever'
           : `${policy.untaggedRetentionDays} day(s)`
+    }`,
+    `not pulled for: ${
+      policy.notPulledForDays === undefined
+        ? "(the stack's setting)"
+        : policy.notPulledForDays === null
+          ? 'off'
+          : `${policy.notPulledForDays} day(s): manifests neither pulled nor pushed that long go`
     }`,
   ];
   return lines.join('\n');

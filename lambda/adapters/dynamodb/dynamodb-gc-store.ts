@@ -8,7 +8,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentModificationError } from '../../core/errors';
-import type { BlobEntry, GcSnapshot, GcStore, ManifestEntry, RepositorySnapshot } from '../../core/ports/gc';
+import type { BlobEntry, GcSnapshot, GcStore, ManifestEntry, RepositorySnapshot, TagEntry } from '../../core/ports/gc';
 import { bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './table';
 
 /** Objects seen unreferenced, between collector runs. */
@@ -66,6 +66,7 @@ export class DynamoDbGcStore implements GcStore {
           const body = bin(item, 'body');
           const objectKey = str(item, 'key');
           const subject = str(item, 'subject');
+          const pulledOn = str(item, 'pulledOn');
           r.manifests.set(sk.slice(9), {
             digest: sk.slice(9),
             mediaType: str(item, 'mediaType') ?? '',
@@ -75,6 +76,7 @@ export class DynamoDbGcStore implements GcStore {
             ...(objectKey ? { key: objectKey } : {}),
             ...(subject ? { subject } : {}),
             ...(refAt !== undefined ? { refAt } : {}),
+            ...(pulledOn ? { pulledOn } : {}),
           });
         } else if (sk.startsWith('tag#')) {
           r.tags.set(sk.slice(4), { digest: str(item, 'digest') ?? '', updatedAt: num(item, 'updatedAt') ?? 0 });
@@ -90,35 +92,55 @@ export class DynamoDbGcStore implements GcStore {
     return { repositories, blobs, orphans, catalog };
   }
 
-  async deleteManifest(name: string, entry: ManifestEntry, cutoff: number): Promise<boolean> {
+  async deleteManifest(
+    name: string,
+    entry: ManifestEntry,
+    cutoff: number,
+    tags: readonly TagEntry[] = [],
+  ): Promise<boolean> {
     const items: TransactWriteItem[] = [
       {
         Delete: {
           TableName: this.table,
           Key: key(K.manifest(name, entry.digest)),
-          // Put again since the snapshot (a tag set, a re-push) or referenced by a recent index: keep.
+          // Put again since the snapshot (a tag set, a re-push), referenced by a recent index, or
+          // pulled since the snapshot (its day recorded): keep.
           ConditionExpression:
-            '(attribute_not_exists(putAt) OR putAt = :putAt) AND (attribute_not_exists(refAt) OR refAt < :cutoff)',
-          ExpressionAttributeValues: { ':putAt': n(entry.putAt), ':cutoff': n(cutoff) },
+            '(attribute_not_exists(putAt) OR putAt = :putAt) AND (attribute_not_exists(refAt) OR refAt < :cutoff) AND ' +
+            (entry.pulledOn === undefined ? 'attribute_not_exists(pulledOn)' : 'pulledOn = :pulledOn'),
+          ExpressionAttributeValues: {
+            ':putAt': n(entry.putAt),
+            ':cutoff': n(cutoff),
+            ...(entry.pulledOn !== undefined ? { ':pulledOn': s(entry.pulledOn) } : {}),
+          },
         },
       },
     ];
     if (entry.subject) {
       items.push({ Delete: { TableName: this.table, Key: key(K.referrer(name, entry.subject, entry.digest)) } });
     }
+    // A transaction holds 100 items: tags beyond what fits go first, each on its own condition.
+    const inline = tags.slice(0, 100 - items.length);
+    for (const t of tags.slice(inline.length)) {
+      if (!(await this.deleteTag(name, t.tag, entry.digest, t.updatedAt))) return false;
+    }
+    for (const t of inline) items.push({ Delete: this.tagDelete(name, t.tag, entry.digest, t.updatedAt) });
     return this.conditional(() => this.client.send(new TransactWriteItemsCommand({ TransactItems: items })));
+  }
+
+  /** A tag's delete, on condition that it still points at `digest` and was not set again. */
+  private tagDelete(name: string, tag: string, digest: string, updatedAt: number) {
+    return {
+      TableName: this.table,
+      Key: key(K.tag(name, tag)),
+      ConditionExpression: 'digest = :digest AND (attribute_not_exists(updatedAt) OR updatedAt = :updatedAt)',
+      ExpressionAttributeValues: { ':digest': s(digest), ':updatedAt': n(updatedAt) },
+    };
   }
 
   async deleteTag(name: string, tag: string, digest: string, updatedAt: number): Promise<boolean> {
     return this.conditional(() =>
-      this.client.send(
-        new DeleteItemCommand({
-          TableName: this.table,
-          Key: key(K.tag(name, tag)),
-          ConditionExpression: 'digest = :digest AND (attribute_not_exists(updatedAt) OR updatedAt = :updatedAt)',
-          ExpressionAttributeValues: { ':digest': s(digest), ':updatedAt': n(updatedAt) },
-        }),
-      ),
+      this.client.send(new DeleteItemCommand(this.tagDelete(name, tag, digest, updatedAt))),
     );
   }
 

@@ -14,6 +14,14 @@ export interface ManifestEntry extends Pick<
   readonly putAt: number;
   /** Epoch ms of the last time a manifest push referenced it (an index), if ever. */
   readonly refAt?: number;
+  /** UTC day (`YYYY-MM-DD`) of its last recorded pull, if ever. */
+  readonly pulledOn?: string;
+}
+
+/** A tag as the snapshot saw it, for a delete conditional on it being unchanged. */
+export interface TagEntry {
+  readonly tag: string;
+  readonly updatedAt: number;
 }
 
 export interface RepositorySnapshot {
@@ -46,10 +54,11 @@ export interface GcStore {
   /** Every repository's manifests, tags and links, every blob record, strongly consistent per item. */
   snapshot(): Promise<GcSnapshot>;
   /**
-   * Deletes a manifest revision (and its referrers entry) unless it was put again since the snapshot
-   * or referenced by a push after `cutoff`. False when the condition failed.
+   * Deletes a manifest revision (and its referrers entry) unless it was put again or pulled since
+   * the snapshot, or referenced by a push after `cutoff`; with `tags`, those tags too, atomically,
+   * each unless it was set again since the snapshot. False when a condition failed (nothing goes).
    */
-  deleteManifest(name: string, entry: ManifestEntry, cutoff: number): Promise<boolean>;
+  deleteManifest(name: string, entry: ManifestEntry, cutoff: number, tags?: readonly TagEntry[]): Promise<boolean>;
   /** Deletes a tag if it still points where it did and was not set again. */
   deleteTag(name: string, tag: string, digest: string, updatedAt: number): Promise<boolean>;
   /** Deletes a link unless it was made or referenced after `cutoff`. */

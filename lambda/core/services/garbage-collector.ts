@@ -3,7 +3,16 @@ import { parseManifest } from '../manifest';
 import type { ImmutableTagRule, TagRetentionRule } from '../policy';
 import type { BlobStore } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
-import type { BlobEntry, GcSnapshot, GcStore, ManifestEntry, ObjectLister, RepositorySnapshot } from '../ports/gc';
+import type {
+  BlobEntry,
+  GcSnapshot,
+  GcStore,
+  ManifestEntry,
+  ObjectLister,
+  RepositorySnapshot,
+  TagEntry,
+} from '../ports/gc';
+import { lastUsed, notPulledFor } from '../pulls';
 
 export type { TagRetentionRule };
 
@@ -18,6 +27,23 @@ export interface GcOptions {
   readonly tagRules?: readonly TagRetentionRule[];
   /** Tags retention rules never remove. */
   readonly immutableTags?: readonly ImmutableTagRule[];
+  /**
+   * Manifests neither pulled nor pushed for this many days go with their tags, unless an immutable
+   * tag, the grace period or a live manifest (an index, a subject) keeps them; undefined: no such rule.
+   */
+  readonly notPulledForDays?: number;
+}
+
+/** A manifest the not-pulled rule removes (or, in a dry run, would). */
+export interface NotPulledManifest {
+  readonly repository: string;
+  readonly digest: string;
+  /** The tags that go with it. */
+  readonly tags: readonly string[];
+  /** UTC day of its last recorded pull; null when none was. */
+  readonly lastPulled: string | null;
+  /** When it was pushed (ISO 8601); null when written before push times were kept. */
+  readonly pushedAt: string | null;
 }
 
 export interface GcReport {
@@ -34,6 +60,8 @@ export interface GcReport {
   readonly bytes: number;
   /** Deletes a concurrent write won (kept, as it should be). */
   readonly skipped: number;
+  /** Manifests removed because they were not pulled for `notPulledForDays` (included in `manifests`). */
+  readonly notPulled: readonly NotPulledManifest[];
 }
 
 export type GcProgress = (phase: string, done: number, total: number) => void;
@@ -68,6 +96,7 @@ export class GarbageCollector {
     const cutoff = now - this.options.graceSeconds * 1000;
     const snapshot = await this.gc.snapshot();
     const counts = { tags: 0, manifests: 0, links: 0, blobs: 0, objects: 0, bytes: 0, skipped: 0 };
+    const notPulled: NotPulledManifest[] = [];
     const count = (kind: keyof typeof counts, ok: boolean, bytes = 0) => {
       if (ok) {
         counts[kind]++;
@@ -83,11 +112,18 @@ export class GarbageCollector {
         count('tags', dryRun || (await this.gc.deleteTag(name, tag, digest, updatedAt)));
         repo.tags.delete(tag);
       }
-      const live = await this.reachable(repo, cutoff, now);
+      const stale = this.notPulled(name, repo, cutoff, now);
+      const live = await this.reachable(repo, cutoff, now, stale);
       for (const entry of [...repo.manifests.values()].filter((m) => !live.manifests.has(m.digest))) {
-        const deleted = dryRun || (await this.gc.deleteManifest(name, entry, cutoff));
+        // Only a manifest the not-pulled rule took out of the roots can still have tags here.
+        const tags: TagEntry[] = stale.has(entry.digest) ? tagsOf(repo, entry.digest) : [];
+        const deleted = dryRun || (await this.gc.deleteManifest(name, entry, cutoff, tags));
         count('manifests', deleted);
-        if (deleted) repo.manifests.delete(entry.digest);
+        if (!deleted) continue;
+        repo.manifests.delete(entry.digest);
+        for (const { tag } of tags) repo.tags.delete(tag);
+        counts.tags += tags.length;
+        if (stale.has(entry.digest)) notPulled.push(notPulledReport(name, entry, tags));
       }
       for (const [digest, link] of [...repo.links]) {
         if (live.blobs.has(digest) || recent(link.linkedAt, link.refAt, cutoff)) continue;
@@ -123,7 +159,7 @@ export class GarbageCollector {
     counts.objects += await this.sweepObjects(snapshot, unlinked, now, cutoff, dryRun, (bytes) => {
       counts.bytes += bytes;
     });
-    return { dryRun, repositories: repos.length, emptiedRepositories: emptied, ...counts };
+    return { dryRun, repositories: repos.length, emptiedRepositories: emptied, ...counts, notPulled };
   }
 
   /** Tags beyond each matching rule's `keepLast`, oldest first. */
@@ -131,32 +167,52 @@ export class GarbageCollector {
     const doomed: { tag: string; digest: string; updatedAt: number }[] = [];
     for (const rule of this.options.tagRules ?? []) {
       if (!matchesPattern(rule.repository, name)) continue;
-      const immutable = (tag: string) =>
-        (this.options.immutableTags ?? []).some(
-          (r) => matchesPattern(r.repository, name) && matchesPattern(r.tag, tag),
-        );
       const matching = [...repo.tags]
-        .filter(([tag]) => matchesPattern(rule.tag, tag) && !immutable(tag))
+        .filter(([tag]) => matchesPattern(rule.tag, tag) && !this.immutable(name, tag))
         .sort(([, a], [, b]) => b.updatedAt - a.updatedAt);
       for (const [tag, t] of matching.slice(rule.keepLast)) doomed.push({ tag, ...t });
     }
     return doomed;
   }
 
+  private immutable(name: string, tag: string): boolean {
+    return (this.options.immutableTags ?? []).some(
+      (r) => matchesPattern(r.repository, name) && matchesPattern(r.tag, tag),
+    );
+  }
+
+  /**
+   * Digests of the manifests the not-pulled rule takes out of the roots: last pulled (or, never
+   * pulled, pushed) `notPulledForDays` days ago or more, outside the grace period, and without an
+   * immutable tag. One of them still stays when a live manifest reaches it.
+   */
+  private notPulled(name: string, repo: RepositorySnapshot, cutoff: number, now: number): Set<string> {
+    const days = this.options.notPulledForDays;
+    const stale = new Set<string>();
+    if (days === undefined) return stale;
+    for (const m of repo.manifests.values()) {
+      if (recent(m.putAt, m.refAt, cutoff) || !notPulledFor(lastUsed(m), days, now)) continue;
+      stale.add(m.digest);
+    }
+    for (const [tag, t] of repo.tags) if (stale.has(t.digest) && this.immutable(name, tag)) stale.delete(t.digest);
+    return stale;
+  }
+
   /**
    * The manifests and blobs a repository keeps: tagged manifests, recent ones, untagged ones within
-   * their retention, and everything those reach through index children and referrers.
+   * their retention, and everything those reach through index children and referrers. Manifests in
+   * `notPulled` are no roots, tagged or not.
    */
-  private async reachable(repo: RepositorySnapshot, cutoff: number, now: number) {
+  private async reachable(repo: RepositorySnapshot, cutoff: number, now: number, notPulled: ReadonlySet<string>) {
     const retention = this.options.untaggedRetentionSeconds;
     const manifests = new Set<string>();
     const blobs = new Set<string>();
+    const tagged = new Set([...repo.tags.values()].map((t) => t.digest));
     const roots = [...repo.manifests.values()].filter(
       (m) =>
         recent(m.putAt, m.refAt, cutoff) ||
-        retention === undefined ||
-        m.putAt >= now - retention * 1000 ||
-        [...repo.tags.values()].some((t) => t.digest === m.digest),
+        (!notPulled.has(m.digest) &&
+          (retention === undefined || m.putAt >= now - retention * 1000 || tagged.has(m.digest))),
     );
     const referrersOf = new Map<string, ManifestEntry[]>();
     for (const m of repo.manifests.values()) {
@@ -233,6 +289,20 @@ export class GarbageCollector {
     if (!dryRun) for (const key of snapshot.orphans.keys()) if (!seen.has(key)) await this.gc.deleteOrphan(key);
     return removed;
   }
+}
+
+function tagsOf(repo: RepositorySnapshot, digest: string): TagEntry[] {
+  return [...repo.tags].filter(([, t]) => t.digest === digest).map(([tag, t]) => ({ tag, updatedAt: t.updatedAt }));
+}
+
+function notPulledReport(repository: string, entry: ManifestEntry, tags: readonly TagEntry[]): NotPulledManifest {
+  return {
+    repository,
+    digest: entry.digest,
+    tags: tags.map((t) => t.tag).sort(),
+    lastPulled: entry.pulledOn ?? null,
+    pushedAt: entry.putAt > 0 ? new Date(entry.putAt).toISOString() : null,
+  };
 }
 
 function recent(at: number, refAt: number | undefined, cutoff: number): boolean {

@@ -47,5 +47,6 @@ export async function composeGarbageCollector(
       : {}),
     tagRules: policy.tagRetention,
     immutableTags: policy.immutableTags,
+    ...(policy.notPulledForDays !== null ? { notPulledForDays: policy.notPulledForDays } : {}),
   });
 }

@@ -84,6 +84,7 @@ export function policySource(
       immutableTags: lifecycle.immutableTags,
       tagRetention: lifecycle.tagRetention,
       untaggedRetentionDays: lifecycle.untaggedRetentionDays,
+      notPulledForDays: lifecycle.notPulledForDays ?? null,
     },
     new DynamoDbPolicyStore(dynamodb, config.table),
     systemClock,

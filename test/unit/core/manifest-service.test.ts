@@ -200,7 +200,12 @@ describe('ManifestService', () => {
 describe('immutable tags', () => {
   test('an immutable tag is set once, may be pushed again with the same manifest, never moved, and may be deleted', async () => {
     const { services, manifest } = await setup({
-      policy: { immutableTags: [{ repository: 'team/*', tag: 'v*' }], tagRetention: [], untaggedRetentionDays: null },
+      policy: {
+        immutableTags: [{ repository: 'team/*', tag: 'v*' }],
+        tagRetention: [],
+        untaggedRetentionDays: null,
+        notPulledForDays: null,
+      },
     });
     const first = manifest({ annotations: { n: '1' } });
     await services.manifests.put(NAME, 'v1', OCI, Buffer.from(first));
