@@ -13,6 +13,7 @@ export const EVENT_TYPES = [
   'Manifest Pulled',
   'Manifest Deleted',
   'Blob Pushed',
+  'Blob Pulled',
   'Blob Deleted',
   'Tag Changed',
 ] as const;

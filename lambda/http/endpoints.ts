@@ -18,7 +18,16 @@ import { healthEndpoint } from './health';
 import { ROOT_PATH, rootEndpoint } from './root';
 import { authorize, type AuthorizedGrant } from './auth';
 import { chunkRange } from './content-range';
-import { blobDeleted, blobPushed, emit, manifestDeleted, manifestPulled, manifestPushed, tagBefore } from './events';
+import {
+  blobDeleted,
+  blobPulled,
+  blobPushed,
+  emit,
+  manifestDeleted,
+  manifestPulled,
+  manifestPushed,
+  tagBefore,
+} from './events';
 import { recordPull } from './pulls';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from '../core/paths';
@@ -73,6 +82,7 @@ export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
     });
   }
   const { record, url } = await blobs.locate(route.name, route.digest);
+  await emit(req, services, caller, blobPulled(services, route.name, record));
   return respond(307, { Location: url, 'Docker-Content-Digest': record.digest });
 };
 

@@ -108,6 +108,16 @@ export function blobPushed(name: string, record: BlobRecord, mountedFrom?: strin
   return [['Blob Pushed', { repository: name, digest: record.digest, size: record.size, mountedFrom }]];
 }
 
+/**
+ * `Blob Pulled` for a blob GET, when pull events are on: emitted as the redirect to the bucket is
+ * issued. Whether the download then completes is not known to the registry: the bytes go from S3 to
+ * the client directly (docs/events.md).
+ */
+export function blobPulled(services: Pick<Services, 'publishPulls'>, name: string, record: BlobRecord): EventDraft[] {
+  if (!services.publishPulls) return [];
+  return [['Blob Pulled', { repository: name, digest: record.digest, size: record.size }]];
+}
+
 export function blobDeleted(name: string, digest: string): EventDraft[] {
   return [['Blob Deleted', { repository: name, digest }]];
 }

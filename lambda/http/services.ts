@@ -48,7 +48,7 @@ export type AccessServices = Pick<Services, 'auth' | 'maxNameDepth' | 'publicUrl
 /** `/v2/`, `/health` and every path no other group serves. */
 export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode'>;
 /** Blob reads and deletes, mounts and uploads. */
-export type BlobsServices = AccessServices & Pick<Services, 'blobs' | 'uploads' | 'events' | 'mode'>;
+export type BlobsServices = AccessServices & Pick<Services, 'blobs' | 'uploads' | 'events' | 'publishPulls' | 'mode'>;
 /** Manifest reads, pushes and deletes. */
 export type ManifestsServices = AccessServices &
   Pick<Services, 'manifests' | 'events' | 'publishPulls' | 'tags' | 'mode'>;

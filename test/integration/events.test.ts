@@ -61,7 +61,10 @@ describe('registry events (local mode, basic auth, streaming uploader, pull even
   test('push by tag, move the tag, re-push, pull, delete: the events in order, with their fields', async () => {
     // Push: config and layer, then the manifest and its new tag.
     const first = await alice.pushImage('team/app', 'v1');
-    const firstManifest = JSON.parse(first.body) as { config: { digest: string }; layers: { digest: string }[] };
+    const firstManifest = JSON.parse(first.body) as {
+      config: { digest: string };
+      layers: { digest: string }[];
+    };
     const pushed = publisher.take();
     expect(facts(pushed)).toEqual([
       {
@@ -149,6 +152,21 @@ describe('registry events (local mode, basic auth, streaming uploader, pull even
         digest: first.digest,
         mediaType: OCI_MANIFEST,
         size: Buffer.byteLength(first.body),
+        actor: 'alice',
+      },
+    ]);
+
+    // A blob GET emits as its redirect is issued; a HEAD does not.
+    const pulledLayer = firstManifest.layers[0]!;
+    const head = await alice.request('HEAD', `/v2/team/app/blobs/${pulledLayer.digest}`);
+    expect(head.status).toBe(200);
+    expect((await alice.request('GET', `/v2/team/app/blobs/${pulledLayer.digest}`)).status).toBe(307);
+    expect(facts(publisher.take())).toEqual([
+      {
+        type: 'Blob Pulled',
+        repository: 'team/app',
+        digest: pulledLayer.digest,
+        size: Number(head.headers.get('content-length')),
         actor: 'alice',
       },
     ]);
