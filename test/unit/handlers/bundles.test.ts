@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { build, type Metafile } from 'esbuild';
+import { FUNCTION_BUNDLING } from '../../../lib/constructs/functions';
 
 const ROOT = join(__dirname, '..', '..', '..');
 
@@ -67,7 +68,8 @@ async function bundles(handlers: readonly string[]): Promise<Map<string, Bundle>
     bundle: true,
     platform: 'node',
     target: 'node20',
-    mainFields: ['module', 'main'],
+    mainFields: FUNCTION_BUNDLING.mainFields,
+    external: FUNCTION_BUNDLING.externalModules,
     minify: true,
     write: false,
     metafile: true,
