@@ -10,7 +10,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { signForward, verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
+import { presignForward, signForward, verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
 
 /**
  * The local AWS endpoint's signature checks, against what the AWS SDK itself signs: requests of the
@@ -190,5 +190,35 @@ describe('forwarding signed afresh', () => {
     expect(forward.headers['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
     const headers = { ...request.headers, ...forward.headers };
     expect(verifySignature({ ...request, query: forward.query, headers }, () => ROOT.secretAccessKey).ok).toBe(true);
+  });
+
+  it('a presigned read is handed over as a URL of the server, presigned for its host, no longer valid than the client URL', async () => {
+    const signedAt = Date.now();
+    const url = new URL(
+      await getSignedUrl(s3(), new GetObjectCommand({ Bucket: 'b', Key: 'k', ResponseContentType: 'a/b c' }), {
+        expiresIn: 60,
+      }),
+    );
+    const request: SignedRequest = {
+      method: 'GET',
+      path: url.pathname,
+      query: url.search.slice(1),
+      headers: { host: url.host },
+    };
+    const later = signedAt + 20_000;
+    const query = presignForward(request, ROOT, 'us-east-1', '127.0.0.1:9000', later);
+    const params = new URLSearchParams(query);
+    expect(params.get('X-Amz-Credential')).toMatch(new RegExp(`^${ROOT.accessKeyId}/`));
+    expect(params.get('response-content-type')).toBe('a/b c');
+    expect(Number(params.get('X-Amz-Expires'))).toBeGreaterThanOrEqual(39);
+    expect(Number(params.get('X-Amz-Expires'))).toBeLessThanOrEqual(41);
+    const rootSecret = (id: string) => (id === ROOT.accessKeyId ? ROOT.secretAccessKey : undefined);
+    const handed: SignedRequest = { ...request, query, headers: { host: '127.0.0.1:9000' } };
+    expect(verifySignature(handed, rootSecret, later).ok).toBe(true);
+    // Signed for the server's host: not valid at the endpoint's, nor past the client URL's expiry.
+    expect(verifySignature({ ...handed, headers: { host: url.host } }, rootSecret, later).ok).toBe(false);
+    expect(verifySignature(handed, rootSecret, signedAt + 62_000)).toEqual(
+      expect.objectContaining({ ok: false, message: 'Request has expired' }),
+    );
   });
 });

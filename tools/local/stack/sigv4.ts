@@ -180,6 +180,48 @@ export function signForward(
   };
 }
 
+/**
+ * A presigned request passed on as a URL of the server's own, for the client to fetch itself: the
+ * query as sent without its authentication, presigned afresh with `credentials` for `host` (the
+ * server's), valid as long as the client's URL still is (at least 1 s). Returns the new query.
+ */
+export function presignForward(
+  request: SignedRequest,
+  credentials: Credentials,
+  region: string,
+  host: string,
+  now: number = Date.now(),
+): string {
+  const auth = parseAuthentication(request);
+  const signedAt = 'ok' in auth ? undefined : parseAmzDate(auth.amzDate);
+  const expiresAt =
+    'ok' in auth || signedAt === undefined ? now : signedAt + (auth.presigned?.expiresSeconds ?? 0) * 1000;
+  const rawPairs = request.query === '' ? [] : request.query.split('&');
+  const kept = rawPairs.filter((pair) => !PRESIGN_PARAMS.has(safeDecode(pair.split('=')[0] ?? '')));
+  const amzDate = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
+  const scope = { date: amzDate.slice(0, 8), region, service: 's3' };
+  const presign: [string, string][] = [
+    ['X-Amz-Algorithm', ALGORITHM],
+    ['X-Amz-Credential', `${credentials.accessKeyId}/${scope.date}/${region}/s3/aws4_request`],
+    ['X-Amz-Date', amzDate],
+    ['X-Amz-Expires', String(Math.min(MAX_EXPIRES_S, Math.max(1, Math.ceil((expiresAt - now) / 1000))))],
+    ['X-Amz-SignedHeaders', 'host'],
+  ];
+  const sig = signature(credentials.secretAccessKey, scope, amzDate, {
+    method: request.method,
+    path: request.path,
+    query: [...kept.map(splitPair), ...presign],
+    headers: { host },
+    signedHeaders: ['host'],
+    payloadHash: UNSIGNED_PAYLOAD,
+  });
+  const added: [string, string][] = [...presign, ['X-Amz-Signature', sig]];
+  return [...kept, ...added.map(([k, v]) => `${k}=${uriEncode(v)}`)].join('&');
+}
+
 function parseAuthentication(request: SignedRequest): Authentication | Verdict {
   const header = request.headers.authorization;
   if (header !== undefined) {
