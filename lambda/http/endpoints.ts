@@ -106,7 +106,7 @@ async function uploads(
     if (digest && req.stream) {
       parseDigest(digest);
       const session = await uploads.start(route.name);
-      const record = await uploads.putStreamed(route.name, session.id, digest, req.stream);
+      const record = await uploads.putStreamed(route.name, session.id, digest, req.stream, declaredLength(req));
       return pushed(req, services, grant, route.name, record);
     }
     if (digest) {
@@ -138,7 +138,7 @@ async function uploads(
       parseDigest(digest);
       const range = await chunkRange(req, uploads, route.name, route.id);
       if (req.stream && !range) {
-        const record = await uploads.putStreamed(route.name, route.id, digest, req.stream);
+        const record = await uploads.putStreamed(route.name, route.id, digest, req.stream, declaredLength(req));
         return pushed(req, services, caller, route.name, record);
       }
       let last = req.body;
@@ -154,6 +154,15 @@ async function uploads(
       await uploads.cancel(route.name, route.id);
       return respond(204);
   }
+}
+
+/** The length of a streamed body, when the request declared one (a chunked body has none). */
+function declaredLength(req: RegistryRequest): number | undefined {
+  const length = req.header('content-length');
+  if (req.header('transfer-encoding') !== undefined || length === undefined || !/^\d{1,16}$/.test(length)) {
+    return undefined;
+  }
+  return Number(length);
 }
 
 const PART_RANGE = /^(\d{1,5})-(\d{1,5})$/;

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { RegistryClient, sha256 } from '../support/http-client';
 import { startTestRegistry, type TestRegistry } from '../support/local-registry';
 
@@ -293,7 +294,7 @@ describe('AWS call budget per operation', () => {
     });
   });
 
-  test('push through the upload data path: a streamed PATCH and an empty PUT (docker), a whole-blob PUT (oras)', async () => {
+  test('push through the upload data path: a streamed PATCH and an empty PUT (docker), a whole-blob PUT (oras) is one PutObject', async () => {
     const MiB = 1024 * 1024;
     const streaming = await startTestRegistry({ uploader: true });
     try {
@@ -347,8 +348,48 @@ describe('AWS call budget per operation', () => {
         undefined,
         streaming,
       );
-      // The request wrote every part itself: nothing to list.
+      // With its length declared, the whole blob is one PutObject straight under its digest, which S3
+      // checks against the digest: no multipart upload, no copy, nothing to list or complete.
       expect(put).toEqual({
+        'dynamodb.GetItem': 2,
+        's3.PutObject': 1,
+        'dynamodb.PutItem': 1,
+        'dynamodb.TransactWriteItems': 1,
+        'dynamodb.DeleteItem': 1,
+      });
+      // The same blob into another repository: its bytes are checked, not stored again.
+      const other = await http.request('POST', '/v2/budget/streamed-too/blobs/uploads/');
+      expect(other.status).toBe(202);
+      const again = await measure(
+        'uploader PUT ?digest= (40 MiB whole blob, stored already)',
+        () =>
+          http.request('PUT', `${other.headers.get('location')}?digest=${sha256(whole)}`, {
+            body: whole,
+            headers: octets,
+          }),
+        201,
+        undefined,
+        streaming,
+      );
+      expect(again).toEqual({ 'dynamodb.GetItem': 2, 'dynamodb.TransactWriteItems': 1, 'dynamodb.DeleteItem': 1 });
+      // A body without a declared length (Transfer-Encoding: chunked) cannot be one PutObject: parts.
+      location = await start();
+      const chunkedBody = Buffer.alloc(40 * MiB, 7);
+      const unsized = await measure(
+        'uploader PUT ?digest= (40 MiB whole blob, chunked body)',
+        () =>
+          fetch(new URL(`${location}?digest=${sha256(chunkedBody)}`, streaming.url), {
+            method: 'PUT',
+            body: Readable.toWeb(Readable.from([chunkedBody.subarray(0, 20 * MiB), chunkedBody.subarray(20 * MiB)])),
+            headers: octets,
+            duplex: 'half',
+          } as RequestInit),
+        201,
+        undefined,
+        streaming,
+      );
+      // The request wrote every part itself: nothing to list.
+      expect(unsized).toEqual({
         'dynamodb.GetItem': 2,
         's3.CreateMultipartUpload': 1,
         's3.UploadPart': 3,

@@ -60,16 +60,74 @@ describe('upload data path: wrong digests and interrupted bodies', () => {
     expect((await openMultiparts()).filter((k) => k.includes(id))).toEqual([]);
   });
 
-  test('a whole-blob PUT with the wrong digest is refused the same way', async () => {
+  /** Keys under the blob's digest (`blobs/sha256/<hex>/`), where only bytes of that digest may be. */
+  const underDigest = (digest: string) => objects(`blobs/${digest.replace(':', '/')}/`);
+
+  test('a whole-blob PUT is one object straight under its digest: no multipart upload, nothing staged', async () => {
+    const body = randomBytes(24 * MiB);
+    const location = await start('path/whole');
+    const id = location.split('/').pop() as string;
+    const put = await client.request('PUT', `${location}?digest=${sha256(body)}`, {
+      body,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    expect(put.status).toBe(201);
+    expect(put.headers.get('docker-content-digest')).toBe(sha256(body));
+    expect(await underDigest(sha256(body))).toHaveLength(1);
+    expect((await objects('')).filter((k) => k.includes(id))).toEqual([]);
+    expect((await openMultiparts()).filter((k) => k.includes(id))).toEqual([]);
+    const got = await client.request('GET', `/v2/path/whole/blobs/${sha256(body)}`);
+    expect(got.status).toBe(307);
+    const pulled = Buffer.from(await (await fetch(got.headers.get('location') as string)).arrayBuffer());
+    expect(sha256(pulled)).toBe(sha256(body));
+  });
+
+  test('a whole-blob PUT with the wrong digest is refused the same way, and nothing lands under either digest', async () => {
     const body = randomBytes(24 * MiB);
     const location = await start('path/wrong-put');
+    const id = location.split('/').pop() as string;
     const claimed = sha256(randomBytes(8));
     const put = await client.request('PUT', `${location}?digest=${claimed}`, {
       body,
       headers: { 'Content-Type': 'application/octet-stream' },
     });
     expect(put.status).toBe(400);
+    const error = ((await put.json()) as { errors: { code: string; detail?: { actual?: string } }[] }).errors[0];
+    expect(error?.code).toBe('DIGEST_INVALID');
+    expect(error?.detail?.actual).toBe(sha256(body));
     expect((await client.request('HEAD', `/v2/path/wrong-put/blobs/${claimed}`)).status).toBe(404);
+    expect((await client.request('HEAD', `/v2/path/wrong-put/blobs/${sha256(body)}`)).status).toBe(404);
+    expect(await underDigest(claimed)).toEqual([]);
+    expect(await underDigest(sha256(body))).toEqual([]);
+    expect((await objects('')).filter((k) => k.includes(id))).toEqual([]);
+    expect((await openMultiparts()).filter((k) => k.includes(id))).toEqual([]);
+    expect((await client.request('GET', location)).status).toBe(404);
+  });
+
+  test('a whole-blob PUT that breaks off stores nothing, and the session takes the PUT again', async () => {
+    const body = randomBytes(30 * MiB);
+    const location = await start('path/whole-cut');
+    await new Promise<void>((resolve) => {
+      const req = request(new URL(`${location}?digest=${sha256(body)}`, registry.url), {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(body.subarray(0, 12 * MiB), () => setTimeout(() => req.destroy(), 200));
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await underDigest(sha256(body))).toEqual([]);
+    expect((await client.request('HEAD', `/v2/path/whole-cut/blobs/${sha256(body)}`)).status).toBe(404);
+    const status = await client.request('GET', location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe('0-0');
+    const put = await client.request('PUT', `${location}?digest=${sha256(body)}`, {
+      body,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    expect(put.status).toBe(201);
+    expect(await underDigest(sha256(body))).toHaveLength(1);
   });
 
   test('a body that breaks off commits nothing; the session resumes, or its leftovers go on cancel', async () => {

@@ -77,12 +77,14 @@ export class UploadService {
    * Stores a whole blob streamed in the request that also names its digest (`PUT ?digest=` on a
    * fresh session, `POST ?digest=`), as containerd, oras and regctl send layers. No later request will
    * go on hashing, so the bytes are hashed natively (several times faster than the resumable hash)
-   * and no hash state is kept.
+   * and no hash state is kept. With `size`, the length the request declared, a sha256 blob of at most
+   * `MAX_STREAMED_PUT_SIZE` is written in one request straight under its digest, where the blob store
+   * keeps only bytes that hash to it (`uploads/monolithic.ts`); other bodies go in multipart parts.
    * @throws DigestInvalidError when the bytes do not hash to `digest`; nothing is kept then.
-   * @throws BlobUploadInvalidError for a direct session.
+   * @throws BlobUploadInvalidError for a direct session, or a body that is not `size` bytes.
    */
-  putStreamed(name: string, id: string, digest: string, body: ByteSource): Promise<BlobRecord> {
-    return this.chunked.putStreamed(name, id, digest, body);
+  putStreamed(name: string, id: string, digest: string, body: ByteSource, size?: number): Promise<BlobRecord> {
+    return this.chunked.putStreamed(name, id, digest, body, size);
   }
 
   /**

@@ -105,6 +105,99 @@ describe('streamed uploads', () => {
     expect(store.multiparts.size).toBe(0);
   });
 
+  describe('a whole blob whose length the request declared (containerd, oras)', () => {
+    test('is one object written straight under its digest: no multipart upload, nothing staged', async () => {
+      const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      const blob = randomBytes(250);
+      const s = await services.uploads.start(NAME);
+      const written: string[] = [];
+      const putStream = store.putStream.bind(store);
+      store.putStream = (key, body, size, sha256) => {
+        written.push(key);
+        return putStream(key, body, size, sha256);
+      };
+      const record = await services.uploads.putStreamed(NAME, s.id, digestOf(blob), pieces(blob, [17]), blob.length);
+      expect(record.key).toMatch(new RegExp(`^blobs/sha256/${digestOf(blob).slice(7)}/[0-9a-f]{8}$`));
+      expect(written).toEqual([record.key]);
+      expect([...store.objects.keys()]).toEqual([record.key]);
+      expect(store.multiparts.size).toBe(0);
+      expect(await metadata.getLink(NAME, digestOf(blob))).toEqual(record);
+      await expect(services.uploads.status(NAME, s.id)).rejects.toThrow();
+    });
+
+    test('with another algorithm than sha256 (which S3 cannot check) goes in parts as before', async () => {
+      const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      const blob = randomBytes(250);
+      const digest = `sha512:${createHash('sha512').update(blob).digest('hex')}`;
+      const s = await services.uploads.start(NAME);
+      const record = await services.uploads.putStreamed(NAME, s.id, digest, pieces(blob, [17]), blob.length);
+      expect(record.key).toMatch(/^blobs\/assembled\//);
+      expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+    });
+
+    test('with the wrong digest is DIGEST_INVALID with the actual digest, and leaves nothing, session included', async () => {
+      const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      const blob = randomBytes(300);
+      const claimed = digestOf(Buffer.from('other'));
+      const s = await services.uploads.start(NAME);
+      const refused = services.uploads.putStreamed(NAME, s.id, claimed, pieces(blob, [29]), blob.length);
+      await expect(refused).rejects.toBeInstanceOf(DigestInvalidError);
+      await expect(refused).rejects.toMatchObject({ detail: { expected: claimed, actual: digestOf(blob) } });
+      expect(store.objects.size).toBe(0);
+      expect(await metadata.getBlob(claimed)).toBeUndefined();
+      await expect(services.uploads.status(NAME, s.id)).rejects.toThrow();
+    });
+
+    test("behind a store that checked nothing, the registry's own hash refuses the bytes and removes them", async () => {
+      const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      // A store that keeps whatever it is sent, whatever the checksum.
+      store.putStream = async (key, body) => {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of body) chunks.push(chunk);
+        await store.put(key, Buffer.concat(chunks));
+      };
+      const blob = randomBytes(300);
+      const claimed = digestOf(Buffer.from('other'));
+      const s = await services.uploads.start(NAME);
+      await expect(
+        services.uploads.putStreamed(NAME, s.id, claimed, pieces(blob, [29]), blob.length),
+      ).rejects.toMatchObject({ code: 'DIGEST_INVALID', detail: { actual: digestOf(blob) } });
+      expect(store.objects.size).toBe(0);
+      expect(await metadata.getBlob(claimed)).toBeUndefined();
+    });
+
+    test('stored already (another repository) is checked and linked, not written again', async () => {
+      const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      const blob = randomBytes(300);
+      const first = await services.uploads.start(NAME);
+      const record = await services.uploads.putStreamed(NAME, first.id, digestOf(blob), pieces(blob, [29]), 300);
+      store.putStream = () => Promise.reject(new Error('no write expected'));
+      const again = await services.uploads.start('other/app');
+      expect(
+        await services.uploads.putStreamed('other/app', again.id, digestOf(blob), pieces(blob, [31]), 300),
+      ).toEqual(record);
+      expect(await metadata.getLink('other/app', digestOf(blob))).toEqual(record);
+      // Bytes that are not the blob's are refused all the same, and linked nowhere.
+      const wrong = await services.uploads.start('third/app');
+      await expect(
+        services.uploads.putStreamed('third/app', wrong.id, digestOf(blob), pieces(randomBytes(300), [31]), 300),
+      ).rejects.toBeInstanceOf(DigestInvalidError);
+      expect(await metadata.getLink('third/app', digestOf(blob))).toBeUndefined();
+    });
+
+    test('a body shorter than declared stores nothing and keeps the session for another try', async () => {
+      const { services, store } = memoryRegistry({ minPartSize: 16, partSize: 40 });
+      const blob = randomBytes(300);
+      const s = await services.uploads.start(NAME);
+      await expect(
+        services.uploads.putStreamed(NAME, s.id, digestOf(blob), pieces(blob.subarray(0, 200), [29]), 300),
+      ).rejects.toBeInstanceOf(BlobUploadInvalidError);
+      expect(store.objects.size).toBe(0);
+      const record = await services.uploads.putStreamed(NAME, s.id, digestOf(blob), pieces(blob, [29]), 300);
+      expect(Buffer.from(await store.get(record.key))).toEqual(blob);
+    });
+  });
+
   test('two whole-blob PUTs racing on one session never leave a record pointing at the other bytes', async () => {
     const { services, store, metadata } = memoryRegistry({ minPartSize: 16, partSize: 40 });
     const s = await services.uploads.start(NAME);

@@ -6,9 +6,11 @@ import { keys } from '../../keys';
 import { assertValidName } from '../../names';
 import type { BlobRecord, ChunkedUploadSession, UploadSession } from '../../ports/metadata';
 import { ResumableSha256 } from '../../resumable-hash';
+import { MAX_STREAMED_PUT_SIZE } from '../../ports/blob-store';
 import { ChunkedAssembly } from './assembly';
 import { mismatch, nativeHasher } from './hashing';
 import type { SessionLifecycle } from './lifecycle';
+import { MonolithicUploads } from './monolithic';
 import { ingest, type ByteSource, type Ingested } from './part-writer';
 import type { ByteRange, UploadContext } from './types';
 
@@ -19,12 +21,14 @@ import type { ByteRange, UploadContext } from './types';
  */
 export class ChunkedUploads {
   private readonly assembly: ChunkedAssembly;
+  private readonly monolithic: MonolithicUploads;
 
   constructor(
     private readonly ctx: UploadContext,
     private readonly lifecycle: SessionLifecycle,
   ) {
     this.assembly = new ChunkedAssembly(ctx, lifecycle);
+    this.monolithic = new MonolithicUploads(ctx, lifecycle);
   }
 
   /** A whole blob in one request, stored under its digest unless stored already. */
@@ -43,13 +47,20 @@ export class ChunkedUploads {
     return record;
   }
 
-  /** A whole blob streamed in the request that names its digest, hashed natively. */
-  async putStreamed(name: string, id: string, digest: string, body: ByteSource): Promise<BlobRecord> {
+  /**
+   * A whole blob streamed in the request that names its digest, hashed natively. With its length
+   * declared, a sha256 blob no larger than one object write goes there in one request; otherwise
+   * (a chunked body, another algorithm, a larger blob) in multipart parts.
+   */
+  async putStreamed(name: string, id: string, digest: string, body: ByteSource, size?: number): Promise<BlobRecord> {
     const session = chunked(await this.lifecycle.status(name, id));
     const { algorithm } = parseDigest(digest);
     if (session.size > 0 || session.hashing === 'native') {
       await this.append(name, id, body);
       return this.complete(name, id, digest);
+    }
+    if (size !== undefined && algorithm === 'sha256' && size <= MAX_STREAMED_PUT_SIZE) {
+      return this.monolithic.put(session, digest, body instanceof Uint8Array ? once(body) : body, size);
     }
     const hash = nativeHasher(algorithm);
     const ingested = await ingest(this.ctx.store, session, body, this.ctx.options, hash);
@@ -159,4 +170,9 @@ async function nonEmpty(source: AsyncIterable<Uint8Array>): Promise<AsyncIterabl
     yield head;
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
   })();
+}
+
+/** Bytes held whole, as a stream of one chunk. */
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
 }

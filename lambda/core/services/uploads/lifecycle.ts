@@ -49,10 +49,16 @@ export class SessionLifecycle {
 
   /**
    * Links the blob (stored once per digest) into the session's repository and closes the session.
-   * `store` writes the verified bytes when no object exists for the digest yet.
+   * `store` writes the verified bytes when no object exists for the digest yet. `known` is the blob's
+   * record (null: none) when the caller looked it up already.
    */
-  async commit(session: UploadSession, digest: string, store: () => Promise<BlobRecord>): Promise<BlobRecord> {
-    let record = await this.ctx.blobs.getBlob(digest);
+  async commit(
+    session: UploadSession,
+    digest: string,
+    store: () => Promise<BlobRecord>,
+    known?: BlobRecord | null,
+  ): Promise<BlobRecord> {
+    let record = known === undefined ? await this.ctx.blobs.getBlob(digest) : known;
     const stored = !record;
     if (record) {
       // A direct session's object may be the blob already (a retry after a link that failed): keep it.
