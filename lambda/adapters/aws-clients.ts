@@ -37,4 +37,8 @@ export function observeCalls(clients: AwsClients, onCall: (operation: string) =>
     }) as DeserializeMiddleware<object, MetadataBearer>;
   clients.s3.middlewareStack.add(hook('s3'), { step: 'deserialize', name: 'registryCallObserver' });
   clients.dynamodb.middlewareStack.add(hook('dynamodb'), { step: 'deserialize', name: 'registryCallObserver' });
+  // The DynamoDB client resolves its middleware once per command class (dynamodb-client.ts): calls
+  // made before the hook was added would keep a stack without it. Observed clients (local mode in
+  // one process, tests) resolve it on every call again.
+  clients.dynamodb.config.cacheMiddleware = false;
 }
