@@ -305,9 +305,26 @@ function signature(secret: string, scope: Authentication['scope'], amzDate: stri
   ].join('\n');
   const scopeText = `${scope.date}/${scope.region}/${scope.service}/aws4_request`;
   const stringToSign = [ALGORITHM, amzDate, scopeText, sha256Hex(request)].join('\n');
-  let key: Buffer = Buffer.from(`AWS4${secret}`, 'utf8');
-  for (const part of [scope.date, scope.region, scope.service, 'aws4_request']) key = hmac(key, part);
-  return hmac(key, stringToSign).toString('hex');
+  return hmac(signingKey(secret, scope), stringToSign).toString('hex');
+}
+
+/**
+ * The key a secret signs with on one day, in one region, for one service: four HMACs, the same for
+ * every request of that day, so kept (as AWS SDKs keep it). A few keys per role and day at most.
+ */
+const signingKeys = new Map<string, Buffer>();
+const SIGNING_KEYS_KEPT = 256;
+
+function signingKey(secret: string, scope: Authentication['scope']): Buffer {
+  const id = `${scope.date}/${scope.region}/${scope.service}/${secret}`;
+  let key = signingKeys.get(id);
+  if (key === undefined) {
+    key = Buffer.from(`AWS4${secret}`, 'utf8');
+    for (const part of [scope.date, scope.region, scope.service, 'aws4_request']) key = hmac(key, part);
+    if (signingKeys.size >= SIGNING_KEYS_KEPT) signingKeys.clear();
+    signingKeys.set(id, key);
+  }
+  return key;
 }
 
 const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
