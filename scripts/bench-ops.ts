@@ -439,9 +439,13 @@ async function load(target: Target, op: Operation, image: Image, total: number, 
 // ---------------------------------------------------------------------------------------------------
 // Pull throughput.
 
-/** GET following redirects (loopback only), the bytes sha256-checked; returns seconds. */
-async function pullBlob(url: URL, blob: Blob): Promise<number> {
+/**
+ * GET following redirects (loopback only), the bytes sha256-checked; returns the seconds in all, and
+ * those until the answer with the bytes began (the redirects).
+ */
+async function pullBlob(url: URL, blob: Blob): Promise<{ seconds: number; redirectSeconds: number }> {
   const started = performance.now();
+  let answered = started;
   let target = url;
   for (let hop = 0; hop < 5; hop++) {
     assertLoopback(target);
@@ -459,6 +463,7 @@ async function pullBlob(url: URL, blob: Blob): Promise<number> {
             reject(new Error(`GET ${target.pathname}: HTTP ${status}`));
             return;
           }
+          answered = performance.now();
           const hash = createHash('sha256');
           let bytes = 0;
           res.on('data', (c: Buffer) => {
@@ -476,7 +481,7 @@ async function pullBlob(url: URL, blob: Blob): Promise<number> {
     }
     if (result.bytes !== blob.size || result.digest !== blob.digest)
       throw new Error(`pulled ${result.bytes} bytes with ${result.digest}; expected ${blob.size} with ${blob.digest}`);
-    return (performance.now() - started) / 1000;
+    return { seconds: (performance.now() - started) / 1000, redirectSeconds: (answered - started) / 1000 };
   }
   throw new Error('too many redirects');
 }
@@ -713,11 +718,15 @@ async function main(): Promise<void> {
       for (let run = 1; run <= options.pullRuns; run++) {
         for (const target of run % 2 === 1 ? pullTargets : [...pullTargets].reverse()) {
           const before = cpuSnapshot(parts);
-          const seconds = await pullBlob(new URL(`/v2/${REPOSITORY}/blobs/${blob.digest}`, target.base), blob);
+          const { seconds, redirectSeconds } = await pullBlob(
+            new URL(`/v2/${REPOSITORY}/blobs/${blob.digest}`, target.base),
+            blob,
+          );
           const cpu = delta(before.byPart, cpuSnapshot(parts).byPart);
           runs.get(target.label)?.push(seconds);
           cpuLines.push(
-            `  run ${run} ${target.label.padEnd(8)} ${seconds.toFixed(2)} s, ${(size / 1e6 / seconds).toFixed(0)} MB/s; CPU s: ` +
+            `  run ${run} ${target.label.padEnd(8)} ${seconds.toFixed(2)} s (redirects ${(redirectSeconds * 1000).toFixed(0)} ms), ` +
+              `${(size / 1e6 / seconds).toFixed(0)} MB/s; CPU s: ` +
               [...cpu]
                 .filter(([, v]) => v >= 0.01)
                 .sort((a, b) => b[1] - a[1])
