@@ -20,7 +20,8 @@ export class MemoryBlobStore implements BlobStore {
     if (sha256 && createHash('sha256').update(body).digest('hex') !== sha256) {
       throw new DigestInvalidError('checksum mismatch');
     }
-    this.objects.set(key, body.slice());
+    // A copy: the caller may reuse its buffer (Buffer's own slice would not copy).
+    this.objects.set(key, new Uint8Array(body));
     this.written.set(key, Date.now());
   }
 
@@ -59,7 +60,7 @@ export class MemoryBlobStore implements BlobStore {
   async uploadPart(key: string, multipartId: string, partNumber: number, body: Uint8Array): Promise<string> {
     const mp = this.multipart(key, multipartId);
     const etag = `"${createHash('md5').update(body).digest('hex')}"`;
-    mp.parts.set(partNumber, { etag, body: body.slice() });
+    mp.parts.set(partNumber, { etag, body: new Uint8Array(body) });
     return etag;
   }
 

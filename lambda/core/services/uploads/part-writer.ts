@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { concatBytes } from '../../bytes';
 import { SizeInvalidError } from '../../errors';
 import { keys } from '../../keys';
 import { extendLedger, NO_PARTS } from '../../part-ledger';
@@ -96,6 +95,15 @@ export async function ingest(
     tailSize = 0;
   };
 
+  // Part buffers are reused once their upload settled: allocating a part's worth of memory per part
+  // (a GiB per GiB received) would keep the garbage collector busy with that alone.
+  const spare: Uint8Array[] = [];
+  const release = (bytes: Uint8Array) => {
+    if (bytes.buffer.byteLength === options.partSize && spare.length < options.concurrency) {
+      spare.push(new Uint8Array(bytes.buffer, 0, options.partSize));
+    }
+  };
+
   const uploadPart = async (bytes: Uint8Array) => {
     if (nextPart > options.maxParts) {
       throw new SizeInvalidError(`blob exceeds ${options.maxParts} parts of ${options.partSize} bytes`, true);
@@ -114,18 +122,28 @@ export async function ingest(
       .catch((err: unknown) => {
         failure ??= err;
       })
-      .finally(() => inflight.delete(upload));
+      .finally(() => {
+        inflight.delete(upload);
+        release(bytes);
+      });
     inflight.add(upload);
     while (inflight.size >= options.concurrency) await Promise.race(inflight);
     if (failure) throw failure;
   };
 
-  /** Cuts exactly `size` bytes off the front of the buffer. */
+  /** Cuts exactly `size` bytes off the front of the buffer, copied into a part buffer of their own. */
   const take = (size: number): Uint8Array => {
-    const all = concatBytes(pieces);
-    pieces = all.length > size ? [all.subarray(size)] : [];
-    piecesSize = all.length - size;
-    return all.subarray(0, size);
+    const out = size <= options.partSize ? (spare.pop() ?? allocate(options.partSize)) : allocate(size);
+    let filled = 0;
+    while (filled < size) {
+      const piece = pieces.shift() as Uint8Array;
+      const used = Math.min(piece.length, size - filled);
+      out.set(used === piece.length ? piece : piece.subarray(0, used), filled);
+      if (used < piece.length) pieces.unshift(piece.subarray(used));
+      filled += used;
+    }
+    piecesSize -= size;
+    return out.subarray(0, size);
   };
 
   const chunks: AsyncIterable<Uint8Array> | Uint8Array[] = source instanceof Uint8Array ? [source] : source;
@@ -149,7 +167,9 @@ export async function ingest(
       if (tail.length >= MAX_STAGED_OBJECTS) await absorbTail();
       const size = piecesSize;
       const key = keys.staged(session.id, session.size + received - size, randomUUID().slice(0, 8));
-      await store.put(key, take(size));
+      const bytes = take(size);
+      await store.put(key, bytes);
+      release(bytes);
       tail.push({ key, size });
       created.push(key);
     }
@@ -180,4 +200,9 @@ export async function ingest(
     startedMultipart: multipart !== undefined && session.multipart === undefined,
     written: parts,
   };
+}
+
+/** Memory for a part, not zeroed: every byte of it is written before it is sent. */
+function allocate(size: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(size);
 }
