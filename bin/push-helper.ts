@@ -21,7 +21,8 @@ A registry on localhost:<port> (default 5000) that relays pushes to <registry UR
 straight to the registry's bucket through presigned part URLs (--chunks: through the registry in
 chunks its functions accept). Then \`docker push localhost:<port>/team/app:1.0\` works for any layer.
 
-environment: REGISTRY_PUSH_PART_SIZE, REGISTRY_PUSH_PART_CONCURRENCY, REGISTRY_PUSH_CHUNK_SIZE (bytes)`;
+environment: REGISTRY_PUSH_PART_SIZE (first parts, bytes), REGISTRY_PUSH_PART_CONCURRENCY (most parts at
+once; fewer while more do not help), REGISTRY_PUSH_CHUNK_SIZE (bytes)`;
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   console.log(USAGE);

@@ -6,6 +6,9 @@
  * functions or of a proxy in front of them applies. docs/large-uploads.md, "Direct uploads".
  */
 
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
 /** The upload's answer that is not what the helper needs: handed back to the client as it is. */
 export class UpstreamAnswer extends Error {
   constructor(readonly response: Response) {
@@ -14,20 +17,37 @@ export class UpstreamAnswer extends Error {
 }
 
 export interface DirectUploadOptions {
-  /** Size of the parts cut from the client's bodies (at least 5 MiB; 10,000 parts at most). */
+  /**
+   * Size of the first parts (at least 5 MiB). Later parts follow the measured rate, each about
+   * `PART_SECONDS` of sending, between this and `MAX_PART_SIZE`, and grow further whenever the
+   * 10,000 parts S3 allows would otherwise run out (`partSizeFor`).
+   */
   readonly partSize: number;
-  /** Parts uploaded at once. */
+  /**
+   * Most parts sent at once. The helper starts with fewer and adds one while that raises the rate
+   * (`PartFlow`), within `MAX_BYTES_IN_FLIGHT` of memory.
+   */
   readonly concurrency: number;
   /** Sends a bodiless request to the registry. */
   readonly send: (method: string, url: URL, headers: Record<string, string>) => Promise<Response>;
-  /** Sends a part to the blob store. */
-  readonly putPart?: (url: string, body: Uint8Array) => Promise<Response>;
+  /** Sends a part to the blob store (by default with node:http, keeping connections open). */
+  readonly putPart?: (url: string, body: readonly Uint8Array[], size: number) => Promise<Response>;
+  /** Milliseconds since some fixed point (tests). */
+  readonly now?: () => number;
 }
 
 /** Part URLs asked for at a time: enough for several parts in flight, few enough to stay fresh. */
 const URL_BATCH = 16;
 /** S3's limit on parts per multipart upload. */
 const MAX_PARTS = 10_000;
+/** S3's limit on one part. */
+const MAX_S3_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** Largest part the rate alone makes (a slow link keeps small parts, so a retry costs little). */
+export const MAX_PART_SIZE = 64 * 1024 * 1024;
+/** About how long one part takes to send, once the rate is known. */
+const PART_SECONDS = 0.5;
+/** Most bytes of parts held in memory at once, whatever the part size and count. */
+const MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
 /** Attempts per part before the upload fails (a part URL may be used again until it expires). */
 const PART_ATTEMPTS = 3;
 
@@ -44,7 +64,10 @@ export class DirectUpload {
   private pending: Uint8Array[] = [];
   private pendingSize = 0;
   private readonly inflight = new Set<Promise<void>>();
+  private bytesInFlight = 0;
   private failure: unknown;
+  private readonly flow: PartFlow;
+  private readonly putPart: (url: string, body: readonly Uint8Array[], size: number) => Promise<Response>;
   /** When the client last sent something (idle uploads are forgotten). */
   touchedAt = Date.now();
   /** The upload's id (the last segment of its URL). */
@@ -61,6 +84,8 @@ export class DirectUpload {
     private readonly options: DirectUploadOptions,
   ) {
     this.id = location.pathname.split('/').pop() ?? '';
+    this.flow = new PartFlow(options.partSize, options.concurrency, options.now ?? (() => performance.now()));
+    this.putPart = options.putPart ?? putWithNodeHttp;
   }
 
   /**
@@ -88,7 +113,7 @@ export class DirectUpload {
       this.pending.push(chunk);
       this.pendingSize += chunk.length;
       this.received += chunk.length;
-      while (this.pendingSize >= this.options.partSize) await this.send(this.take(this.options.partSize));
+      while (this.pendingSize >= this.partSize()) await this.send(this.take(this.partSize()));
     }
     this.touchedAt = Date.now();
   }
@@ -109,16 +134,33 @@ export class DirectUpload {
     }
   }
 
-  private async send(part: Uint8Array): Promise<void> {
+  /** The size of the next part: what the rate asks for, and enough for S3's 10,000 parts. */
+  private partSize(): number {
+    return Math.max(this.flow.partSize(), partSizeFor(this.nextPart, this.options.partSize));
+  }
+
+  private async send(part: readonly Uint8Array[]): Promise<void> {
+    const size = part.reduce((sum, p) => sum + p.length, 0);
     const partNumber = this.nextPart++;
     const url = await this.urlOf(partNumber);
-    const upload = this.putWithRetries(partNumber, url, part)
+    const started = this.flow.started();
+    this.bytesInFlight += size;
+    const upload = this.putWithRetries(partNumber, url, part, size)
+      .then(() => this.flow.done(started, size))
       .catch((err: unknown) => {
         this.failure ??= err;
       })
-      .finally(() => this.inflight.delete(upload));
+      .finally(() => {
+        this.bytesInFlight -= size;
+        this.inflight.delete(upload);
+      });
     this.inflight.add(upload);
-    while (this.inflight.size >= this.options.concurrency) await Promise.race(this.inflight);
+    while (
+      this.inflight.size > 0 &&
+      (this.inflight.size >= this.flow.width() || this.bytesInFlight + this.partSize() > MAX_BYTES_IN_FLIGHT)
+    ) {
+      await Promise.race(this.inflight);
+    }
     if (this.failure) throw this.failure;
   }
 
@@ -126,11 +168,15 @@ export class DirectUpload {
    * Sends one part, trying again on errors that may pass. A retry asks for a fresh URL: the first
    * may have stopped working (its signing credentials can expire before it does).
    */
-  private async putWithRetries(partNumber: number, firstUrl: string, part: Uint8Array): Promise<void> {
-    const put = this.options.putPart ?? ((u, body) => fetch(u, { method: 'PUT', body }));
+  private async putWithRetries(
+    partNumber: number,
+    firstUrl: string,
+    part: readonly Uint8Array[],
+    size: number,
+  ): Promise<void> {
     let url = firstUrl;
     for (let attempt = 1; ; attempt++) {
-      const res = await put(url, part).catch((err: unknown) => err as Error);
+      const res = await this.putPart(url, part, size).catch((err: unknown) => err as Error);
       if (res instanceof Response) {
         const text = await res.text();
         if (res.ok) return;
@@ -164,11 +210,24 @@ export class DirectUpload {
     for (const { partNumber, url } of body.parts) this.urls.set(partNumber, url);
   }
 
-  private take(size: number): Uint8Array {
-    const all = Buffer.concat(this.pending);
-    this.pending = all.length > size ? [all.subarray(size)] : [];
-    this.pendingSize = all.length - size;
-    return all.subarray(0, size);
+  /** The first `size` pending bytes, as the pieces they arrived in (split at most once, never copied). */
+  private take(size: number): Uint8Array[] {
+    const part: Uint8Array[] = [];
+    let taken = 0;
+    while (taken < size) {
+      const piece = this.pending.shift() as Uint8Array;
+      const wanted = size - taken;
+      if (piece.length > wanted) {
+        part.push(piece.subarray(0, wanted));
+        this.pending.unshift(piece.subarray(wanted));
+        taken += wanted;
+      } else {
+        part.push(piece);
+        taken += piece.length;
+      }
+    }
+    this.pendingSize -= size;
+    return part;
   }
 
   private query(name: string, value: string): URL {
@@ -182,4 +241,112 @@ export class DirectUpload {
 async function isUnsupported(res: Response): Promise<boolean> {
   const body = (await res.json().catch(() => undefined)) as { errors?: { code?: string }[] } | undefined;
   return body?.errors?.[0]?.code === 'UNSUPPORTED';
+}
+
+/**
+ * The least size of part `partNumber`, so that S3's 10,000 parts never run out: from `base`, it
+ * doubles every 1,000 parts (up to S3's 5 GiB per part). From 16 MiB, the first 1,000 parts hold
+ * 16 GiB, and all 10,000 more than 10 TiB.
+ */
+export function partSizeFor(partNumber: number, base: number): number {
+  return Math.min(base * 2 ** Math.floor((partNumber - 1) / 1000), MAX_S3_PART_SIZE);
+}
+
+/**
+ * How parts go out: how many at once and how large, from what the parts already sent measured.
+ * It starts with two parts in flight and the configured size. Each time as many parts as are in flight
+ * have finished, it compares their rate with the previous round's: one more part in flight while that
+ * raised the rate by a tenth or more, one fewer when the rate fell by a quarter (up to `max`, at least
+ * one). Parts grow to about `PART_SECONDS` of sending at the rate of one connection, up to
+ * `MAX_PART_SIZE`: fewer, larger requests on a fast link, small parts on a slow one.
+ */
+export class PartFlow {
+  private current: number;
+  private roundBytes = 0;
+  private roundParts = 0;
+  private roundStart: number;
+  private previousRate = 0;
+  private size: number;
+
+  constructor(
+    private readonly base: number,
+    private readonly max: number,
+    private readonly now: () => number,
+  ) {
+    this.current = Math.min(2, max);
+    this.size = base;
+    this.roundStart = now();
+  }
+
+  /** Parts to keep in flight now. */
+  width(): number {
+    return this.current;
+  }
+
+  /** Size of the next part, before S3's part limit is taken into account. */
+  partSize(): number {
+    return this.size;
+  }
+
+  /** When a part starts; hand it back to `done`. */
+  started(): number {
+    return this.now();
+  }
+
+  /** Records a part of `bytes` that started at `startedAt` and was acknowledged now. */
+  done(startedAt: number, bytes: number): void {
+    const now = this.now();
+    const seconds = Math.max((now - startedAt) / 1000, 0.001);
+    // One connection's rate, times the seconds a part should take: the next parts' size.
+    const wanted = Math.round(((bytes / seconds) * PART_SECONDS) / MiB) * MiB;
+    this.size = Math.min(Math.max(this.base, wanted), Math.max(this.base, MAX_PART_SIZE));
+    this.roundBytes += bytes;
+    this.roundParts += 1;
+    if (this.roundParts < this.current) return;
+    const rate = this.roundBytes / Math.max((now - this.roundStart) / 1000, 0.001);
+    if (this.previousRate === 0 || rate >= this.previousRate * 1.1) {
+      this.current = Math.min(this.current + 1, this.max);
+    } else if (rate < this.previousRate * 0.75) {
+      this.current = Math.max(this.current - 1, 1);
+    }
+    this.previousRate = rate;
+    this.roundBytes = 0;
+    this.roundParts = 0;
+    this.roundStart = now;
+  }
+}
+
+const MiB = 1024 * 1024;
+
+const agents = {
+  http: new HttpAgent({ keepAlive: true }),
+  https: new HttpsAgent({ keepAlive: true }),
+};
+
+/**
+ * PUTs a part to its presigned URL with node:http, writing the pieces as they are (no copy), over
+ * connections kept open between parts. Answers as a `Response`, like `fetch`.
+ */
+function putWithNodeHttp(url: string, body: readonly Uint8Array[], size: number): Promise<Response> {
+  const target = new URL(url);
+  const secure = target.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(
+      target,
+      { method: 'PUT', agent: secure ? agents.https : agents.http, headers: { 'Content-Length': String(size) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const status = res.statusCode ?? 502;
+          const text = Buffer.concat(chunks);
+          resolve(new Response(text.length > 0 && ![204, 205, 304].includes(status) ? text : null, { status }));
+        });
+      },
+    );
+    req.on('error', reject);
+    for (const piece of body) req.write(piece);
+    req.end();
+  });
 }

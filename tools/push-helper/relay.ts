@@ -20,18 +20,22 @@ export interface PushHelperOptions {
   readonly mode?: 'direct' | 'chunks';
   /** Chunks mode: largest request body sent upstream; must fit one Lambda invoke (≈ 4.5 MiB raw). */
   readonly chunkSize?: number;
-  /** Direct mode: size of the parts sent to the blob store (5 MiB to 5 GiB; 10,000 parts at most). */
+  /**
+   * Direct mode: size of the first parts sent to the blob store (at least 5 MiB); later ones follow
+   * the measured rate (up to 64 MiB) and S3's limit of 10,000 parts (./direct.ts).
+   */
   readonly partSize?: number;
-  /** Direct mode: parts sent at once. */
+  /** Direct mode: most parts sent at once; the helper adds parts in flight while that helps. */
   readonly partConcurrency?: number;
   readonly log?: (line: string) => void;
 }
 
 /** 4 MiB: below the ≈ 4.5 MiB a function takes, and a multiple of nothing in particular. */
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-/** 16 MiB parts hold layers up to 160 GiB; four in flight keep a link busy with 64 MiB of memory. */
+/** The first parts: 16 MiB; later ones grow with the rate and the layer (./direct.ts). */
 export const DEFAULT_PART_SIZE = 16 * 1024 * 1024;
-export const DEFAULT_PART_CONCURRENCY = 4;
+/** Up to eight parts in flight, as many as raise the rate, within 256 MiB of memory. */
+export const DEFAULT_PART_CONCURRENCY = 8;
 /** A direct upload the client has not touched for this long is forgotten (its session expires upstream). */
 const IDLE_UPLOAD_MS = 60 * 60 * 1000;
 

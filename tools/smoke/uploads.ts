@@ -141,7 +141,7 @@ export async function uploadDirect(ctx: SmokeContext): Promise<StepOutcome> {
       concurrency: 2,
       send: async (method, url) => asResponse(await ctx.http.request(method, url)),
       putPart: async (url, body) => {
-        lastPart = await ctx.http.send('PUT', new URL(url), { body });
+        lastPart = await ctx.http.send('PUT', new URL(url), { body: Buffer.concat(body) });
         if (lastPart.status === 200) parts++;
         return asResponse(lastPart);
       },

@@ -1,4 +1,4 @@
-import { DirectUpload } from '../../../tools/push-helper/direct';
+import { DirectUpload, MAX_PART_SIZE, PartFlow, partSizeFor } from '../../../tools/push-helper/direct';
 
 const json = (value: unknown, status = 200) =>
   new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json' } });
@@ -40,8 +40,9 @@ describe('push helper: direct upload', () => {
         partSize: 10,
         concurrency: 2,
         send: registry.send,
-        putPart: async (url, part) => {
-          sent.push(`${new URL(url).pathname} ${part.length}`);
+        putPart: async (url, part, size) => {
+          expect(part.reduce((sum, p) => sum + p.length, 0)).toBe(size);
+          sent.push(`${new URL(url).pathname} ${size}`);
           return new Response(null, { status: 200 });
         },
       },
@@ -104,5 +105,94 @@ describe('push helper: direct upload', () => {
       },
     );
     await expect(unauthorized.open()).rejects.toMatchObject({ response: { status: 401 } });
+  });
+
+  test('parts are the pieces the client sent, not copies of them', async () => {
+    const registry = fakeRegistry();
+    const sent: (readonly Uint8Array[])[] = [];
+    const upload = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 1,
+        send: registry.send,
+        putPart: async (_url, part) => {
+          sent.push(part);
+          return new Response(null, { status: 200 });
+        },
+      },
+    );
+    await upload.open();
+    const pieces = [new Uint8Array(6).fill(1), new Uint8Array(6).fill(2)];
+    await upload.write(
+      (async function* () {
+        yield* pieces;
+      })(),
+    );
+    await upload.finish('sha256:x');
+    // The second piece is split between the parts: views of it, the same memory.
+    expect(sent[0]?.[0]).toBe(pieces[0]);
+    expect(sent[0]?.[1]?.buffer).toBe(pieces[1]?.buffer);
+    expect(sent.map((part) => part.map((p) => p.length))).toEqual([[6, 4], [2]]);
+  });
+});
+
+describe('push helper: part sizes and parts in flight', () => {
+  const MiB = 1024 * 1024;
+
+  test("part sizes double every 1,000 parts, so S3's 10,000 parts hold terabytes", () => {
+    expect(partSizeFor(1, 16 * MiB)).toBe(16 * MiB);
+    expect(partSizeFor(1000, 16 * MiB)).toBe(16 * MiB);
+    expect(partSizeFor(1001, 16 * MiB)).toBe(32 * MiB);
+    expect(partSizeFor(10_000, 16 * MiB)).toBe(5 * 1024 * MiB);
+    let total = 0;
+    for (let n = 1; n <= 10_000; n++) total += partSizeFor(n, 16 * MiB);
+    expect(total).toBeGreaterThan(10 * 1024 * 1024 * MiB);
+  });
+
+  /** A flow driven by a hand-moved clock: each round's parts take `seconds` each, all at once. */
+  function drive(flow: PartFlow, clock: { ms: number }, rounds: { bytes: number; seconds: number }[]) {
+    const widths: number[] = [];
+    for (const { bytes, seconds } of rounds) {
+      const width = flow.width();
+      widths.push(width);
+      const starts = Array.from({ length: width }, () => flow.started());
+      clock.ms += seconds * 1000;
+      for (const start of starts) flow.done(start, bytes);
+    }
+    return widths;
+  }
+
+  test('one more part in flight while that raises the rate, one fewer when the rate falls', () => {
+    const clock = { ms: 0 };
+    const flow = new PartFlow(16 * MiB, 8, () => clock.ms);
+    // Each part takes a second whatever the width: the rate grows with every part added, up to the max.
+    const widths = drive(flow, clock, Array(8).fill({ bytes: 16 * MiB, seconds: 1 }));
+    expect(widths).toEqual([2, 3, 4, 5, 6, 7, 8, 8]);
+    // Parts now take four times as long: the rate falls, and the width with it.
+    expect(drive(flow, clock, [{ bytes: 16 * MiB, seconds: 4 }])).toEqual([8]);
+    expect(flow.width()).toBe(7);
+  });
+
+  test('a rate that no longer grows keeps the width', () => {
+    const clock = { ms: 0 };
+    const flow = new PartFlow(16 * MiB, 8, () => clock.ms);
+    // Two parts per second in total, however many go at once.
+    const rounds = [2, 3, 4, 5].map((width) => ({ bytes: 16 * MiB, seconds: width / 2 }));
+    expect(drive(flow, clock, rounds)).toEqual([2, 3, 3, 3]);
+  });
+
+  test('parts grow to about half a second of sending at the measured rate, within their bounds', () => {
+    const clock = { ms: 0 };
+    const fast = new PartFlow(16 * MiB, 4, () => clock.ms);
+    drive(fast, clock, [{ bytes: 16 * MiB, seconds: 0.1 }]);
+    expect(fast.partSize()).toBe(MAX_PART_SIZE);
+    const slow = new PartFlow(16 * MiB, 4, () => clock.ms);
+    drive(slow, clock, [{ bytes: 16 * MiB, seconds: 8 }]);
+    expect(slow.partSize()).toBe(16 * MiB);
+    const middle = new PartFlow(8 * MiB, 4, () => clock.ms);
+    drive(middle, clock, [{ bytes: 16 * MiB, seconds: 0.25 }]);
+    expect(middle.partSize()).toBe(32 * MiB);
   });
 });
