@@ -125,6 +125,29 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       expect(await m.listReferrers(repo, subjectDigest)).toEqual([]);
     });
 
+    test("a tag resolves to its revision's descriptor, moves with the tag, and goes with the revision", async () => {
+      const a = manifest('resolve-a');
+      const b = manifest('resolve-b');
+      await m.putManifest(repo, a, 'moving');
+      expect(await m.resolveTag(repo, 'moving')).toEqual({
+        digest: a.digest,
+        descriptor: { digest: a.digest, mediaType: a.mediaType, size: a.size },
+      });
+      await m.putManifest(repo, b, 'moving');
+      expect((await m.resolveTag(repo, 'moving'))?.descriptor).toEqual({
+        digest: b.digest,
+        mediaType: b.mediaType,
+        size: b.size,
+      });
+      expect(await m.resolveTag(repo, 'never-set')).toBeUndefined();
+      // More tags than one transaction deletes: none outlives the revision.
+      for (let i = 0; i < 120; i++) await m.putManifest(repo, b, `many-${String(i).padStart(3, '0')}`);
+      expect(await m.deleteManifest(repo, b.digest)).toBe(true);
+      expect(await m.resolveTag(repo, 'moving')).toBeUndefined();
+      expect(await m.resolveTag(repo, 'many-119')).toBeUndefined();
+      expect((await m.listTags(repo, 1000)).items.filter((t) => t.startsWith('many-'))).toEqual([]);
+    });
+
     test('tags list in lexical order with exact pagination', async () => {
       const record = manifest('tags');
       const tags = Array.from({ length: 25 }, (_, i) => `t${String(i).padStart(2, '0')}`);

@@ -17,6 +17,7 @@ import type {
   ExpiredUploadSessions,
   ExpiringUpload,
   ManifestIndex,
+  TaggedManifest,
   ManifestRecord,
   ManifestRefs,
   Page,
@@ -125,7 +126,16 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   async putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs): Promise<void> {
     const now = this.now();
     const items: Item[] = [{ ...key(K.manifest(name, record.digest)), ...manifestAttributes(record), putAt: n(now) }];
-    if (tag !== undefined) items.push({ ...key(K.tag(name, tag)), digest: s(record.digest), updatedAt: n(now) });
+    // The tag keeps the revision's descriptor too, so that a HEAD by tag is one read (resolveTag).
+    if (tag !== undefined) {
+      items.push({
+        ...key(K.tag(name, tag)),
+        digest: s(record.digest),
+        mediaType: s(record.mediaType),
+        size: n(record.size),
+        updatedAt: n(now),
+      });
+    }
     if (record.subject) {
       const { body: _body, key: _key, ...descriptor } = record;
       items.push({ ...key(K.referrer(name, record.subject, record.digest)), ...manifestAttributes(descriptor) });
@@ -163,13 +173,18 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   async deleteManifest(name: string, digest: string): Promise<boolean> {
     const record = await this.getManifest(name, digest);
     if (!record) return false;
-    const doomed = [K.manifest(name, digest)];
-    if (record.subject) doomed.push(K.referrer(name, record.subject, digest));
+    const doomed: { pk: string; sk: string }[] = [];
     for (const item of await this.queryAll(`repo#${name}`, 'tag#')) {
       if (str(item, 'digest') === digest) doomed.push({ pk: `repo#${name}`, sk: str(item, 'sk') as string });
     }
-    for (let i = 0; i < doomed.length; i += 100) {
-      await this.transact(doomed.slice(i, i + 100).map((k) => ({ Delete: { TableName: this.table, Key: key(k) } })));
+    if (record.subject) doomed.push(K.referrer(name, record.subject, digest));
+    // The revision goes in the last transaction: a tag never outlives it (resolveTag answers from the tag).
+    doomed.push(K.manifest(name, digest));
+    const first = doomed.length % 100 || 100;
+    for (let end = first; end <= doomed.length; end += 100) {
+      await this.transact(
+        doomed.slice(Math.max(0, end - 100), end).map((k) => ({ Delete: { TableName: this.table, Key: key(k) } })),
+      );
     }
     return true;
   }
@@ -199,8 +214,19 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   }
 
   async getTag(name: string, tag: string): Promise<string | undefined> {
+    return (await this.resolveTag(name, tag))?.digest;
+  }
+
+  async resolveTag(name: string, tag: string): Promise<TaggedManifest | undefined> {
     const item = await this.getItem(K.tag(name, tag));
-    return item && str(item, 'digest');
+    const digest = item && str(item, 'digest');
+    if (!item || digest === undefined) return undefined;
+    const mediaType = str(item, 'mediaType');
+    const size = num(item, 'size');
+    return {
+      digest,
+      ...(mediaType !== undefined && size !== undefined ? { descriptor: { digest, mediaType, size } } : {}),
+    };
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {

@@ -6,6 +6,7 @@ import type {
   ExpiredUploadSessions,
   ExpiringUpload,
   ManifestIndex,
+  TaggedManifest,
   ManifestRecord,
   ManifestRefs,
   Page,
@@ -77,6 +78,12 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
   }
   async getTag(name: string, tag: string) {
     return this.tags.get(`${name}:${tag}`);
+  }
+  async resolveTag(name: string, tag: string): Promise<TaggedManifest | undefined> {
+    const digest = this.tags.get(`${name}:${tag}`);
+    if (digest === undefined) return undefined;
+    const record = this.manifestRecords.get(`${name}@${digest}`);
+    return { digest, ...(record ? { descriptor: { digest, mediaType: record.mediaType, size: record.size } } : {}) };
   }
   async deleteTag(name: string, tag: string) {
     return this.tags.delete(`${name}:${tag}`);

@@ -48,6 +48,13 @@ export interface ManifestRecord {
   readonly pulledOn?: string;
 }
 
+/** A tag as the store keeps it: the revision it points at and, for tags set since it is kept there, its descriptor. */
+export interface TaggedManifest {
+  readonly digest: string;
+  /** The revision's media type and size, what a HEAD by tag answers with. */
+  readonly descriptor?: Pick<ManifestRecord, 'digest' | 'mediaType' | 'size'>;
+}
+
 /** What a manifest references in its repository: blobs (config, layers) and manifests (an index's children). */
 export interface ManifestRefs {
   readonly blobs: readonly string[];
@@ -79,6 +86,12 @@ export interface ManifestIndex {
   missingManifests(name: string, digests: readonly string[]): Promise<string[]>;
   /** The digest a tag points at. One read. */
   getTag(name: string, tag: string): Promise<string | undefined>;
+  /**
+   * The revision a tag points at, with its descriptor when the tag keeps one (`putManifest` stores
+   * it with the tag): a HEAD by tag in one read. A tag never outlives its revision (deleting a
+   * revision deletes its tags first or with it), so the descriptor is the stored revision's. One read.
+   */
+  resolveTag(name: string, tag: string): Promise<TaggedManifest | undefined>;
   deleteTag(name: string, tag: string): Promise<boolean>;
   /** Tags in lexical order, strictly after `last`, at most `limit`. */
   listTags(name: string, limit: number, last?: string): Promise<Page<string>>;

@@ -63,7 +63,13 @@ export class ManifestService {
   async get(name: string, reference: string, withBody: boolean): Promise<ManifestContent> {
     assertValidName(name);
     const ref = parseReference(reference);
-    const digest = ref.tag === undefined ? ref.digest : await this.manifests.getTag(name, ref.tag);
+    let digest = ref.digest;
+    if (ref.tag !== undefined) {
+      const tagged = await this.manifests.resolveTag(name, ref.tag);
+      // What a HEAD answers with the tag keeps: one read instead of two.
+      if (!withBody && tagged?.descriptor) return { record: tagged.descriptor };
+      digest = tagged?.digest;
+    }
     const record = digest && (await this.manifests.getManifest(name, digest));
     if (!record) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
     if (!withBody) return { record };
