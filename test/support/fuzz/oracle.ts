@@ -94,8 +94,9 @@ export function allowedAnswers(c: FuzzCase, mode: 'open' | 'token'): Record<numb
     return merge({ 200: [], 400: ['(oauth)'], 401: ['UNAUTHORIZED'], 429: ['TOOMANYREQUESTS'] }, ...extra);
   }
   if (c.endpoint === 'unknown') {
-    // `/health` is the health check (docs/operations.md); every other path here is no endpoint.
-    if (c.tail === '/health') return merge({ 200: [], 405: ['UNSUPPORTED'] }, ...extra);
+    // `/health` is the health check (docs/operations.md) and `/` the registry metadata document;
+    // every other path here is no endpoint.
+    if (c.tail === '/health' || c.tail === '/') return merge({ 200: [], 405: ['UNSUPPORTED'] }, ...extra);
     // Some of these parse as an endpoint with a name outside the grammar (`/v2///blobs/uploads/`):
     // refused for the method first, or for the name.
     const auth: Answers = mode === 'token' ? { 401: ['UNAUTHORIZED'], 403: ['DENIED'] } : {};

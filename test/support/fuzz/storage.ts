@@ -38,7 +38,10 @@ export async function snapshot(view: StorageView): Promise<Snapshot> {
       if (pk.startsWith('upload#')) {
         sessions.set(pk.slice('upload#'.length), `${item.size?.N}/${item.version?.N}`);
       } else {
+        // The day a manifest was last pulled changes with the pulls among the requests, not with
+        // what a refused write did.
         const attrs = Object.entries(item)
+          .filter(([k]) => k !== 'pulledOn')
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([k, v]) => [k, show(v)]);
         items.set(`${pk}|${item.sk?.S ?? ''}`, JSON.stringify(attrs));
