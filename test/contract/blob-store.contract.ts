@@ -88,8 +88,11 @@ export function blobStoreContract(
       });
 
       test('a body shorter or longer than its size keeps nothing', async () => {
+        // As an upload whose body broke off: the digest is of the whole blob, so even a server that
+        // kept what arrived of an aborted request (versitygw at times does) has nothing matching it.
         const short = key('stream-short');
-        await expect(store.putStream(short, pieces(body), body.length + 1, sha256(body))).rejects.toBeInstanceOf(
+        const whole = Buffer.concat([body, Buffer.from([0])]);
+        await expect(store.putStream(short, pieces(body), whole.length, sha256(whole))).rejects.toBeInstanceOf(
           BlobUploadInvalidError,
         );
         await expect(store.get(short)).rejects.toBeInstanceOf(BlobUnknownError);
