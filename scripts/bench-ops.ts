@@ -30,7 +30,10 @@
  *
  *   npx tsx scripts/bench-ops.ts [--requests 2000] [--concurrency 8] [--s3 s3proxy|versitygw]
  *                                [--ops manifest-get-tag,…] [--pull-mib 512] [--pull-runs 3]
- *                                [--work-dir <tmp>/registry-bench-ops] [--keep]
+ *                                [--steady 0] [--work-dir <tmp>/registry-bench-ops] [--keep]
+ *
+ * `--steady <n>` first sends n untimed requests of every operation to every registry, so that the
+ * function environments are past V8's warm-up (steady state) when measured.
  *
  * Everything listens on 127.0.0.1; all servers are stopped and the work dir removed at the end
  * (unless --keep), also on errors and Ctrl-C.
@@ -85,6 +88,8 @@ interface Options {
   pullRuns: number;
   workDir: string;
   keep: boolean;
+  /** Untimed requests of every operation against every registry before any is measured. */
+  steady: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -94,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     s3: 's3proxy',
     ops: [...OPERATIONS],
     pullMiB: 512,
+    steady: 0,
     pullRuns: 3,
     workDir: join(tmpdir(), 'registry-bench-ops'),
     keep: false,
@@ -113,6 +119,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--pull-runs') options.pullRuns = Number(value());
     else if (arg === '--work-dir') options.workDir = value();
     else if (arg === '--keep') options.keep = true;
+    else if (arg === '--steady') options.steady = Number(value());
     else throw new Error(`unknown argument ${arg}`);
   }
   const integer = (name: string, n: number, min: number, max: number) => {
@@ -122,6 +129,7 @@ function parseArgs(argv: string[]): Options {
   integer('--concurrency', options.concurrency, 1, 64);
   integer('--pull-mib', options.pullMiB, 0, 2048);
   integer('--pull-runs', options.pullRuns, 1, 10);
+  integer('--steady', options.steady, 0, 20_000);
   if (options.s3 !== 's3proxy' && options.s3 !== 'versitygw') throw new Error('--s3 is s3proxy or versitygw');
   for (const op of options.ops) if (!OPERATIONS.includes(op)) throw new Error(`unknown operation ${op}`);
   return options;
@@ -652,6 +660,14 @@ async function main(): Promise<void> {
     console.log(`image pushed to each in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
     const warmUp = Math.max(50, Math.floor(options.requests / 10));
+    // Steady state: every function environment local mode starts under this load (up to 4 per
+    // function) has served its code paths often enough for V8 to optimize them, as long-lived Lambda
+    // environments have; otherwise the first operation measured on each function pays for the JIT.
+    if (options.steady > 0) {
+      for (const op of options.ops) {
+        for (const target of targets) await load(target, op, image, options.steady, options.concurrency);
+      }
+    }
     const table: string[] = [];
     const functionLines: string[] = [];
     const partsOf: Record<string, Part[]> = {
@@ -699,7 +715,8 @@ async function main(): Promise<void> {
     }
     console.log('');
     console.log(
-      `${n} requests per operation and registry at concurrency ${options.concurrency}, after ${warmUp} untimed; ` +
+      `${n} requests per operation and registry at concurrency ${options.concurrency}, after ${warmUp} untimed` +
+        `${options.steady > 0 ? ` (and ${options.steady} of every operation before any was measured)` : ''}; ` +
         `CPU from /proc (10 ms ticks); local mode's functions log at ${process.env.REGISTRY_LOG_LEVEL ?? 'WARN'}; ` +
         `S3 server ${options.s3} (shared by ours and dist-s3)`,
     );
