@@ -1,10 +1,12 @@
 /**
  * Push and pull throughput of one large random blob, side by side, in one run:
  *
- *   (a) this registry in local mode (startLocalRegistry, streaming uploader on), on DynamoDB Local and
- *       versitygw started here with a temporary data dir;
- *  (a') the same registry through the push helper (in this process) in direct mode: the helper sends
- *       the body to versitygw through presigned part URLs, and the registry reads it back to verify it;
+ *   (a) this registry in local mode (startLocalRegistry, streaming uploader on) in a process of its
+ *       own (scripts/bench-registry.ts, named `registry`), as distribution runs in its own, on
+ *       DynamoDB Local and versitygw started here with a temporary data dir;
+ *  (a') the same registry through the push helper (in this process, next to the client, as it runs
+ *       on a user's machine) in direct mode: the helper sends the body to versitygw through presigned
+ *       part URLs, and the registry reads it back to verify it;
  *   (b) CNCF distribution 2.8 (`/usr/bin/docker-registry`, Debian) with its S3 driver on the SAME
  *       versitygw server (its own bucket), blob GETs redirected to S3 like ours;
  *   (c) raw S3 on that versitygw: one PutObject + one GetObject, and, for reference, a multipart upload
@@ -22,7 +24,8 @@
  *                                        [--work-dir <tmp>/registry-bench] [--hash-bench]
  *
  * Each registry row pushes a fresh blob (new digest), so no registry can skip an upload it already
- * has; each measurement runs `--runs` times; the table shows the best (shortest) time of the runs, MB = 10^6 bytes.
+ * has; each measurement runs `--runs` times; the table shows the best (shortest) time of the runs,
+ * MB = 10^6 bytes.
  * Everything listens on 127.0.0.1 only; all servers are stopped and the work dir removed at the end,
  * also on errors and Ctrl-C.
  */
@@ -57,10 +60,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
-import { createAwsClients, type AwsClients } from '../lambda/adapters/aws-clients';
-import { BACKGROUND_RETRY } from '../lambda/adapters/retry-policy';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../tools/local/emulators';
-import { startLocalRegistry } from '../tools/local/registry';
 import { ensureTools } from '../tools/local/tools';
 import { createPushHelper } from '../tools/push-helper/relay';
 
@@ -402,6 +402,66 @@ async function s3Get(s3: S3Client, bucket: string, key: string, blob: BlobFile):
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Our registry, in a process of its own (scripts/bench-registry.ts).
+
+interface Child {
+  url: URL;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Stops a child with SIGTERM, and SIGKILL after 5 s. */
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+/**
+ * Starts local mode's registry (uploader on) as a child process on the given servers, as distribution
+ * runs in one: the client's work (reading and sending the blob, hashing what it pulls) and the
+ * registry's then run side by side, as they do when the client is on another machine, and the CPU
+ * seconds of each are counted apart (`registry` and `node`).
+ */
+async function startRegistry(s3Endpoint: string, dynamodbEndpoint: string, dataDir: string): Promise<Child> {
+  const script = join(__dirname, 'bench-registry.ts');
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', script, s3Endpoint, dynamodbEndpoint, dataDir, 'bench-ours'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the registry did not start within 60 s: ${output}`)), 60_000);
+    const read = (d: Buffer) => {
+      output = (output + d.toString()).slice(-8000);
+      const match = /listening (\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout?.on('data', read);
+    child.stderr?.on('data', read);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the registry exited with ${code}: ${output}`));
+    });
+  });
+  // The registry advertises http://localhost:<port>; talk to the address it listens on.
+  return { url: new URL(`http://127.0.0.1:${port}`), child, stop: stopper(child) };
+}
+
+// ---------------------------------------------------------------------------------------------------
 // CNCF distribution 2.8 with the S3 driver.
 
 interface Distribution {
@@ -627,33 +687,9 @@ async function main(): Promise<void> {
     t = performance.now();
     const emulators = await startEmulators(await ensureTools((line) => console.log(line), 'versitygw'), dataDir);
     cleanups.push(() => emulators.stop());
-    // The uploader's retry settings, as deployed (lambda/handlers/wiring/environment.ts): the API's
-    // 3 s to the response headers would cut off versitygw's CompleteMultipartUpload of a 1 GiB
-    // object, which joins the parts before it answers; its retry is then answered before the
-    // object exists.
-    const clients: AwsClients = createAwsClients({
-      region: LOCAL_REGION,
-      credentials: LOCAL_CREDENTIALS,
-      s3Endpoint: emulators.s3Endpoint,
-      dynamodbEndpoint: emulators.dynamodbEndpoint,
-      forcePathStyle: true,
-      retry: BACKGROUND_RETRY,
-    });
-    cleanups.push(async () => {
-      clients.s3.destroy();
-      clients.dynamodb.destroy();
-    });
-    const registry = await startLocalRegistry({
-      port: 0,
-      dataDir,
-      clients,
-      bucket: 'bench-ours',
-      table: 'bench-ours',
-      uploader: true,
-    });
+    const registry = await startRegistry(emulators.s3Endpoint, emulators.dynamodbEndpoint, dataDir);
     cleanups.push(() => registry.stop());
-    // The registry advertises http://localhost:<port>; talk to the address it listens on.
-    const oursUrl = new URL(`http://127.0.0.1:${registry.port}`);
+    const oursUrl = registry.url;
 
     // Raw S3 rows: the registry's client settings, except that GetObject does not validate response
     // checksums: versitygw gives multipart objects a full-object CRC64NVME, which the SDK checks in
@@ -765,7 +801,8 @@ async function main(): Promise<void> {
     console.log(
       `blob ${options.sizeMiB} MiB (${size} bytes); best (shortest) of ${options.runs} run(s); MB = 10^6 bytes; ` +
         `PATCH body: ${options.body === 'chunked' ? 'Transfer-Encoding: chunked' : 'Content-Length'}; ` +
-        `part size 16 MiB everywhere (ours 4 in flight, distribution chunksize 16 MiB)`,
+        `parts: ours 16 MiB x 4 in flight, helper from 16 MiB x 2 adapting (up to 64 MiB x 8), ` +
+        `raw multipart 16 MiB x 4, distribution chunksize 16 MiB; a PUT with Content-Length is one PutObject`,
     );
     console.log(
       `${''.padEnd(40)}${'push MB/s'.padStart(10)}${'pull MB/s'.padStart(10)}${'push s'.padStart(9)}${'pull s'.padStart(9)}`,
@@ -800,11 +837,11 @@ async function main(): Promise<void> {
         `push patch/distribution ${(distAdjusted / best(push.patch)).toFixed(2)}`,
     );
     console.log(
-      `peak RSS: this process (bench client + our registry in-process) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
-        `(${(rssBefore / MiB).toFixed(0)} MiB before), docker-registry ${peakOf('docker-registry')}, ` +
-        `versitygw ${peakOf('versitygw')} (VmHWM over its lifetime)`,
+      `peak RSS: this process (bench client and push helper) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
+        `(${(rssBefore / MiB).toFixed(0)} MiB before); over their lifetimes (VmHWM): our registry ` +
+        `${peakOf('registry')}, docker-registry ${peakOf('docker-registry')}, versitygw ${peakOf('versitygw')}`,
     );
-    console.log('steps (wall s; CPU s per process: node = bench client + our registry; 2 cores):');
+    console.log('steps (wall s; CPU s per process: node = bench client and push helper, registry = ours; 2 cores):');
     for (const line of cpu) console.log(line);
   } finally {
     process.removeListener('SIGINT', onSignal);
