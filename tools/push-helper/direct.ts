@@ -141,6 +141,15 @@ export class DirectUpload {
 
   private async send(part: readonly Uint8Array[]): Promise<void> {
     const size = part.reduce((sum, p) => sum + p.length, 0);
+    // Wait for room before this part goes out, not after: the client's next bytes then keep
+    // arriving while the full width of parts is in flight.
+    while (
+      this.inflight.size > 0 &&
+      (this.inflight.size >= this.flow.width() || this.bytesInFlight + size > MAX_BYTES_IN_FLIGHT)
+    ) {
+      await Promise.race(this.inflight);
+    }
+    if (this.failure) throw this.failure;
     const partNumber = this.nextPart++;
     const url = await this.urlOf(partNumber);
     const started = this.flow.started();
@@ -155,13 +164,6 @@ export class DirectUpload {
         this.inflight.delete(upload);
       });
     this.inflight.add(upload);
-    while (
-      this.inflight.size > 0 &&
-      (this.inflight.size >= this.flow.width() || this.bytesInFlight + this.partSize() > MAX_BYTES_IN_FLIGHT)
-    ) {
-      await Promise.race(this.inflight);
-    }
-    if (this.failure) throw this.failure;
   }
 
   /**

@@ -112,6 +112,10 @@ export async function ingest(
       const key = keys.assembled(session.id, randomUUID().slice(0, 8));
       multipart = { id: await store.createMultipart(key), key };
     }
+    // Wait for room before this part goes out, not after: the next part's bytes then keep arriving
+    // while `concurrency` parts are in flight, instead of one fewer.
+    while (inflight.size >= options.concurrency) await Promise.race(inflight);
+    if (failure) throw failure;
     const { id, key } = multipart;
     const partNumber = nextPart++;
     const upload = store
@@ -127,8 +131,6 @@ export async function ingest(
         release(bytes);
       });
     inflight.add(upload);
-    while (inflight.size >= options.concurrency) await Promise.race(inflight);
-    if (failure) throw failure;
   };
 
   /** Cuts exactly `size` bytes off the front of the buffer, copied into a part buffer of their own. */
