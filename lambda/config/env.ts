@@ -57,4 +57,9 @@ export const ENV = {
   notPulledFor: 'REGISTRY_NOT_PULLED_FOR_DAYS',
   /** Upload bodies one uploader task streams at once; more wait (lambda/uploader/admission.ts). */
   uploaderMaxStreams: 'REGISTRY_UPLOADER_MAX_STREAMS',
+  /**
+   * Pull-through cache rules, as JSON (lambda/config/pull-through.ts, docs/pull-through-cache.md);
+   * unset: no repository is a cache.
+   */
+  pullThrough: 'REGISTRY_PULL_THROUGH',
 } as const;

@@ -73,3 +73,11 @@ export function routeTable(maxNameDepth: number = DEFAULT_MAX_NAME_DEPTH): Route
  * matches any characters, `/` included): every upload endpoint, whose bodies may be any size.
  */
 export const UPLOADER_PATH_PATTERN = '/v2/*/blobs/uploads*';
+
+/**
+ * Where a pull-through cache's large blobs are filled from the upstream and streamed to the client
+ * at once (`/v2/<name>/blobs/_fill/<digest>`), served by the upload data path, which has no time
+ * limit: the blobs function redirects a first pull there (docs/pull-through-cache.md). No repository
+ * name component starts with `_`, so no blob or upload path matches it.
+ */
+export const FILL_PATH_PATTERN = '/v2/*/blobs/_fill/*';
