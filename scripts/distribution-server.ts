@@ -3,8 +3,10 @@
  * benchmarks' reference: one process on a free loopback port, with the filesystem driver or with its
  * S3 driver on an S3 server of ours, blob GETs redirected to S3 (307) with the S3 driver. Quiet
  * logging (warn, no access log) and the in-memory blob descriptor cache of Debian's default config.
+ * The tests' upstream registry for the pull-through cache (test/support/upstream-registry.ts) adds
+ * htpasswd auth, the access log and restarts on the same port (`DistributionOptions`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../tools/local/emulators';
@@ -22,6 +24,25 @@ export type DistributionStorage =
       /** Multipart part size of uploads. @default 10 MB (distribution's own default) */
       readonly chunkSize?: number;
     };
+
+/** What a caller may add to the benchmarks' setup (the tests' upstream registry uses these). */
+export interface DistributionOptions {
+  /** The port to listen on (a restart on the same port); a free one unless told. */
+  readonly port?: number;
+  /**
+   * htpasswd Basic auth with this one user (a bcrypt hash, the only kind distribution accepts,
+   * written by Apache's `htpasswd -B`): anonymous requests are answered 401.
+   */
+  readonly auth?: { readonly username: string; readonly password: string };
+  /**
+   * Turns the access log on and hands over each of its lines: Apache's combined format, as
+   * distribution writes it to its standard output,
+   * `127.0.0.1 - - [03/Dec/2026:15:10:00 +0000] "GET /v2/app/blobs/sha256:… HTTP/1.1" 200 1048576 "" "ua"`.
+   */
+  readonly onAccess?: (line: string) => void;
+}
+
+export const HTPASSWD_BINARY = '/usr/bin/htpasswd';
 
 export interface Distribution {
   readonly url: URL;
@@ -56,12 +77,17 @@ function storageConfig(storage: DistributionStorage): string[] {
  * answers 200. A clean environment: REGISTRY_* variables would override the config file, AWS_* the
  * credentials.
  */
-export async function startDistribution(dir: string, storage: DistributionStorage): Promise<Distribution> {
+export async function startDistribution(
+  dir: string,
+  storage: DistributionStorage,
+  options: DistributionOptions = {},
+): Promise<Distribution> {
   if (!existsSync(DISTRIBUTION_BINARY))
     throw new Error(`${DISTRIBUTION_BINARY} is missing: apt-get install -y docker-registry`);
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const config = join(dir, 'distribution.yml');
+  const auth = options.auth ? writeHtpasswd(dir, options.auth) : [];
   writeFileSync(
     config,
     [
@@ -69,7 +95,8 @@ export async function startDistribution(dir: string, storage: DistributionStorag
       'log:',
       '  level: warn',
       '  accesslog:',
-      '    disabled: true',
+      `    disabled: ${options.onAccess ? 'false' : 'true'}`,
+      ...auth,
       'storage:',
       ...storageConfig(storage),
       '  delete:',
@@ -91,8 +118,17 @@ export async function startDistribution(dir: string, storage: DistributionStorag
   const child = spawn(DISTRIBUTION_BINARY, ['serve', config], {
     cwd: dir,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', options.onAccess ? 'pipe' : 'ignore', 'pipe'],
   });
+  if (options.onAccess) {
+    const onAccess = options.onAccess;
+    let partial = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) onAccess(line);
+    });
+  }
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);
@@ -112,7 +148,10 @@ export async function startDistribution(dir: string, storage: DistributionStorag
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
     try {
-      const reply = await fetch(new URL('/v2/', url), { signal: AbortSignal.timeout(1000) });
+      const reply = await fetch(new URL('/v2/', url), {
+        signal: AbortSignal.timeout(1000),
+        headers: options.auth ? { Authorization: basicAuthorization(options.auth) } : {},
+      });
       await reply.arrayBuffer();
       if (reply.status === 200) break;
     } catch {
@@ -125,4 +164,21 @@ export async function startDistribution(dir: string, storage: DistributionStorag
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, child, stop };
+}
+
+/** `Basic <base64 user:password>`, as a client sends it. */
+export function basicAuthorization(auth: { readonly username: string; readonly password: string }): string {
+  return `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+}
+
+/** Writes `dir/htpasswd` for one user with a bcrypt hash and returns the config's `auth:` section. */
+function writeHtpasswd(dir: string, auth: { readonly username: string; readonly password: string }): string[] {
+  if (!existsSync(HTPASSWD_BINARY)) throw new Error(`${HTPASSWD_BINARY} is missing: apt-get install -y apache2-utils`);
+  const file = join(dir, 'htpasswd');
+  // -B bcrypt (cost 5: the tests' upstream checks it on every request), -i the password from stdin.
+  execFileSync(HTPASSWD_BINARY, ['-c', '-i', '-B', '-C', '5', file, auth.username], {
+    input: auth.password,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  return ['auth:', '  htpasswd:', '    realm: upstream', `    path: ${file}`];
 }
