@@ -1,6 +1,13 @@
-import { App, Duration, SecretValue, Validations } from 'aws-cdk-lib';
+import { App, Duration, SecretValue, Stack, Validations } from 'aws-cdk-lib';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RegistryStack, type AuthMode, type RegistryAuthProps, type RegistryEventsProps } from '../lib';
+import {
+  RegistryStack,
+  type AuthMode,
+  type PullThroughCacheRule,
+  type RegistryAuthProps,
+  type RegistryEventsProps,
+} from '../lib';
 
 const app = new App();
 const context = (name: string): unknown => app.node.tryGetContext(name);
@@ -57,6 +64,11 @@ const events: RegistryEventsProps | undefined = flag('events')
     }
   : undefined;
 
+// A pull-through cache (docs/pull-through-cache.md): `-c pullThroughCache='[{"prefix":"hub",
+// "upstream":"https://registry-1.docker.io","credentialsSecretArn":"arn:…","allow":["library/*"],
+// "tagTtlSeconds":3600}]'` (JSON, or the list itself in cdk.json); the stack checks each rule.
+const pullThroughCache = pullThroughRules(context('pullThroughCache'));
+
 new RegistryStack(app, 'ServerlessRegistry', {
   description: 'Serverless OCI container registry (API Gateway HTTP API, Lambda, S3, DynamoDB)',
   // `cdk deploy -c uploadDataPath=true` adds the upload data path (CloudFront, Fargate); it costs
@@ -65,6 +77,7 @@ new RegistryStack(app, 'ServerlessRegistry', {
   // Unset options stay unset, so the stack's defaults (and its checks of mode-specific options) apply.
   auth: Object.fromEntries(Object.entries(auth).filter(([, v]) => v !== undefined)) as RegistryAuthProps,
   events,
+  ...(pullThroughCache ? { pullThroughCache } : {}),
   // Level of the functions' JSON logs, e.g. `-c logLevel=WARN` (local mode's default, which prints a line per request of its own).
   ...(context('logLevel') !== undefined ? { logLevel: String(context('logLevel')) } : {}),
   // `-c pathPrefix=/registry`: served under that path behind a reverse proxy that strips it.
@@ -72,3 +85,46 @@ new RegistryStack(app, 'ServerlessRegistry', {
 });
 // cdk-nag 3 runs as a policy validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+
+/** `-c pullThroughCache` as the stack's rules; a secret is named by its complete ARN. */
+function pullThroughRules(value: unknown): PullThroughCacheRule[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  let entries: unknown = value;
+  if (typeof value === 'string') {
+    try {
+      entries = JSON.parse(value);
+    } catch {
+      throw new Error(`-c pullThroughCache must be a JSON array of rules, got ${value}`);
+    }
+  }
+  if (!Array.isArray(entries)) throw new Error('-c pullThroughCache must be a JSON array of rules');
+  // An imported secret is its ARN and nothing else the registry uses, but it needs a stack to live in
+  // before the registry's stack exists: this one is never synthesized.
+  const imports = new Stack(new App({ autoSynth: false }), 'PullThroughCredentials');
+  return entries.map((entry: unknown, i): PullThroughCacheRule => {
+    if (typeof entry !== 'object' || entry === null) throw new Error(`-c pullThroughCache[${i}] must be an object`);
+    const { prefix, upstream, credentialsSecretArn, allow, tagTtlSeconds, ...rest } = entry as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) {
+      throw new Error(
+        `-c pullThroughCache[${i}]: unknown ${unknown.join(', ')} (known: prefix, upstream, credentialsSecretArn, allow, tagTtlSeconds)`,
+      );
+    }
+    if (credentialsSecretArn !== undefined && typeof credentialsSecretArn !== 'string') {
+      throw new Error(`-c pullThroughCache[${i}]: credentialsSecretArn must be a secret's complete ARN`);
+    }
+    if (tagTtlSeconds !== undefined && typeof tagTtlSeconds !== 'number') {
+      throw new Error(`-c pullThroughCache[${i}]: tagTtlSeconds must be a number`);
+    }
+    // The rest is checked by the stack, with the same words as the prop.
+    return {
+      prefix: prefix as string,
+      upstream: upstream as string,
+      ...(allow !== undefined ? { allow: allow as string[] } : {}),
+      ...(tagTtlSeconds !== undefined ? { tagTtl: Duration.seconds(tagTtlSeconds) } : {}),
+      ...(credentialsSecretArn
+        ? { credentials: Secret.fromSecretCompleteArn(imports, `Credentials${i}`, credentialsSecretArn) }
+        : {}),
+    };
+  });
+}

@@ -13,6 +13,7 @@ export { RegistryGarbageCollection, type RegistryLifecycleProps } from './constr
 export { RegistryMaintenance } from './constructs/maintenance';
 export { RegistryModeParameter } from './constructs/mode-parameter';
 export { RegistryMonitoring } from './constructs/monitoring';
+export { RegistryPullThroughCache, type PullThroughCacheRule } from './constructs/pull-through';
 export { RegistryStorage, type StorageGrantee } from './constructs/storage';
 export { RegistryUploader } from './constructs/uploader';
 export { DEFAULT_MAX_NAME_DEPTH, type FunctionGroup } from '../lambda/config/routes';

@@ -12,6 +12,7 @@ import { RegistryMaintenance } from './constructs/maintenance';
 import { RegistryGarbageCollection, type RegistryLifecycleProps } from './constructs/garbage-collection';
 import { RegistryModeParameter } from './constructs/mode-parameter';
 import { RegistryMonitoring } from './constructs/monitoring';
+import { RegistryPullThroughCache, type PullThroughCacheRule } from './constructs/pull-through';
 import { RegistryStorage } from './constructs/storage';
 import { RegistryUploader } from './constructs/uploader';
 import { RegistryEvents, type RegistryEventsProps } from './constructs/events';
@@ -112,6 +113,16 @@ export interface OciRegistryProps {
    */
   readonly lifecycle?: RegistryLifecycleProps;
   /**
+   * A pull-through cache (docs/pull-through-cache.md): each rule serves an upstream registry under
+   * a prefix of our name space (`hub/library/nginx` from Docker Hub's `library/nginx`), fetched on
+   * first pull and served from the bucket afterwards. The blobs and manifests functions (and the
+   * uploader, which fills blobs over 64 MiB) get the rules and may read the rules' credentials
+   * secrets, nothing more. Without `uploadDataPath`, blobs over 64 MiB cannot be filled (a warning
+   * at synth says so).
+   * @default - no pull-through cache
+   */
+  readonly pullThroughCache?: PullThroughCacheRule[];
+  /**
    * Where the alarms (API 5xx rate, Lambda errors and throttles, DynamoDB throttles, dead letters)
    * send their alarm and OK notifications.
    * @default - alarms change state and show on the dashboard; nobody is notified
@@ -158,6 +169,8 @@ export class OciRegistry extends Construct {
   readonly accessControl?: RegistryAccessControl;
   /** Where registry events go, with `events`. */
   readonly events?: RegistryEvents;
+  /** The pull-through cache's rules and grants, with `pullThroughCache`. */
+  readonly pullThroughCache?: RegistryPullThroughCache;
   /** Scheduled housekeeping: the upload sweeper. */
   readonly maintenance: RegistryMaintenance;
   /** Scheduled online garbage collection. */
@@ -232,6 +245,14 @@ export class OciRegistry extends Construct {
       this.events.grantPublish(blobs);
       this.events.grantPublish(manifests);
     }
+    // The pull-through cache: the functions that serve blob and manifest reads fetch what is not here
+    // yet; nothing else gets the rules or the upstream credentials.
+    if (props.pullThroughCache?.length) {
+      this.pullThroughCache = new RegistryPullThroughCache(parts, 'PullThroughCache', props.pullThroughCache);
+      this.pullThroughCache.bind(blobs);
+      this.pullThroughCache.bind(manifests);
+      if (!props.uploadDataPath) this.pullThroughCache.warnWithoutFillPath();
+    }
     // What nothing references any more goes, online (docs/garbage-collection.md); manifest pushes
     // check the immutable-tag rules.
     this.garbageCollection = new RegistryGarbageCollection(parts, 'GarbageCollection', {
@@ -277,6 +298,11 @@ export class OciRegistry extends Construct {
       this.mode.bind(this.uploader.grantee);
       this.accessControl?.bindRegistry(this.uploader.grantee);
       this.events?.grantPublish(this.uploader.grantee);
+      // The uploader fills the blobs a function cannot (over 64 MiB), from the upstreams' own ports.
+      if (this.pullThroughCache) {
+        this.pullThroughCache.bind(this.uploader.grantee);
+        for (const port of this.pullThroughCache.upstreamPorts) this.uploader.allowUpstreamPort(port);
+      }
       this.frontDoor = new RegistryFrontDoor(parts, 'FrontDoor', {
         apiHost: this.api.executeApiHost,
         uploaderLoadBalancer: this.uploader.loadBalancer,
@@ -284,6 +310,7 @@ export class OciRegistry extends Construct {
         priceClass: props.priceClass,
         accessLogBucket: this.storage.accessLogBucket,
         removalPolicy: props.dataRemovalPolicy ?? RemovalPolicy.RETAIN,
+        pullThroughFills: this.pullThroughCache !== undefined,
       });
       url = this.frontDoor.url;
       host = this.frontDoor.host;

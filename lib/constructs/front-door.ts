@@ -19,7 +19,7 @@ import { HttpOrigin, VpcOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import type { IApplicationLoadBalancer } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
+import { FILL_PATH_PATTERN, UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
 
 /** A custom domain served by CloudFront. */
 export interface FrontDoorDomainProps {
@@ -48,6 +48,12 @@ export interface RegistryFrontDoorProps {
   readonly accessLogBucket: IBucket;
   /** What happens to the distribution's log bucket when it leaves the stack. */
   readonly removalPolicy: RemovalPolicy;
+  /**
+   * Send a pull-through cache's fills (`FILL_PATH_PATTERN`) to the uploader too, where large blobs are
+   * streamed from the upstream without a time limit.
+   * @default false
+   */
+  readonly pullThroughFills?: boolean;
 }
 
 /**
@@ -64,8 +70,8 @@ const LOG_EXPIRATION = Duration.days(90);
 
 /**
  * The registry's front door when the upload data path is on: one CloudFront distribution whose
- * default behavior goes to the HTTP API and whose `UPLOADER_PATH_PATTERN` behavior goes to the
- * uploader through a VPC origin. Nothing is cached: every response depends on the request's
+ * default behavior goes to the HTTP API and whose `UPLOADER_PATH_PATTERN` behavior (and, with a
+ * pull-through cache, `FILL_PATH_PATTERN`) goes to the uploader through a VPC origin. Nothing is cached: every response depends on the request's
  * credentials and on state that changes. HEAD requests and the 307 redirects of blob GETs pass
  * through unchanged (CloudFront never follows an origin's redirect), so blob bytes still go from S3
  * to the client directly.
@@ -125,7 +131,11 @@ export class RegistryFrontDoor extends Construct {
     this.distribution = new Distribution(this, 'Distribution', {
       comment: 'OCI registry: HTTP API, with uploads streamed to the uploader',
       defaultBehavior: passThrough(apiOrigin),
-      additionalBehaviors: { [UPLOADER_PATH_PATTERN]: passThrough(uploaderOrigin) },
+      additionalBehaviors: {
+        [UPLOADER_PATH_PATTERN]: passThrough(uploaderOrigin),
+        // The same origin (one VPC origin) and settings: a fill is a long GET whose bytes stream as they come.
+        ...(props.pullThroughFills ? { [FILL_PATH_PATTERN]: passThrough(uploaderOrigin) } : {}),
+      },
       httpVersion: HttpVersion.HTTP2_AND_3,
       priceClass: props.priceClass ?? PriceClass.PRICE_CLASS_100,
       logBucket: this.logBucket,

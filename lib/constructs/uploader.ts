@@ -78,7 +78,7 @@ export interface RegistryUploaderProps {
  * Networking, chosen for idle cost: a VPC of its own over two AZs with no NAT gateway.
  * - Tasks run in public subnets with a public IPv4 address ($3.65/month each) and reach ECR and
  *   CloudWatch Logs over the internet gateway; their security group admits nothing but the load
- *   balancer and lets out only HTTPS. The alternative, isolated subnets with interface endpoints for
+ *   balancer and lets out only HTTPS (and the ports of a pull-through cache's upstreams, `allowUpstreamPort`). The alternative, isolated subnets with interface endpoints for
  *   ECR (api, dkr) and CloudWatch Logs, costs about $7.30/month per endpoint per AZ: $43.80/month for
  *   three endpoints in two AZs, twelve times the address of the one task that runs when idle.
  * - S3 and DynamoDB are reached through gateway endpoints (free), so upload bytes stay on the AWS
@@ -97,6 +97,8 @@ export class RegistryUploader extends Construct {
   readonly service: FargateService;
   /** Storage grants and their environment variables land on the task role and the container. */
   readonly grantee: StorageGrantee;
+  /** The tasks' security group: in from the load balancer only, out on 443 (and `allowUpstreamPort`'s). */
+  readonly taskSecurityGroup: SecurityGroup;
 
   constructor(scope: Construct, id: string, props: RegistryUploaderProps) {
     super(scope, id);
@@ -158,11 +160,12 @@ export class RegistryUploader extends Construct {
       addToRolePolicy: (statement) => taskDefinition.addToTaskRolePolicy(statement),
     };
 
-    const taskSecurityGroup = new SecurityGroup(this, 'TaskSecurityGroup', {
+    this.taskSecurityGroup = new SecurityGroup(this, 'TaskSecurityGroup', {
       vpc: this.vpc,
       description: 'Registry uploader tasks: in from the load balancer only, out to AWS APIs over HTTPS',
       allowAllOutbound: false,
     });
+    const taskSecurityGroup = this.taskSecurityGroup;
     // ECR, CloudWatch Logs, S3 and DynamoDB (the last two through the gateway endpoints) all speak HTTPS.
     taskSecurityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'AWS APIs over HTTPS');
 
@@ -240,7 +243,7 @@ export class RegistryUploader extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'The environment holds resource names and settings only (bucket and table names, lifetimes, name depth, region, port and, with access control, the auth mode, service, accounts table name, signing key ARNs and public URL), the same variables the Lambda functions get; the uploader reads no secret, and token signing keys never leave KMS.',
+        "The environment holds resource names and settings only (bucket and table names, lifetimes, name depth, region, port and, with access control, the auth mode, service, accounts table name, signing key ARNs and public URL; with a pull-through cache, its rules with the ARNs of the upstream credentials' secrets), the same variables the Lambda functions get; no secret value is in it: upstream credentials are read from Secrets Manager at run time, and token signing keys never leave KMS.",
     });
     Validations.of(cluster).acknowledge({
       id: 'AwsSolutions-ECS4',
@@ -253,6 +256,14 @@ export class RegistryUploader extends Construct {
       reason:
         'ecr:GetAuthorizationToken, which the execution role needs to pull the image, does not support resource-level permissions; the image pull actions themselves are limited to the asset repository.',
     });
+  }
+
+  /**
+   * Lets the tasks reach upstream registries on `port` as well as 443 (a pull-through cache's
+   * `http://host:5000` upstream): the uploader fills large blobs from them.
+   */
+  allowUpstreamPort(port: number): void {
+    this.taskSecurityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(port), `Pull-through upstreams on port ${port}`);
   }
 }
 
