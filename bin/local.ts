@@ -3,14 +3,17 @@ import '../tools/quiet-warnings';
 import { exitUnlessPrerequisites } from '../tools/local/prerequisites';
 import { startLocalStack } from '../tools/local/stack/local-stack';
 import { functionLogFilter } from '../tools/local/stack/log-filter';
+import { describePullThrough, pullThroughFromEnv } from '../tools/local/stack/pull-through';
 
 /**
  * `npm start`: the synthesized stack on http://localhost:5000 (REGISTRY_PORT): every function of the
  * template from its bundle, with the template's environment, routes and IAM policies, data under
  * .registry-data (REGISTRY_DATA_DIR), on embedded S3 and DynamoDB servers. REGISTRY_AUTH_MODE=token
  * or basic synthesizes the stack with that access control (users are managed with `npx
- * serverless-oci-registry --local user add …`). `npm run dev` runs the TypeScript sources in one
- * process instead, for a quick loop.
+ * serverless-oci-registry --local user add …`). REGISTRY_PULL_THROUGH=hub=https://registry-1.docker.io
+ * adds a pull-through cache (credentials from the file REGISTRY_PULL_THROUGH_CREDENTIALS names, tag
+ * TTL from REGISTRY_PULL_THROUGH_TAG_TTL). `npm run dev` runs the TypeScript sources in one process
+ * instead, for a quick loop.
  */
 async function main(): Promise<void> {
   exitUnlessPrerequisites();
@@ -21,6 +24,9 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
+  // Checked before anything starts: a malformed value is one line, not a stack trace.
+  const pullThrough = pullThroughFromEnv(process.env);
+  for (const line of describePullThrough(pullThrough ?? [])) console.log(line);
   const printLog = functionLogFilter((line) => console.log(line));
   const stack = await startLocalStack({
     port: Number(process.env.REGISTRY_PORT ?? 5000),
@@ -33,6 +39,7 @@ async function main(): Promise<void> {
     },
     logLevel: process.env.REGISTRY_LOG_LEVEL ?? 'WARN',
     ...(process.env.REGISTRY_PATH_PREFIX ? { pathPrefix: process.env.REGISTRY_PATH_PREFIX } : {}),
+    ...(pullThrough ? { pullThrough } : {}),
     log: (line) => console.log(line),
     onLog: printLog,
     onRequest: (r) => {

@@ -85,7 +85,7 @@ export const STACK_START_TIMEOUT_MS = 300_000;
  * port: what the real-client and conformance tests drive, so that they test what `cdk deploy` ships.
  */
 export async function startTestStack(
-  options: Pick<LocalStackOptions, 'uploader' | 'auth' | 'events' | 'editTemplate' | 'pathPrefix'> = {},
+  options: Pick<LocalStackOptions, 'uploader' | 'auth' | 'events' | 'editTemplate' | 'pathPrefix' | 'pullThrough'> = {},
 ): Promise<TestStack> {
   const s3Endpoint = process.env.REGISTRY_TEST_S3_ENDPOINT;
   const dynamodbEndpoint = process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT;

@@ -350,12 +350,34 @@ export interface JsonServiceOptions {
    * alias in `KeyId`, so a call that names its key by alias cannot be judged without this.
    */
   readonly kmsKeyArnOfAlias?: (aliasArn: string) => string | undefined;
+  /**
+   * The full ARN of the secret a `SecretId` names (a name, a partial or a full ARN). Secrets Manager
+   * authorizes on the secret's full ARN, whose last six characters only it knows; a secret it does
+   * not know is authorized on the ARN its `SecretId` spells.
+   */
+  readonly secretArnOf?: (secretId: string) => string | undefined;
 }
 
 const KMS_WITHOUT_RESOURCE = new Set(['CreateKey', 'ListKeys', 'ListAliases', 'GenerateRandom']);
 
 // Request parameters that KMS exposes as condition keys of the same name.
 const KMS_CONTEXT_FIELDS = 'SigningAlgorithm MessageType EncryptionAlgorithm MacAlgorithm KeySpec KeyUsage'.split(' ');
+
+// Secrets Manager operations on the one secret their `SecretId` names (the Service Authorization
+// Reference: resource type Secret); anything else of Secrets Manager is not mapped.
+const SECRET_OPERATIONS = new Set([
+  'GetSecretValue',
+  'DescribeSecret',
+  'ListSecretVersionIds',
+  'GetResourcePolicy',
+  'PutSecretValue',
+  'UpdateSecret',
+  'UpdateSecretVersionStage',
+  'DeleteSecret',
+  'RestoreSecret',
+  'TagResource',
+  'UntagResource',
+]);
 
 // Operations on one named parameter; anything else of SSM is not mapped.
 const SSM_PARAMETER_OPERATIONS = new Set([
@@ -371,7 +393,9 @@ const SSM_PARAMETER_OPERATIONS = new Set([
  * The IAM requests one call of an AWS JSON-protocol service needs: KMS (`TrentService.<Op>` →
  * `kms:<Op>` on the key), SSM (`AmazonSSM.<Op>` → `ssm:<Op>` on each parameter) and EventBridge
  * (`AWSEvents.PutEvents` → `events:PutEvents` on each entry's bus, with `events:source` and
- * `events:detail-type`).
+ * `events:detail-type`) and Secrets Manager (`secretsmanager.<Op>` → `secretsmanager:<Op>` on the
+ * secret's full ARN, with `secretsmanager:SecretId`, `secretsmanager:VersionId` and
+ * `secretsmanager:VersionStage`).
  */
 export function jsonServiceAuthorizations(
   target: string,
@@ -384,6 +408,7 @@ export function jsonServiceAuthorizations(
     `arn:${arns.partition}:${svc}:${arns.region}:${arns.account}:${resource}`;
   if (service === 'TrentService') return kms(operationOf(target, service), body, arn, options);
   if (service === 'AmazonSSM') return ssm(operationOf(target, service), body, arn);
+  if (service === 'secretsmanager') return secretsManager(operationOf(target, service), body, arn, options);
   if (service === 'AWSEvents') {
     const op = operationOf(target, service);
     if (op !== 'PutEvents') throw new Error(`no IAM mapping for EventBridge ${op}`);
@@ -448,6 +473,25 @@ function kms(
       onKey('ReEncryptTo', field(body, 'DestinationKeyId', op)),
     ];
   return [onKey(op, field(body, 'KeyId', op))];
+}
+
+function secretsManager(
+  op: string,
+  body: Json,
+  arn: (svc: string, resource: string) => string,
+  options: JsonServiceOptions,
+): AuthorizationRequest[] {
+  if (!SECRET_OPERATIONS.has(op)) throw new Error(`no IAM mapping for Secrets Manager ${op}`);
+  const secretId = field(body, 'SecretId', op);
+  const resource =
+    options.secretArnOf?.(secretId) ??
+    (secretId.startsWith('arn:') ? secretId : arn('secretsmanager', `secret:${secretId}`));
+  const context = contextOf({
+    'secretsmanager:SecretId': secretId,
+    'secretsmanager:VersionId': typeof body.VersionId === 'string' ? body.VersionId : undefined,
+    'secretsmanager:VersionStage': typeof body.VersionStage === 'string' ? body.VersionStage : undefined,
+  });
+  return [{ action: `secretsmanager:${op}`, resource, ...(context ? { context } : {}) }];
 }
 
 function ssm(op: string, body: Json, arn: (svc: string, resource: string) => string): AuthorizationRequest[] {

@@ -17,7 +17,7 @@ import {
   type Credentials,
   type SignedRequest,
 } from './sigv4';
-import type { AwsStandIns } from './standins';
+import type { AwsStandIns, StandInService } from './standins';
 
 /**
  * The one AWS endpoint every local function, the uploader and every presigned URL talks to
@@ -28,8 +28,8 @@ import type { AwsStandIns } from './standins';
  * presigned URL's expiry), as AWS does before anything else (./sigv4). S3 requests then go to the S3
  * server signed afresh with its own account (so any S3-compatible server with one account can stand
  * there, and it still checks the payload against its declared hash and checksums), DynamoDB
- * requests to DynamoDB Local, and KMS, SSM and EventBridge requests to the stand-ins. A refusal is
- * the error AWS gives.
+ * requests to DynamoDB Local, and KMS, SSM, EventBridge and Secrets Manager requests to the
+ * stand-ins. A refusal is the error AWS gives.
  */
 export interface Principal {
   /** `arn:aws:sts::<account>:assumed-role/<role>/<session>`, as AWS names the caller in refusals. */
@@ -68,10 +68,11 @@ export interface AwsEndpoint {
   stop(): Promise<void>;
 }
 
-const JSON_TARGETS: Record<string, 'kms' | 'ssm' | 'events'> = {
+const JSON_TARGETS: Record<string, StandInService> = {
   TrentService: 'kms',
   AmazonSSM: 'ssm',
   AWSEvents: 'events',
+  secretsmanager: 'secretsmanager',
 };
 
 export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
@@ -199,7 +200,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     const requests =
       service === 'dynamodb'
         ? dynamodbAuthorizations(target, json, options.arns, options.partitionKeyOf)
-        : jsonServiceAuthorizations(target, json, options.arns);
+        : jsonServiceAuthorizations(target, json, options.arns, {
+            secretArnOf: (secretId) => options.standIns.secretArnOf(secretId),
+          });
     const refusal = authorize(principal, requests);
     if (refusal) {
       call(operation, 400, refusal);

@@ -16,6 +16,7 @@ import { startAwsEndpoint, type AwsCall, type AwsEndpoint } from './aws-endpoint
 import { FunctionPool } from './function-pool';
 import type { Template } from './intrinsics';
 import { loadStackModel, type FunctionModel, type RoleModel, type StackModel } from './stack-model';
+import { pullThroughContext, pullThroughSecrets, type LocalPullThroughRule } from './pull-through';
 import { AwsStandIns, type PublishedEvent } from './standins';
 import { synthesize } from './synth';
 import { startUploader, type RunningUploader } from './uploader-process';
@@ -44,6 +45,11 @@ export interface LocalStackOptions {
   readonly uploader?: boolean;
   /** Synthesize with registry events on; each published event is handed to `onEvent`. */
   readonly events?: { readonly pulls?: boolean; readonly onEvent?: (event: PublishedEvent) => void };
+  /**
+   * A pull-through cache (`-c pullThroughCache`): each rule's credentials become a secret of the
+   * Secrets Manager stand-in, which the template names by a local ARN and grants as deployed.
+   */
+  readonly pullThrough?: readonly LocalPullThroughRule[];
   /** The functions' log level (`-c logLevel`). @default 'WARN' */
   readonly logLevel?: string;
   /**
@@ -119,6 +125,9 @@ async function start(
     ...(auth.maxFailures !== undefined ? { maxFailedSignIns: String(auth.maxFailures) } : {}),
     ...(options.events ? { events: 'true', eventPulls: String(options.events.pulls ?? false) } : {}),
     ...(options.pathPrefix ? { pathPrefix: options.pathPrefix } : {}),
+    ...(options.pullThrough?.length
+      ? { pullThroughCache: pullThroughContext(options.pullThrough, { region: LOCAL_REGION, account: LOCAL_ACCOUNT }) }
+      : {}),
   };
   const synth = await synthesize(context, log);
   log(`${synth.cached ? 'cloud assembly cached' : 'synthesized'} in ${synth.milliseconds} ms: ${synth.assemblyDir}`);
@@ -183,6 +192,9 @@ async function start(
   const standIns = new AwsStandIns(resolve(dataDir, 'aws'), options.events?.onEvent);
   for (const key of model.keys) standIns.addKey(key.id, key.arn, key.keySpec);
   for (const parameter of model.parameters) standIns.addParameter(parameter.name, parameter.value);
+  // The pull-through rules' credentials, as an operator creates the secrets before deploying.
+  const secrets = pullThroughSecrets(options.pullThrough ?? [], { region: LOCAL_REGION, account: LOCAL_ACCOUNT });
+  for (const [arn, value] of secrets) standIns.addSecret(arn, value);
 
   const partitionKeys = new Map(
     model.tables.map((t) => [

@@ -5,8 +5,10 @@ import { join } from 'node:path';
 /**
  * Local stand-ins for the AWS services the stack uses besides S3 and DynamoDB, speaking their
  * JSON 1.1 protocols: KMS (the token signing keys: `Sign`, `GetPublicKey`, `DescribeKey`), SSM (the
- * mode parameter: `GetParameter`, `PutParameter`) and EventBridge (`PutEvents`). Keys and parameters
- * persist in the data directory, so tokens and maintenance mode survive a restart. Authorization
+ * mode parameter: `GetParameter`, `PutParameter`), EventBridge (`PutEvents`) and Secrets Manager
+ * (a pull-through cache's upstream credentials: `GetSecretValue`). Keys and parameters persist in the
+ * data directory, so tokens and maintenance mode survive a restart; secrets are held in memory only,
+ * seeded by the local stack at each start (their values never reach the disk). Authorization
  * happens before a request gets here (./aws-endpoint).
  */
 
@@ -30,12 +32,28 @@ interface Key {
   readonly privateKey: KeyObject;
 }
 
+interface StoredSecret {
+  readonly arn: string;
+  readonly name: string;
+  readonly secretString: string;
+  readonly versionId: string;
+  /** Epoch seconds, as the JSON protocol carries timestamps. */
+  readonly createdDate: number;
+}
+
+/** The services the stand-ins answer for, by their signing names. */
+export type StandInService = 'kms' | 'ssm' | 'events' | 'secretsmanager';
+
+/** The full ARN of a secret: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>`. */
+const SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/;
+
 const fault = (type: string, message: string): ServiceAnswer => ({ status: 400, body: { __type: type, message } });
 
 export class AwsStandIns {
   private readonly keys = new Map<string, Key>();
   private readonly parametersFile: string;
   private readonly parameters: Record<string, { Value: string; Version: number; LastModifiedDate: number }>;
+  private readonly secrets = new Map<string, StoredSecret>();
 
   constructor(
     private readonly dataDir: string,
@@ -66,7 +84,32 @@ export class AwsStandIns {
     this.saveParameters();
   }
 
-  handle(service: 'kms' | 'ssm' | 'events', operation: string, body: Record<string, unknown>): ServiceAnswer {
+  /**
+   * Holds a secret as CloudFormation or an operator would have created it, under its full ARN (the
+   * name followed by `-` and six characters, as Secrets Manager makes them), with its current value
+   * (`AWSCURRENT`). Adding it again replaces the value with a new version.
+   */
+  addSecret(arn: string, secretString: string): void {
+    const name = SECRET_ARN.exec(arn)?.[1];
+    if (!name) throw new Error(`secret ${arn}: not a secret's full ARN (…:secret:<name>-<6 characters>)`);
+    this.secrets.set(arn, {
+      arn,
+      name,
+      secretString,
+      versionId: randomUUID(),
+      createdDate: Math.floor(Date.now() / 1000),
+    });
+  }
+
+  /**
+   * The full ARN of the secret a `SecretId` names (its full ARN, its ARN without the six characters,
+   * or its name), as IAM authorizes a call on it; undefined when there is none.
+   */
+  secretArnOf(secretId: string): string | undefined {
+    return this.secretOf(secretId)?.arn;
+  }
+
+  handle(service: StandInService, operation: string, body: Record<string, unknown>): ServiceAnswer {
     switch (`${service}.${operation}`) {
       case 'kms.Sign':
         return this.sign(body);
@@ -79,6 +122,8 @@ export class AwsStandIns {
         return this.putParameter(body);
       case 'events.PutEvents':
         return this.putEvents(body);
+      case 'secretsmanager.GetSecretValue':
+        return this.getSecretValue(body);
       default:
         return fault('UnknownOperationException', `${service}:${operation} is not stood in for locally`);
     }
@@ -144,6 +189,44 @@ export class AwsStandIns {
     }
     for (const entry of entries) this.onEvent(entry);
     return { status: 200, body: { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: randomUUID() })) } };
+  }
+
+  private secretOf(secretId: string): StoredSecret | undefined {
+    const exact = this.secrets.get(secretId);
+    if (exact) return exact;
+    for (const secret of this.secrets.values()) {
+      if (secret.name === secretId || secret.arn.slice(0, -7) === secretId) return secret;
+    }
+    return undefined;
+  }
+
+  private getSecretValue(body: Record<string, unknown>): ServiceAnswer {
+    const secret = this.secretOf(String(body.SecretId ?? ''));
+    if (!secret) return fault('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    // One version per secret, the current one: another version or stage is not there.
+    if (body.VersionId !== undefined && body.VersionId !== secret.versionId) {
+      return fault(
+        'ResourceNotFoundException',
+        `Secrets Manager can't find the specified secret value for VersionId: ${String(body.VersionId)}`,
+      );
+    }
+    if (body.VersionStage !== undefined && body.VersionStage !== 'AWSCURRENT') {
+      return fault(
+        'ResourceNotFoundException',
+        `Secrets Manager can't find the specified secret value for staging label: ${String(body.VersionStage)}`,
+      );
+    }
+    return {
+      status: 200,
+      body: {
+        ARN: secret.arn,
+        Name: secret.name,
+        SecretString: secret.secretString,
+        VersionId: secret.versionId,
+        VersionStages: ['AWSCURRENT'],
+        CreatedDate: secret.createdDate,
+      },
+    };
   }
 
   private saveParameters(): void {
