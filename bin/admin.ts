@@ -78,7 +78,7 @@ function help(prefix?: string): string {
     '',
     "Manages a registry's users, access rules and robot tokens, and runs its housekeeping: garbage collection, " +
       'storage audits, upload purges, the lifecycle policy and maintenance mode. Storage commands take --local or ' +
-      '--metadata-table and --bucket; maintenance takes --local or --parameter; smoke tests a running registry ' +
+      '--metadata-table and --bucket; maintenance takes --local or --metadata-table; smoke tests a running registry ' +
       'at the URL given.',
     '',
     'Commands:',

@@ -11,7 +11,6 @@ export { RegistryFrontDoor } from './constructs/front-door';
 export { RegistryFunctions } from './constructs/functions';
 export { RegistryGarbageCollection, type RegistryLifecycleProps } from './constructs/garbage-collection';
 export { RegistryMaintenance } from './constructs/maintenance';
-export { RegistryModeParameter } from './constructs/mode-parameter';
 export { RegistryMonitoring } from './constructs/monitoring';
 export { RegistryPullThroughCache, type PullThroughCacheRule } from './constructs/pull-through';
 export { RegistryStorage, type StorageGrantee } from './constructs/storage';

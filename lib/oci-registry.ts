@@ -10,7 +10,6 @@ import { RegistryFrontDoor } from './constructs/front-door';
 import { RegistryFunctions } from './constructs/functions';
 import { RegistryMaintenance } from './constructs/maintenance';
 import { RegistryGarbageCollection, type RegistryLifecycleProps } from './constructs/garbage-collection';
-import { RegistryModeParameter } from './constructs/mode-parameter';
 import { RegistryMonitoring } from './constructs/monitoring';
 import { RegistryPullThroughCache, type PullThroughCacheRule } from './constructs/pull-through';
 import { RegistryStorage } from './constructs/storage';
@@ -175,8 +174,6 @@ export class OciRegistry extends Construct {
   readonly maintenance: RegistryMaintenance;
   /** Scheduled online garbage collection. */
   readonly garbageCollection: RegistryGarbageCollection;
-  /** The SSM parameter holding the registry's mode (maintenance mode: read-only). */
-  readonly mode: RegistryModeParameter;
   /** The dashboard and alarms, unless `monitoring` is false. */
   readonly monitoring?: RegistryMonitoring;
   /** The registry API root (`/v2/` below it): the distribution's with `uploadDataPath`, else the API's. */
@@ -214,12 +211,9 @@ export class OciRegistry extends Construct {
     const { base, blobs, manifests, discovery, token } = this.functions.byGroup;
     // GET /health reads one item of the table's health partition, nothing else.
     this.storage.grantHealthCheck(base);
-    // Maintenance mode: the functions that serve writes read it (reads never consult it), and the
-    // base function to report it on /health.
-    this.mode = new RegistryModeParameter(parts, 'Mode');
-    this.mode.bind(blobs);
-    this.mode.bind(manifests);
-    this.mode.bind(base);
+    // Maintenance mode, an item of the metadata table: the functions that serve writes read it (reads
+    // never consult it), and the base function to report it on /health.
+    for (const fn of [blobs, manifests, base]) this.storage.grantModeRead(fn);
 
     // Grants follow the calls each group's endpoints make (docs/storage.md, "Access patterns").
     // base answers /v2/ and unknown paths from its config alone.
@@ -295,7 +289,7 @@ export class OciRegistry extends Construct {
       });
       // Exactly the blobs function's upload grants, and the environment that goes with them.
       this.storage.grantUploads(this.uploader.grantee);
-      this.mode.bind(this.uploader.grantee);
+      this.storage.grantModeRead(this.uploader.grantee);
       this.accessControl?.bindRegistry(this.uploader.grantee);
       this.events?.grantPublish(this.uploader.grantee);
       // The uploader fills the blobs a function cannot (over 64 MiB), from the upstreams' own ports.

@@ -21,10 +21,10 @@ export class RegistryStack extends Stack {
     const registry = new RegistryInStack(this, 'Registry', props);
     this.registry = registry;
 
-    new CfnOutput(this, 'ModeParameter', {
-      value: registry.mode.parameter.parameterName,
+    new CfnOutput(this, 'MetadataTable', {
+      value: registry.storage.table.tableName,
       description:
-        'SSM parameter with the registry mode (read-write | read-only): npx serverless-oci-registry maintenance on|off|status --parameter <it>',
+        'Metadata table, for the admin CLI (--metadata-table): maintenance on|off|status (the registry mode is an item of it), gc, du, verify, policy, uploads purge',
     });
     new CfnOutput(this, 'RegistryUrl', { value: registry.url, description: 'The registry API root (/v2/ below it)' });
     new CfnOutput(this, 'RegistryHost', {
@@ -84,9 +84,6 @@ export class RegistryStack extends Stack {
   }
   get garbageCollection(): OciRegistry['garbageCollection'] {
     return this.registry.garbageCollection;
-  }
-  get mode(): OciRegistry['mode'] {
-    return this.registry.mode;
   }
   get monitoring(): OciRegistry['monitoring'] {
     return this.registry.monitoring;

@@ -19,8 +19,8 @@ export interface RegistryConfig {
   readonly lifecycle?: LifecycleConfig;
   /** Registry events (docs/events.md); absent when they are off. */
   readonly events?: EventsConfig;
-  /** SSM parameter with the registry's mode (maintenance); absent: always read-write. */
-  readonly modeParameter?: string;
+  /** Whether the registry's mode (maintenance) is read from the metadata table; false: always read-write. */
+  readonly modeInTable?: boolean;
   /** How much verification one request finishing a direct upload does; default 15 s, no byte limit. */
   readonly directVerifyBudget?: { readonly milliseconds: number; readonly bytes?: number };
 }
@@ -104,9 +104,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
   };
   if (mode === 'token' && auth.tokenKeyArns.length === 0) problems.push(`${ENV.tokenKeys} is required in token mode`);
   const events = loadEvents(env, problems);
-  const modeParameter = env[ENV.modeParameter] || undefined;
-  if (modeParameter && !/^(arn:[^:]+:ssm:[^:]*:\d*:parameter)?[a-zA-Z0-9_.\-/]+$/.test(modeParameter)) {
-    problems.push(`${ENV.modeParameter} must be an SSM parameter name or ARN, got "${modeParameter}"`);
+  const modeInTable = env[ENV.modeInTable] || undefined;
+  if (modeInTable !== undefined && modeInTable !== 'true' && modeInTable !== 'false') {
+    problems.push(`${ENV.modeInTable} must be true or false, got "${modeInTable}"`);
   }
   const pathPrefix = env[ENV.pathPrefix] || undefined;
   if (pathPrefix && !PATH_PREFIX.test(pathPrefix)) {
@@ -126,7 +126,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     ...(pathPrefix ? { pathPrefix } : {}),
     auth,
     ...(events ? { events } : {}),
-    ...(modeParameter ? { modeParameter } : {}),
+    ...(modeInTable === 'true' ? { modeInTable: true } : {}),
     lifecycle: loadLifecycle(
       env,
       {

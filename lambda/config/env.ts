@@ -43,8 +43,11 @@ export const ENV = {
   eventSource: 'REGISTRY_EVENT_SOURCE',
   /** `true` to publish `Manifest Pulled` on manifest GETs too. */
   eventPulls: 'REGISTRY_EVENT_PULLS',
-  /** SSM parameter holding `read-write` or `read-only` (maintenance mode); unset: always read-write. */
-  modeParameter: 'REGISTRY_MODE_PARAMETER',
+  /**
+   * `true` where the code follows the registry's mode (maintenance mode), kept in the metadata table's
+   * mode item (`MODE_ITEM_KEY`); unset: always read-write.
+   */
+  modeInTable: 'REGISTRY_MODE_IN_TABLE',
   /** Seconds garbage collection leaves anything written or referenced alone (docs/garbage-collection.md). */
   gcGrace: 'REGISTRY_GC_GRACE_SECONDS',
   /** Days untagged manifests are kept, or `never` to keep them. */

@@ -39,3 +39,10 @@ export const UPLOAD_EXPIRY_INDEX = {
   nonKeyAttributes: ['version', 'createdAt'],
   shards: 16,
 } as const;
+
+/**
+ * The item holding the registry's mode (`read-write` | `read-only`, maintenance mode): no registry
+ * item has this partition key, and the stack grants the functions that only read the mode GetItem on
+ * this partition alone (`dynamodb:LeadingKeys`). No item means read-write.
+ */
+export const MODE_ITEM_KEY = { pk: 'mode', sk: 'registry' } as const;

@@ -17,7 +17,7 @@ export function composeBase(config: RegistryConfig, retry?: RetrySettings): Base
     ...accessServices(config, dynamodb, kmsTokenKeysOnFirstUse(config.auth.tokenKeyArns)),
     // GET /health reads one fixed key of the table (the base function's only table grant).
     health: new DynamoDbHealthCheck(dynamodb, config.table),
-    ...registryMode(config),
+    ...registryMode(config, dynamodb),
   };
 }
 

@@ -40,7 +40,7 @@ export function compose(
     discovery: new DiscoveryService(storage.metadata),
     ...registryEvents(config),
     health: new DynamoDbHealthCheck(dynamodb, config.table),
-    ...registryMode(config),
+    ...registryMode(config, dynamodb),
   };
 }
 

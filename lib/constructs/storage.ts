@@ -4,7 +4,12 @@ import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { ENV } from '../../lambda/config/env';
-import { REPOSITORY_PARTITION_PREFIX, TABLE_SCHEMA, UPLOAD_EXPIRY_INDEX } from '../../lambda/config/table-schema';
+import {
+  MODE_ITEM_KEY,
+  REPOSITORY_PARTITION_PREFIX,
+  TABLE_SCHEMA,
+  UPLOAD_EXPIRY_INDEX,
+} from '../../lambda/config/table-schema';
 import { HEALTH_CHECK_KEY } from '../../lambda/config/observability';
 
 /**
@@ -216,6 +221,25 @@ export class RegistryStorage extends Construct {
         actions: ['dynamodb:GetItem'],
         resources: [this.table.tableArn],
         conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [HEALTH_CHECK_KEY] } },
+      }),
+    );
+  }
+
+  /**
+   * Lets registry code follow the registry's mode (maintenance mode: read-only), one item of the
+   * metadata table (`MODE_ITEM_KEY`): `dynamodb:GetItem` limited by `dynamodb:LeadingKeys` to that
+   * item's partition, and the variable that tells the code to read it. The functions that serve
+   * writes and /health (base) read it through a cache of 30 s per execution environment;
+   * `npx serverless-oci-registry maintenance on --metadata-table <table>` switches it, no deployment.
+   */
+  grantModeRead(fn: StorageGrantee): void {
+    this.bind(fn);
+    fn.addEnvironment(ENV.modeInTable, 'true');
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [MODE_ITEM_KEY.pk] } },
       }),
     );
   }

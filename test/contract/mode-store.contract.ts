@@ -1,9 +1,8 @@
 import type { ModeStore } from '../../lambda/core/ports/mode';
 
 /**
- * The behaviour every ModeStore must have. `open` gives a store as a deployment leaves it: created
- * and read-write (the stack creates the SSM parameter with `read-write`; a fresh local data
- * directory has no mode file).
+ * The behaviour every ModeStore must have. `open` gives a store as a deployment leaves it: read-write
+ * (a new metadata table has no mode item; a fresh local data directory has no mode file).
  */
 export function modeStoreContract(label: string, open: () => Promise<ModeStore>): void {
   describe(`ModeStore contract: ${label}`, () => {

@@ -227,7 +227,7 @@ describe('token auth with the upload data path', () => {
 
   test('the uploader verifies tokens like the functions: upload grants plus kms:GetPublicKey', () => {
     expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual(
-      [...UPLOAD_GRANTS, 'kms:GetPublicKey key:1', 'ssm:GetParameter parameter:mode'].sort(),
+      [...UPLOAD_GRANTS, 'kms:GetPublicKey key:1'].sort(),
     );
   });
 
@@ -323,9 +323,7 @@ describe('basic auth', () => {
   });
 
   test('the uploader signs callers in like the functions: upload grants plus the accounts items', () => {
-    expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual(
-      [...UPLOAD_GRANTS, ...ACCOUNTS, 'ssm:GetParameter parameter:mode'].sort(),
-    );
+    expect(grantsOfRole(s.stack, s.template, uploaderRoleId(s))).toEqual([...UPLOAD_GRANTS, ...ACCOUNTS].sort());
   });
 
   test('no KMS key and no token settings; the token function is left in mode none (it answers 404)', () => {

@@ -6,7 +6,8 @@ import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambd
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { ENV } from '../../lambda/config/env';
-import { METRICS_NAMESPACE, MODE_PATTERN } from '../../lambda/config/observability';
+import { METRICS_NAMESPACE } from '../../lambda/config/observability';
+import { MODE_ITEM_KEY } from '../../lambda/config/table-schema';
 import { FUNCTION_GROUPS } from '../../lambda/config/routes';
 import { ALARM_DEFAULTS, RegistryMonitoring } from '../../lib/constructs/monitoring';
 import {
@@ -23,9 +24,19 @@ import {
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const MODE_GRANT = 'ssm:GetParameter parameter:mode';
+/** The statement that lets a role read the mode item, and nothing else of the table. */
+const MODE_STATEMENT = {
+  Action: 'dynamodb:GetItem',
+  Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [MODE_ITEM_KEY.pk] } },
+};
 
 const resources = (s: Synthesized, type: string): Record<string, Json> => s.template.findResources(type);
+/** The DynamoDB statements of a role's policies, by the role's logical id. */
+const dynamodbStatements = (s: Synthesized, roleId: string): Json[] =>
+  Object.values(resources(s, 'AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Json[])
+    .filter((st) => JSON.stringify(st.Action).includes('dynamodb:'));
 const envOf = (s: Synthesized, group: (typeof FUNCTION_GROUPS)[number]): Record<string, unknown> =>
   resources(s, 'AWS::Lambda::Function')[functionId(s.stack, group)]?.Properties.Environment.Variables;
 const alarm = (s: Synthesized, id: string): Json => {
@@ -49,45 +60,36 @@ describe('observability and maintenance mode, default props', () => {
   });
   afterAll(() => s?.dispose());
 
-  test('the mode parameter: a standard String parameter, created read-write, refusing any other value, its name an output', () => {
-    s.template.resourceCountIs('AWS::SSM::Parameter', 1);
-    s.template.hasResourceProperties('AWS::SSM::Parameter', {
-      Type: 'String',
-      Value: 'read-write',
-      AllowedPattern: MODE_PATTERN,
-      Tier: 'Standard',
-    });
-    const parameterId = Object.keys(resources(s, 'AWS::SSM::Parameter'))[0];
-    s.template.hasOutput('ModeParameter', { Value: { Ref: parameterId } });
+  test('the mode is an item of the metadata table: no SSM parameter, and the table is an output for the admin CLI', () => {
+    s.template.resourceCountIs('AWS::SSM::Parameter', 0);
+    s.template.hasOutput('MetadataTable', { Value: { Ref: logicalId(s.stack.storage.table) } });
+    s.template.templateMatches({ Outputs: { ModeParameter: Match.absent() } });
   });
 
-  test('only the functions that serve writes or /health read the mode: exactly ssm:GetParameter on that parameter, and its name', () => {
+  test('only the functions that serve writes or /health read the mode: GetItem on the mode partition alone, and the flag', () => {
     for (const group of FUNCTION_GROUPS) {
       const reads = group === 'blobs' || group === 'manifests' || group === 'base';
-      expect([group, grantsOf(s.stack, s.template, group).filter((g) => g.startsWith('ssm:'))]).toEqual([
-        group,
-        reads ? [MODE_GRANT] : [],
-      ]);
-      const parameterId = Object.keys(resources(s, 'AWS::SSM::Parameter'))[0];
-      expect([group, envOf(s, group)[ENV.modeParameter]]).toEqual([group, reads ? { Ref: parameterId } : undefined]);
+      const fn = resources(s, 'AWS::Lambda::Function')[functionId(s.stack, group)]!;
+      const modeStatements = dynamodbStatements(s, fn.Properties.Role['Fn::GetAtt'][0]).filter(
+        (st) => JSON.stringify(st.Condition) === JSON.stringify(MODE_STATEMENT.Condition),
+      );
+      expect([group, modeStatements]).toEqual([group, reads ? [expect.objectContaining(MODE_STATEMENT)] : []]);
+      expect([group, envOf(s, group)[ENV.modeInTable]]).toEqual([group, reads ? 'true' : undefined]);
+      expect([group, grantsOf(s.stack, s.template, group).filter((g) => g.startsWith('ssm:'))]).toEqual([group, []]);
     }
   });
 
-  test('the base function reads the table for /health, limited to the health partition', () => {
+  test('the base function reads the table for /health and the mode, limited to those two partitions', () => {
     expect(grantsOf(s.stack, s.template, 'base').filter((g) => g.startsWith('dynamodb:'))).toEqual([
       'dynamodb:GetItem table',
     ]);
     const base = resources(s, 'AWS::Lambda::Function')[functionId(s.stack, 'base')]!;
-    const roleId = base.Properties.Role['Fn::GetAtt'][0];
-    const statements = Object.values(resources(s, 'AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
-      .flatMap((p) => p.Properties.PolicyDocument.Statement as Json[])
-      .filter((st) => JSON.stringify(st.Action).includes('dynamodb:'));
-    expect(statements).toEqual([
+    expect(dynamodbStatements(s, base.Properties.Role['Fn::GetAtt'][0])).toEqual([
       expect.objectContaining({
         Action: 'dynamodb:GetItem',
         Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['health'] } },
       }),
+      expect.objectContaining(MODE_STATEMENT),
     ]);
   });
 
@@ -165,9 +167,10 @@ describe('observability props: tracing, log level, the upload data path (cdk-nag
   test('the uploader reads the mode like the functions that serve writes, and emits the registry metrics', () => {
     const task = Object.values(resources(s, 'AWS::ECS::TaskDefinition'))[0]!;
     const roleId = task.Properties.TaskRoleArn['Fn::GetAtt'][0] as string;
-    expect(grantsOfRole(s.stack, s.template, roleId)).toEqual([...UPLOAD_GRANTS, MODE_GRANT].sort());
-    const env = (task.Properties.ContainerDefinitions[0].Environment as { Name: string }[]).map((e) => e.Name);
-    expect(env).toContain(ENV.modeParameter);
+    expect(grantsOfRole(s.stack, s.template, roleId)).toEqual([...UPLOAD_GRANTS].sort());
+    expect(dynamodbStatements(s, roleId)).toContainEqual(expect.objectContaining(MODE_STATEMENT));
+    const env = task.Properties.ContainerDefinitions[0].Environment as { Name: string; Value: unknown }[];
+    expect(env).toContainEqual({ Name: ENV.modeInTable, Value: 'true' });
     const body = JSON.stringify(Object.values(resources(s, 'AWS::CloudWatch::Dashboard'))[0]?.Properties.DashboardBody);
     expect(body).toContain('\\"functionGroup\\",\\"uploader\\"');
   });
@@ -224,12 +227,12 @@ describe('observability props that change what is created', () => {
     }
   });
 
-  test('monitoring: false leaves out the dashboard and the alarms, not the mode parameter', () => {
+  test('monitoring: false leaves out the dashboard and the alarms, not the maintenance mode', () => {
     const s = synthRegistry({ monitoring: false });
     try {
       s.template.resourceCountIs('AWS::CloudWatch::Dashboard', 0);
       s.template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
-      s.template.resourceCountIs('AWS::SSM::Parameter', 1);
+      expect(envOf(s, 'blobs')[ENV.modeInTable]).toBe('true');
     } finally {
       s.dispose();
     }

@@ -123,7 +123,6 @@ export function grantsOfRole(stack: RegistryStack, template: Template, roleId: s
     // Keys are named by their generation: `key:<generation>`.
     keys: new Map((access?.signingKeys ?? []).map((k) => [logicalId(k), k.node.id.replace(/^TokenSigningKey/, '')])),
     logGroups: new Set(Object.keys(template.findResources('AWS::Logs::LogGroup'))),
-    modeParameter: logicalId(stack.mode.parameter),
   };
   const grants = new Set<string>();
   for (const policy of Object.values(template.findResources('AWS::IAM::Policy')) as Json[]) {
@@ -162,8 +161,6 @@ interface Ids {
   readonly accounts?: string;
   readonly keys: Map<string, string>;
   readonly logGroups: Set<string>;
-  /** The SSM parameter with the registry mode: `parameter:mode`. */
-  readonly modeParameter: string;
 }
 
 function name(resource: unknown, ids: Ids): string {
@@ -177,8 +174,6 @@ function name(resource: unknown, ids: Ids): string {
   if (prefix?.[1] === ids.bucket) return `bucket:${prefix[2]}`;
   // An index of the metadata table: `table/index/<name>`.
   if (prefix?.[1] === ids.table) return `table/${prefix[2]}`;
-  const parameter = /^\{"Fn::Join":\["",\["arn:[^"]*:ssm:[^"]*:parameter\/",\{"Ref":"([^"]+)"\}\]\]\}$/.exec(text);
-  if (parameter?.[1] === ids.modeParameter) return 'parameter:mode';
   return text;
 }
 
@@ -206,13 +201,13 @@ export const LOGS = ['logs:CreateLogStream logs', 'logs:PutLogEvents logs'];
  * (docs/storage.md, "Access patterns"); access control and events add to these.
  */
 export const DEFAULT_GRANTS: Record<FunctionGroup, string[]> = {
-  // GET /health: GetItem limited to the health partition (test/infra/observability.test.ts checks the
-  // condition), and the mode it reports.
-  base: ['dynamodb:GetItem table', 'ssm:GetParameter parameter:mode'],
-  // Uploads, plus reading blobs (the role signs the presigned GET URLs), plus the maintenance mode.
-  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*', 'ssm:GetParameter parameter:mode'],
+  // GET /health and the mode it reports: GetItem limited to the health and the mode partitions
+  // (test/infra/observability.test.ts checks the conditions, and the mode's for blobs and manifests).
+  base: ['dynamodb:GetItem table'],
+  // Uploads, plus reading blobs (the role signs the presigned GET URLs); the maintenance mode is an
+  // item of the table, whose GetItem the uploads have.
+  blobs: [...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*'],
   manifests: [
-    'ssm:GetParameter parameter:mode',
     'dynamodb:BatchGetItem table',
     'dynamodb:DeleteItem table',
     'dynamodb:GetItem table',

@@ -214,8 +214,8 @@ describe('RegistryStack with the upload data path', () => {
   test('the task role holds exactly the upload grants of the blobs function, with no wildcard action', () => {
     const roleId = taskDefinition().TaskRoleArn['Fn::GetAtt'][0] as string;
     const grants = grantsOfRole(s.stack, s.template, roleId);
-    // ...and reads the maintenance mode, as the blobs function does.
-    expect(grants).toEqual([...UPLOAD_GRANTS, 'ssm:GetParameter parameter:mode'].sort());
+    // (The maintenance mode, which it reads as the blobs function does, is one item of the table.)
+    expect(grants).toEqual([...UPLOAD_GRANTS].sort());
     // The blobs function has the same, plus blob reads (presigned GETs) and its log group.
     const blobs = grantsOf(s.stack, s.template, 'blobs').filter(
       (g) => !g.startsWith('logs:') && g !== 's3:GetObject bucket:blobs/*',
@@ -240,7 +240,7 @@ describe('RegistryStack with the upload data path', () => {
       [ENV.bucket]: { Ref: logicalId(s.stack.storage.bucket) },
       [ENV.table]: { Ref: logicalId(s.stack.storage.table) },
       [ENV.uploadTtl]: '86400',
-      [ENV.modeParameter]: { Ref: logicalId(s.stack.mode.parameter) },
+      [ENV.modeInTable]: 'true',
     });
     // Uploads in flight get Fargate's longest stop timeout to finish after SIGTERM.
     expect(taskDefinition().ContainerDefinitions[0].StopTimeout).toBe(120);

@@ -1,6 +1,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { Template } from '../../tools/local/stack/intrinsics';
 import type { PublishedEvent } from '../../tools/local/stack/standins';
 import { RegistryClient } from '../support/http-client';
@@ -98,6 +99,47 @@ describe('the synthesized stack', () => {
     const read = stack.calls.slice(from).find((c) => c.service === 's3' && c.operation === 'GET object');
     expect(read?.status).toBe(403);
   });
+
+  // Last in this stack: the functions keep the mode they read for up to 30 s after it is switched back.
+  test('maintenance mode: the admin CLI switches the mode item, which the functions read within their grants', async () => {
+    const registry = new RegistryClient(stack.url);
+    const admin = (...args: string[]) =>
+      execFileSync(
+        process.execPath,
+        ['--import', 'tsx', 'bin/admin.ts', 'maintenance', ...args, '--local', '--data-dir', stack.dataDir],
+        { cwd: join(__dirname, '..', '..') },
+      ).toString();
+    const from = stack.calls.length;
+    try {
+      expect(admin('on')).toMatch(/^maintenance mode on \(local mode, table \S+\)/);
+      expect(JSON.parse(admin('status', '--json'))).toMatchObject({ mode: 'read-only', maintenance: true });
+      // Each execution environment reads the mode at most once per 30 s.
+      await until(
+        '/health reporting read-only',
+        async () => {
+          const body = (await (await registry.request('GET', '/health')).json()) as { mode?: string };
+          return body.mode === 'read-only' ? body : undefined;
+        },
+        45_000,
+      );
+      const refused = await until(
+        'a refused upload',
+        async () => {
+          const res = await registry.request('POST', '/v2/iam/maintenance/blobs/uploads/');
+          return res.status === 503 ? res : undefined;
+        },
+        45_000,
+      );
+      expect(refused.headers.get('retry-after')).toBe('60');
+    } finally {
+      admin('off');
+    }
+    const reads = stack.calls.slice(from).filter((c) => c.service === 'dynamodb' && c.operation === 'GetItem');
+    expect(reads.filter((c) => c.denied)).toEqual([]);
+    // The base function may read no other item than the health check's and the mode's.
+    const base = stack.model.functions.find((f) => f.logicalId.startsWith('FunctionsBase'))!.name;
+    expect(reads.some((c) => c.principal === base && c.status === 200)).toBe(true);
+  }, 120_000);
 });
 
 describe('a grant removed from the synthesized template', () => {

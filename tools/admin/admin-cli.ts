@@ -503,8 +503,9 @@ export const COMMANDS: Record<string, CliCommand | StorageCliCommand | HttpCliCo
 };
 
 /**
- * `maintenance on|off|status`: the registry's mode, not its accounts, so (like `uploads purge`) it
- * finds its own target: `--local`, or `--parameter` with a stack's `ModeParameter` output.
+ * `maintenance on|off|status`: the registry's mode, an item of the metadata table, so (like
+ * `uploads purge`) it finds its own target: `--local`, or `--metadata-table` with a stack's
+ * `MetadataTable` output.
  */
 function maintenanceCommand(action: 'on' | 'off' | 'status', summary: string): StorageCliCommand {
   return {
@@ -513,12 +514,19 @@ function maintenanceCommand(action: 'on' | 'off' | 'status', summary: string): S
     summary,
     details:
       'The functions and the uploader read the mode at most once per 30 s, so a switch takes effect within ' +
-      '30 s without a deployment. Target: --local (the file maintenance-mode in the data directory), or a ' +
-      "stack's SSM parameter with --parameter (default $REGISTRY_MODE_PARAMETER; region and credentials " +
-      'from the environment; needs ssm:PutParameter to switch, ssm:GetParameter for status).',
-    targetHelp: '--parameter above',
+      "30 s without a deployment. Target: --local (the local stack's metadata table; with npm run dev the file " +
+      "maintenance-mode in the data directory), or a stack's metadata table with --metadata-table (default " +
+      '$REGISTRY_TABLE; region and credentials from the environment; needs dynamodb:PutItem on it to switch, ' +
+      'dynamodb:GetItem for status).',
+    targetHelp: '--metadata-table above',
     options: {
-      parameter: { type: 'string', value: '<name>', help: "a deployed stack's mode parameter (output ModeParameter)" },
+      'metadata-table': {
+        type: 'string',
+        value: '<table>',
+        help: "a deployed stack's metadata table (output MetadataTable)",
+      },
+      // Stacks deployed before the mode moved into the table output ModeParameter; say where it went.
+      parameter: { type: 'string', value: '<name>', help: 'no longer used: the mode is in the metadata table' },
       ...(action === 'status' ? { json: JSON_OPTION } : {}),
     },
     check(_args, values) {
@@ -533,15 +541,20 @@ function maintenanceCommand(action: 'on' | 'off' | 'status', summary: string): S
 
 /** The target checks of `maintenance` commands, without loading them. */
 function checkModeTarget(values: CliValues): void {
-  const parameter = typeof values.parameter === 'string' ? values.parameter : undefined;
-  if (values.table !== undefined) {
-    throw new UsageError('--table names an accounts table; maintenance takes --local or --parameter <name>');
-  }
-  if (values.local && parameter) throw new UsageError('use either --local or --parameter, not both');
-  if (values['data-dir'] !== undefined && !values.local) throw new UsageError('--data-dir goes with --local');
-  if (!values.local && !parameter && !process.env.REGISTRY_MODE_PARAMETER) {
+  const table = typeof values['metadata-table'] === 'string' ? values['metadata-table'] : undefined;
+  if (values.parameter !== undefined) {
     throw new UsageError(
-      "which registry? --local (local mode's data directory) or --parameter <the stack's ModeParameter output>",
+      "the registry's mode is an item of its metadata table now, not an SSM parameter: --metadata-table <the stack's MetadataTable output> (docs/operations.md)",
+    );
+  }
+  if (values.table !== undefined) {
+    throw new UsageError('--table names an accounts table; maintenance takes --local or --metadata-table <table>');
+  }
+  if (values.local && table) throw new UsageError('use either --local or --metadata-table, not both');
+  if (values['data-dir'] !== undefined && !values.local) throw new UsageError('--data-dir goes with --local');
+  if (!values.local && !table && !process.env.REGISTRY_TABLE) {
+    throw new UsageError(
+      "which registry? --local (local mode's data directory) or --metadata-table <the stack's MetadataTable output>",
     );
   }
 }

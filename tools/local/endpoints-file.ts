@@ -12,9 +12,10 @@ export interface LocalEndpoints {
   /** The blob bucket and the S3 server holding it (the admin CLI's `uploads purge`). */
   readonly bucket?: string;
   readonly s3Endpoint?: string;
-  /** The synthesized stack's AWS endpoint (SSM, KMS, …) and its mode parameter (`maintenance --local`). */
+  /** The synthesized stack's AWS endpoint (KMS, EventBridge, …). */
   readonly awsEndpoint?: string;
-  readonly modeParameter?: string;
+  /** Whether the stack's functions follow the mode item of `table` (`maintenance --local`). */
+  readonly modeInTable?: boolean;
 }
 
 /** Whether the process that wrote the endpoints file still runs. */

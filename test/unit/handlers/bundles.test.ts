@@ -11,13 +11,12 @@ const ROOT = join(__dirname, '..', '..', '..');
  */
 const EXPECTED: Record<string, readonly string[]> = {
   // Checks callers (token public keys in KMS, or the accounts table), /health and its mode.
-  base: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', '@aws-sdk/client-ssm', 'jose'],
+  base: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', 'jose'],
   blobs: [
     '@aws-sdk/client-dynamodb',
     '@aws-sdk/client-eventbridge',
     '@aws-sdk/client-kms',
     '@aws-sdk/client-s3',
-    '@aws-sdk/client-ssm',
     '@aws-sdk/s3-request-presigner',
     'hash-wasm',
     'jose',
@@ -27,7 +26,6 @@ const EXPECTED: Record<string, readonly string[]> = {
     '@aws-sdk/client-eventbridge',
     '@aws-sdk/client-kms',
     '@aws-sdk/client-s3',
-    '@aws-sdk/client-ssm',
     '@aws-sdk/s3-request-presigner',
     'jose',
   ],

@@ -24,7 +24,7 @@ function config(overrides: Record<string, string> = {}): RegistryConfig {
     [ENV.accountsTable]: 'accounts',
     [ENV.tokenKeys]: KEY,
     [ENV.eventBus]: 'default',
-    [ENV.modeParameter]: '/registry/mode',
+    [ENV.modeInTable]: 'true',
     ...overrides,
   });
 }
@@ -51,7 +51,7 @@ describe('each function composes the services of its own routes', () => {
   });
 
   test('without events and maintenance mode, no group has them', () => {
-    const plain = config({ [ENV.eventBus]: '', [ENV.modeParameter]: '' });
+    const plain = config({ [ENV.eventBus]: '', [ENV.modeInTable]: '' });
     for (const composeGroup of [composeBase, composeBlobs, composeManifests]) {
       const services = composeGroup(plain) as object;
       expect(services).not.toHaveProperty('events');

@@ -7,6 +7,7 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createAwsClients, type AwsClients } from '../../../lambda/adapters/aws-clients';
 import { DynamoDbAccounts } from '../../../lambda/adapters/dynamodb/dynamodb-accounts';
 import { provisionDeclared } from '../../../lambda/adapters/provision';
+import { ENV } from '../../../lambda/config/env';
 import type { AccountStore } from '../../../lambda/core/ports/accounts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators } from '../emulators';
 import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../endpoints-file';
@@ -342,7 +343,7 @@ async function start(
     bucket: env('REGISTRY_BUCKET') ?? '',
     s3Endpoint: servers.s3Endpoint,
     awsEndpoint: endpoint.url,
-    ...(env('REGISTRY_MODE_PARAMETER') ? { modeParameter: env('REGISTRY_MODE_PARAMETER') } : {}),
+    ...(env(ENV.modeInTable) === 'true' ? { modeInTable: true } : {}),
   };
   const endpointsFile = resolve(dataDir, LOCAL_ENDPOINTS_FILE);
   writeFileSync(endpointsFile, JSON.stringify(endpoints, null, 2));
