@@ -4,6 +4,7 @@ import type { PriceClass } from 'aws-cdk-lib/aws-cloudfront';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DEFAULT_MAX_NAME_DEPTH, PATH_PREFIX } from '../lambda/config/routes';
+import { ENV } from '../lambda/config/env';
 import { RegistryAccessControl, validateAuth, type RegistryAuthProps } from './constructs/access-control';
 import { RegistryApi, type RegistryDomainProps } from './constructs/api';
 import { RegistryFrontDoor } from './constructs/front-door';
@@ -296,6 +297,8 @@ export class OciRegistry extends Construct {
       if (this.pullThroughCache) {
         this.pullThroughCache.bind(this.uploader.grantee);
         for (const port of this.pullThroughCache.upstreamPorts) this.uploader.allowUpstreamPort(port);
+        // The blobs function redirects those first pulls to the uploader's fill path.
+        blobs.addEnvironment(ENV.pullThroughFill, 'true');
       }
       this.frontDoor = new RegistryFrontDoor(parts, 'FrontDoor', {
         apiHost: this.api.executeApiHost,

@@ -2,6 +2,7 @@ import { ENV } from './env';
 import { loadLifecycle, type LifecycleConfig } from './lifecycle';
 import { DEFAULT_EVENT_SOURCE, eventBusProblem, eventSourceProblem } from './events';
 import { DEFAULT_MAX_NAME_DEPTH, MAX_SUPPORTED_NAME_DEPTH, PATH_PREFIX } from './routes';
+import { parsePullThroughRules, type PullThroughRule } from './pull-through';
 
 /** A function's validated configuration, loaded once at cold start. */
 export interface RegistryConfig {
@@ -23,6 +24,14 @@ export interface RegistryConfig {
   readonly modeInTable?: boolean;
   /** How much verification one request finishing a direct upload does; default 15 s, no byte limit. */
   readonly directVerifyBudget?: { readonly milliseconds: number; readonly bytes?: number };
+  /** Pull-through cache rules (docs/pull-through-cache.md); absent: no repository is a cache. */
+  readonly pullThrough?: PullThroughConfig;
+}
+
+export interface PullThroughConfig {
+  readonly rules: readonly PullThroughRule[];
+  /** The upload data path fills blobs too large for a function (`FILL_PATH_PATTERN`). */
+  readonly fillPath: boolean;
 }
 
 /** Where registry events go. */
@@ -114,6 +123,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
       `${ENV.pathPrefix} must be a path such as /registry (segments of letters, digits, '.', '_', '~', '-', no trailing /), got "${pathPrefix}"`,
     );
   }
+  const rules = parsePullThroughRules(env[ENV.pullThrough], problems);
+  const fillPath = env[ENV.pullThroughFill] || 'false';
+  if (fillPath !== 'true' && fillPath !== 'false') {
+    problems.push(`${ENV.pullThroughFill} must be true or false, got "${fillPath}"`);
+  }
   const config: RegistryConfig = {
     bucket: required(ENV.bucket),
     table: required(ENV.table),
@@ -125,6 +139,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     s3PublicEndpoint: publicEndpoint,
     ...(pathPrefix ? { pathPrefix } : {}),
     auth,
+    ...(rules.length > 0 ? { pullThrough: { rules, fillPath: fillPath === 'true' } } : {}),
     ...(events ? { events } : {}),
     ...(modeInTable === 'true' ? { modeInTable: true } : {}),
     lifecycle: loadLifecycle(

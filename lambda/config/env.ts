@@ -65,4 +65,9 @@ export const ENV = {
    * unset: no repository is a cache.
    */
   pullThrough: 'REGISTRY_PULL_THROUGH',
+  /**
+   * `true` when the upload data path serves `FILL_PATH_PATTERN`: blobs of cached repositories too
+   * large for a function are filled there; unset: they are answered UNAVAILABLE.
+   */
+  pullThroughFill: 'REGISTRY_PULL_THROUGH_FILL',
 } as const;

@@ -27,6 +27,14 @@ export const REGISTRY_METRICS = {
   latency: 'Latency',
   /** Upload bodies the uploader task was streaming when one more was admitted (its autoscaling metric). */
   uploadsInFlight: 'UploadsInFlight',
+  /** Pull-through cache: pulls of cached repositories served from what was stored. */
+  cacheHits: 'CacheHits',
+  /** Pull-through cache: manifests and blobs fetched from the upstream. */
+  cacheMisses: 'CacheMisses',
+  /** Pull-through cache: upstream requests that failed (a stale answer, or UNAVAILABLE). */
+  upstreamFailures: 'UpstreamFailures',
+  /** Pull-through cache: bytes fetched from the upstream. */
+  upstreamBytes: 'UpstreamBytes',
 } as const;
 export type RegistryMetric = (typeof REGISTRY_METRICS)[keyof typeof REGISTRY_METRICS];
 

@@ -16,6 +16,8 @@ export const EVENT_TYPES = [
   'Blob Pulled',
   'Blob Deleted',
   'Tag Changed',
+  'Cache Filled',
+  'Upstream Failed',
 ] as const;
 export type RegistryEventType = (typeof EVENT_TYPES)[number];
 
@@ -43,6 +45,14 @@ export interface RegistryEventFacts {
   readonly action?: TagAction;
   /** `Blob Pushed` by a cross-repository mount: the repository the blob was mounted from. */
   readonly mountedFrom?: string;
+  /** Pulls of a cached repository: whether it was there (`hit`), fetched (`miss`) or served while the upstream failed (`stale`). */
+  readonly cache?: 'hit' | 'miss' | 'stale';
+  /** `Cache Filled`, `Upstream Failed`: the upstream registry's origin. */
+  readonly upstream?: string;
+  /** `Cache Filled`, `Upstream Failed`: milliseconds the upstream took. */
+  readonly upstreamMs?: number;
+  /** `Upstream Failed`: what the upstream answered, or why it could not be asked. */
+  readonly error?: string;
 }
 
 /** An event's `detail`. */

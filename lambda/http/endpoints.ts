@@ -10,6 +10,7 @@ import {
   UnsupportedError,
 } from '../core/errors';
 import { assertValidName } from '../core/names';
+import { refuseCacheWrite } from '../core/services/manifest-service';
 import type { BlobRecord, UploadSession } from '../core/ports/metadata';
 import type { Grant } from '../core/auth/access';
 import { REGISTRY_METRICS } from '../config/observability';
@@ -26,6 +27,7 @@ import {
   manifestDeleted,
   manifestPulled,
   manifestPushed,
+  recordCache,
   tagBefore,
 } from './events';
 import { recordPull } from './pulls';
@@ -81,8 +83,13 @@ export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
       'Docker-Content-Digest': record.digest,
     });
   }
-  const { record, url } = await blobs.locate(route.name, route.digest);
-  await emit(req, services, caller, blobPulled(services, route.name, record));
+  const located = await blobs.locate(route.name, route.digest);
+  // A cached blob too large for this function: the upload data path fills it and streams it at once.
+  if (located.fill !== undefined)
+    return respond(307, { Location: located.fill, 'Docker-Content-Digest': route.digest });
+  const { record, url, cache } = located;
+  recordCache(req, cache);
+  await emit(req, services, caller, blobPulled(services, route.name, record, cache));
   return respond(307, { Location: url, 'Docker-Content-Digest': record.digest });
 };
 
@@ -92,6 +99,7 @@ async function uploads(
   services: BlobsServices,
 ): Promise<HttpResponse> {
   const { uploads, blobs } = services;
+  refuseCacheWrite(blobs.cacheRules, route.name);
   if (route.kind === 'upload-start') {
     allow(req, ['POST']);
     const grant = await authorize(req, route, services);
@@ -245,16 +253,19 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, servic
     await emit(req, services, caller, manifestDeleted(route.name, route.reference, before));
     return respond(202);
   }
-  const { record, body } = await manifests.get(route.name, route.reference, method === 'GET');
+  const { record, body, cache } = await manifests.get(route.name, route.reference, method === 'GET');
+  recordCache(req, cache);
   if (method === 'GET') {
-    await emit(req, services, caller, manifestPulled(services, route.name, route.reference, record));
+    await emit(req, services, caller, manifestPulled(services, route.name, route.reference, record, cache));
     await recordPull(services, route.name, record);
   }
-  const headers = {
+  const headers: Record<string, string> = {
     'Content-Type': record.mediaType,
     'Docker-Content-Digest': record.digest,
     'Content-Length': String(record.size),
   };
+  // RFC 9111 §5.5: served from the cache because the upstream could not be asked.
+  if (cache?.outcome === 'stale') headers.Warning = '110 - "Response is Stale"';
   return respond(200, headers, body);
 };
 

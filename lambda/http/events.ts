@@ -3,6 +3,8 @@ import { ManifestUnknownError } from '../core/errors';
 import { registryEvent, type RegistryEventFacts, type RegistryEventType } from '../core/events';
 import { isValidTag } from '../core/names';
 import type { BlobRecord, ManifestRecord } from '../core/ports/metadata';
+import type { CacheOutcome } from '../core/services/pull-through';
+import { REGISTRY_METRICS } from '../config/observability';
 import type { AuthorizedGrant } from './auth';
 import { log } from './log';
 import type { RegistryRequest } from './request';
@@ -92,15 +94,64 @@ export function manifestPulled(
   name: string,
   reference: string,
   record: ManifestRecord,
+  cache?: CacheOutcome,
 ): EventDraft[] {
-  if (!services.publishPulls) return [];
   const tag = looksLikeDigest(reference) ? undefined : reference;
+  const drafts = cacheDrafts(name, record.digest, cache, tag);
+  if (!services.publishPulls) return drafts;
   return [
     [
       'Manifest Pulled',
-      { repository: name, digest: record.digest, mediaType: record.mediaType, size: record.size, tag },
+      {
+        repository: name,
+        digest: record.digest,
+        mediaType: record.mediaType,
+        size: record.size,
+        tag,
+        ...(cache ? { cache: pulledFrom(cache) } : {}),
+      },
     ],
+    ...drafts,
   ];
+}
+
+/**
+ * A cached repository's pull: `Cache Filled` when the upstream's content was fetched and stored,
+ * `Upstream Failed` when a stale copy was served because the upstream failed.
+ */
+function cacheDrafts(name: string, digest: string, cache: CacheOutcome | undefined, tag?: string): EventDraft[] {
+  if (cache?.outcome === 'miss') {
+    return [
+      [
+        'Cache Filled',
+        { repository: name, digest, tag, size: cache.bytes, upstream: cache.upstream, upstreamMs: cache.upstreamMs },
+      ],
+    ];
+  }
+  if (cache?.outcome === 'stale') {
+    return [
+      [
+        'Upstream Failed',
+        { repository: name, digest, tag, upstream: cache.upstream, upstreamMs: cache.upstreamMs, error: cache.error },
+      ],
+    ];
+  }
+  return [];
+}
+
+function pulledFrom(cache: CacheOutcome): 'hit' | 'miss' | 'stale' {
+  return cache.outcome === 'upstreamFailed' ? 'stale' : cache.outcome;
+}
+
+/** A cached repository's pull, counted: hits, misses and the bytes fetched, upstream failures. */
+export function recordCache(req: RegistryRequest, cache: CacheOutcome | undefined): void {
+  if (!cache || !req.record) return;
+  if (cache.outcome === 'hit') req.record(REGISTRY_METRICS.cacheHits, 1);
+  if (cache.outcome === 'miss') {
+    req.record(REGISTRY_METRICS.cacheMisses, 1);
+    req.record(REGISTRY_METRICS.upstreamBytes, cache.bytes ?? 0);
+  }
+  if (cache.outcome === 'stale' || cache.outcome === 'upstreamFailed') req.record(REGISTRY_METRICS.upstreamFailures, 1);
 }
 
 /** `Blob Pushed`: an upload finished, or a blob was mounted from `mountedFrom`. */
@@ -113,9 +164,21 @@ export function blobPushed(name: string, record: BlobRecord, mountedFrom?: strin
  * issued. Whether the download then completes is not known to the registry: the bytes go from S3 to
  * the client directly (docs/events.md).
  */
-export function blobPulled(services: Pick<Services, 'publishPulls'>, name: string, record: BlobRecord): EventDraft[] {
-  if (!services.publishPulls) return [];
-  return [['Blob Pulled', { repository: name, digest: record.digest, size: record.size }]];
+export function blobPulled(
+  services: Pick<Services, 'publishPulls'>,
+  name: string,
+  record: BlobRecord,
+  cache?: CacheOutcome,
+): EventDraft[] {
+  const drafts = cacheDrafts(name, record.digest, cache);
+  if (!services.publishPulls) return drafts;
+  return [
+    [
+      'Blob Pulled',
+      { repository: name, digest: record.digest, size: record.size, ...(cache ? { cache: pulledFrom(cache) } : {}) },
+    ],
+    ...drafts,
+  ];
 }
 
 export function blobDeleted(name: string, digest: string): EventDraft[] {

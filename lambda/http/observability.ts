@@ -62,6 +62,10 @@ const UNITS: Record<RegistryMetric, (typeof MetricUnit)[keyof typeof MetricUnit]
   Errors5xx: MetricUnit.Count,
   Latency: MetricUnit.Milliseconds,
   UploadsInFlight: MetricUnit.Count,
+  CacheHits: MetricUnit.Count,
+  CacheMisses: MetricUnit.Count,
+  UpstreamFailures: MetricUnit.Count,
+  UpstreamBytes: MetricUnit.Bytes,
 };
 
 /**

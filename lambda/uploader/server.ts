@@ -13,6 +13,7 @@ import { refuseWritesInMaintenance } from '../http/write-guard';
 import { REGISTRY_METRICS } from '../config/observability';
 import { TooManyRequestsError } from '../core/errors';
 import type { UploadAdmission } from './admission';
+import { isFillPath, serveFill } from './fill';
 
 /**
  * The upload data path: the upload endpoints with request bodies streamed into storage instead of
@@ -97,12 +98,23 @@ async function handle(
     requestId,
     record: observation.record,
   };
-  let result: HttpResponse;
+  let result: HttpResponse | undefined;
   try {
     result = await observation.run(async () => {
+      // A pull-through fill is a pull: it works in maintenance mode too.
+      if (isFillPath(rawPath)) {
+        return serveFill(request, res, services, (message, fields) =>
+          observability.logger.error(message, { ...observation.keys, ...fields }),
+        );
+      }
       await refuseWritesInMaintenance(request, services);
       return uploadsEndpoint(request, services);
     });
+    if (result === undefined) {
+      // The fill streamed its own answer.
+      finish(observation, req, rawPath, res.statusCode, Number(res.getHeader('Content-Length') ?? 0));
+      return;
+    }
   } catch (err) {
     if (req.destroyed && !req.complete) {
       // The client went away mid-body: nothing was committed, and nobody is left to answer.

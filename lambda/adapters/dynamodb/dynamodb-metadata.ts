@@ -223,10 +223,31 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     if (!item || digest === undefined) return undefined;
     const mediaType = str(item, 'mediaType');
     const size = num(item, 'size');
+    const checkedAt = Math.max(num(item, 'checkedAt') ?? 0, num(item, 'updatedAt') ?? 0);
     return {
       digest,
       ...(mediaType !== undefined && size !== undefined ? { descriptor: { digest, mediaType, size } } : {}),
+      ...(checkedAt > 0 ? { checkedAt } : {}),
     };
+  }
+
+  async markTagChecked(name: string, tag: string, digest: string, at: number): Promise<void> {
+    try {
+      await ddb(() =>
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: key(K.tag(name, tag)),
+            UpdateExpression: 'SET checkedAt = :at',
+            // A tag moved or deleted meanwhile keeps its own state.
+            ConditionExpression: 'digest = :digest',
+            ExpressionAttributeValues: { ':at': n(at), ':digest': s(digest) },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof ConcurrentModificationError)) throw err;
+    }
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {

@@ -20,6 +20,8 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
   readonly blobRecords = new Map<string, BlobRecord>();
   readonly manifestRecords = new Map<string, ManifestRecord>();
   readonly tags = new Map<string, string>();
+  /** When each tag was set or last found unchanged upstream (epoch ms). */
+  readonly tagChecks = new Map<string, number>();
   readonly repositories = new Set<string>();
   readonly uploads = new Map<string, UploadSession>();
 
@@ -60,7 +62,10 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     ];
     if (gone.length > 0) throw new ConcurrentModificationError(`references gone: ${gone.join(', ')}`);
     this.manifestRecords.set(`${name}@${record.digest}`, record);
-    if (tag !== undefined) this.tags.set(`${name}:${tag}`, record.digest);
+    if (tag !== undefined) {
+      this.tags.set(`${name}:${tag}`, record.digest);
+      this.tagChecks.set(`${name}:${tag}`, Date.now());
+    }
     this.repositories.add(name);
   }
   async deleteManifest(name: string, digest: string) {
@@ -83,7 +88,15 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     const digest = this.tags.get(`${name}:${tag}`);
     if (digest === undefined) return undefined;
     const record = this.manifestRecords.get(`${name}@${digest}`);
-    return { digest, ...(record ? { descriptor: { digest, mediaType: record.mediaType, size: record.size } } : {}) };
+    const checkedAt = this.tagChecks.get(`${name}:${tag}`);
+    return {
+      digest,
+      ...(record ? { descriptor: { digest, mediaType: record.mediaType, size: record.size } } : {}),
+      ...(checkedAt !== undefined ? { checkedAt } : {}),
+    };
+  }
+  async markTagChecked(name: string, tag: string, digest: string, at: number) {
+    if (this.tags.get(`${name}:${tag}`) === digest) this.tagChecks.set(`${name}:${tag}`, at);
   }
   async deleteTag(name: string, tag: string) {
     return this.tags.delete(`${name}:${tag}`);

@@ -53,6 +53,11 @@ export interface TaggedManifest {
   readonly digest: string;
   /** The revision's media type and size, what a HEAD by tag answers with. */
   readonly descriptor?: Pick<ManifestRecord, 'digest' | 'mediaType' | 'size'>;
+  /**
+   * Epoch ms the tag was last set or, in a pull-through cache, last found unchanged upstream
+   * (`markTagChecked`): how old the cache's word on it is.
+   */
+  readonly checkedAt?: number;
 }
 
 /** What a manifest references in its repository: blobs (config, layers) and manifests (an index's children). */
@@ -93,6 +98,11 @@ export interface ManifestIndex {
    */
   resolveTag(name: string, tag: string): Promise<TaggedManifest | undefined>;
   deleteTag(name: string, tag: string): Promise<boolean>;
+  /**
+   * Records that a cached repository's tag was found unchanged upstream at `at` (epoch ms): one
+   * conditional write, which does nothing when the tag no longer points at `digest`.
+   */
+  markTagChecked(name: string, tag: string, digest: string, at: number): Promise<void>;
   /** Tags in lexical order, strictly after `last`, at most `limit`. */
   listTags(name: string, limit: number, last?: string): Promise<Page<string>>;
   /** Manifests whose subject is `subject`, in repository `name`. */

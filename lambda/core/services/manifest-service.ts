@@ -10,6 +10,7 @@ import {
   ManifestInvalidError,
   ManifestUnknownError,
   SizeInvalidError,
+  UnavailableError,
 } from '../errors';
 import { keys } from '../keys';
 import { parseManifest } from '../manifest';
@@ -18,7 +19,9 @@ import { assertValidName, isValidTag } from '../names';
 import type { BlobStore } from '../ports/blob-store';
 import { systemClock, type Clock } from '../ports/clock';
 import { dayOf } from '../pulls';
-import type { BlobIndex, ManifestIndex, ManifestRecord } from '../ports/metadata';
+import type { BlobIndex, ManifestIndex, ManifestRecord, TaggedManifest } from '../ports/metadata';
+import { UpstreamError } from '../ports/upstream';
+import { upstreamCall, upstreamUnavailable, type CacheMatch, type CacheOutcome, type CacheRules } from './pull-through';
 
 export interface ManifestServiceOptions {
   /** Largest manifest accepted, in bytes (the spec asks for at least 4 MiB). */
@@ -27,8 +30,10 @@ export interface ManifestServiceOptions {
   readonly inlineLimit: number;
   /** The lifecycle policy in force (immutable tags), when one is configured. */
   readonly policy?: () => Promise<RegistryPolicy>;
-  /** Whose day a pull is recorded on (`recordPull`). @default systemClock */
+  /** Whose day a pull is recorded on (`recordPull`), and a cached tag's age. @default systemClock */
   readonly clock?: Clock;
+  /** Pull-through cache rules: repositories they serve are fetched from their upstream (docs/pull-through-cache.md). */
+  readonly cache?: CacheRules;
 }
 
 /** Largest annotations (as JSON) a manifest with a subject may carry; they live in the index record. */
@@ -42,6 +47,8 @@ export type Reference =
 export interface ManifestContent {
   readonly record: ManifestRecord;
   readonly body?: Uint8Array;
+  /** In a cached repository: what the cache did (a stale answer, served while the upstream failed, says so). */
+  readonly cache?: CacheOutcome;
 }
 
 /**
@@ -63,18 +70,133 @@ export class ManifestService {
   async get(name: string, reference: string, withBody: boolean): Promise<ManifestContent> {
     assertValidName(name);
     const ref = parseReference(reference);
-    let digest = ref.digest;
-    if (ref.tag !== undefined) {
-      const tagged = await this.manifests.resolveTag(name, ref.tag);
-      // What a HEAD answers with the tag keeps: one read instead of two.
-      if (!withBody && tagged?.descriptor) return { record: tagged.descriptor };
-      digest = tagged?.digest;
-    }
+    const match = this.options.cache?.match(name);
+    if (match) return this.getCached(name, ref, reference, withBody, match);
+    let tagged: TaggedManifest | undefined;
+    if (ref.tag !== undefined) tagged = await this.manifests.resolveTag(name, ref.tag);
+    const content = await this.read(name, ref.digest ?? tagged?.digest, reference, withBody, tagged);
+    if (!content) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+    return content;
+  }
+
+  /** The stored revision `digest` (a tag's, when `tagged` is given), or undefined. */
+  private async read(
+    name: string,
+    digest: string | undefined,
+    reference: string,
+    withBody: boolean,
+    tagged?: TaggedManifest,
+  ): Promise<ManifestContent | undefined> {
+    // What a HEAD answers with the tag keeps: one read instead of two.
+    if (!withBody && tagged?.descriptor) return { record: tagged.descriptor };
     const record = digest && (await this.manifests.getManifest(name, digest));
-    if (!record) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+    if (!record) return undefined;
     if (!withBody) return { record };
     const body = record.body ?? (await this.readBody(record.key as string, name, reference));
     return { record, body };
+  }
+
+  /**
+   * A manifest of a cached repository (docs/pull-through-cache.md, "Manifests"). By digest: stored,
+   * or fetched, verified and stored. By tag: served while younger than the rule's TTL; then checked
+   * upstream with a HEAD (no pull counted there), a new digest fetched and the tag moved; while the
+   * upstream fails, the stored revision is served and marked stale.
+   */
+  private async getCached(
+    name: string,
+    ref: Reference,
+    reference: string,
+    withBody: boolean,
+    match: CacheMatch,
+  ): Promise<ManifestContent> {
+    const clock = this.options.clock ?? systemClock;
+    const origin = match.rule.upstream.origin;
+    const hit: CacheOutcome = { outcome: 'hit', upstream: origin };
+    if (ref.digest !== undefined) {
+      const stored = await this.read(name, ref.digest, reference, withBody);
+      if (stored) return { ...stored, cache: hit };
+      return this.fetch(name, ref.digest, undefined, withBody, match);
+    }
+    const tag = ref.tag;
+    const tagged = await this.manifests.resolveTag(name, tag);
+    const now = clock.now();
+    if (tagged && now - (tagged.checkedAt ?? 0) < match.rule.tagTtlSeconds * 1000) {
+      const stored = await this.read(name, tagged.digest, reference, withBody, tagged);
+      if (stored) return { ...stored, cache: hit };
+    }
+    let remote;
+    try {
+      remote = await match.rule.upstream.headManifest(match.remote, tag);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      const stored = tagged && (await this.read(name, tagged.digest, reference, withBody, tagged));
+      if (!stored) throw upstreamUnavailable(match, err);
+      return {
+        ...stored,
+        cache: { outcome: 'stale', upstream: origin, upstreamMs: clock.now() - now, error: err.message },
+      };
+    }
+    if (!remote) {
+      throw new ManifestUnknownError(`manifest ${tag} is unknown to ${match.remote} at ${origin}`);
+    }
+    if (tagged && tagged.digest === remote.digest) {
+      await this.manifests.markTagChecked(name, tag, tagged.digest, clock.now());
+      const stored = await this.read(name, tagged.digest, reference, withBody, tagged);
+      if (stored) return { ...stored, cache: { ...hit, upstreamMs: clock.now() - now } };
+    }
+    return this.fetch(name, remote.digest, tag, withBody, match);
+  }
+
+  /**
+   * Fetches revision `digest` from the upstream, checks that its bytes have that digest, and stores
+   * it (moving `tag` to it) as a push would, without requiring its blobs: they come on demand.
+   */
+  private async fetch(
+    name: string,
+    digest: string,
+    tag: string | undefined,
+    withBody: boolean,
+    match: CacheMatch,
+  ): Promise<ManifestContent> {
+    const clock = this.options.clock ?? systemClock;
+    const origin = match.rule.upstream.origin;
+    const started = clock.now();
+    const existing = await this.manifests.getManifest(name, digest);
+    let record: ManifestRecord;
+    let body: Uint8Array | undefined;
+    if (existing) {
+      // Already here (fetched by digest before): only the tag moves.
+      record = existing;
+      await this.manifests.putManifest(name, existing, tag);
+    } else {
+      const fetched = await upstreamCall(match, () =>
+        match.rule.upstream.getManifest(match.remote, digest, this.options.maxManifestSize),
+      );
+      if (!fetched) throw new ManifestUnknownError(`manifest ${digest} is unknown to ${match.remote} at ${origin}`);
+      const { algorithm } = parseDigest(digest);
+      const actual = digestOf(fetched.body, algorithm);
+      if (actual !== digest) {
+        throw new UnavailableError(
+          `${origin} answered manifest ${digest} of ${match.remote} with bytes whose digest is ${actual}; nothing was stored`,
+          10,
+        );
+      }
+      try {
+        record = await this.persist(name, digest, fetched.mediaType, fetched.body, tag);
+      } catch (err) {
+        if (!(err instanceof ManifestInvalidError)) throw err;
+        throw new ManifestUnknownError(
+          `manifest ${digest} of ${match.remote} at ${origin} is not one this registry stores: ${err.message}`,
+        );
+      }
+      body = fetched.body;
+    }
+    if (withBody) body ??= record.body ?? (await this.readBody(record.key as string, name, digest));
+    return {
+      record,
+      ...(withBody ? { body } : {}),
+      cache: { outcome: 'miss', upstream: origin, bytes: body?.length ?? 0, upstreamMs: clock.now() - started },
+    };
   }
 
   /**
@@ -103,6 +225,7 @@ export class ManifestService {
     body: Uint8Array,
   ): Promise<ManifestRecord> {
     assertValidName(name);
+    refuseCacheWrite(this.options.cache, name);
     if (body.length > this.options.maxManifestSize) {
       throw new SizeInvalidError(
         `manifest is ${body.length} bytes; the limit is ${this.options.maxManifestSize}`,
@@ -119,6 +242,23 @@ export class ManifestService {
       });
     }
     if (ref.tag !== undefined) await this.checkTagMutable(name, ref.tag, digest);
+    return this.persist(name, digest, contentType, body, ref.tag, true);
+  }
+
+  /**
+   * Stores a manifest whose digest is known to be `digest`: parsed and checked, its body inline or in
+   * the blob store, indexed with its tag. With `checkRefs`, every blob and manifest it references
+   * must be in the repository (a push); a cache stores without them (they come on demand).
+   */
+  private async persist(
+    name: string,
+    digest: string,
+    contentType: string | undefined,
+    body: Uint8Array,
+    tag: string | undefined,
+    checkRefs = false,
+  ): Promise<ManifestRecord> {
+    const algorithm = parseDigest(digest).algorithm;
     const parsed = parseManifest(body, contentType);
     // Annotations are kept only for the referrers API, in the index record, which must stay small.
     const annotations = parsed.subject ? parsed.annotations : undefined;
@@ -128,8 +268,8 @@ export class ManifestService {
       );
     }
     const [missingBlobs, missingManifests] = await Promise.all([
-      parsed.blobs.length ? this.blobs.missingLinks(name, unique(parsed.blobs)) : [],
-      parsed.manifests.length ? this.manifests.missingManifests(name, unique(parsed.manifests)) : [],
+      checkRefs && parsed.blobs.length ? this.blobs.missingLinks(name, unique(parsed.blobs)) : [],
+      checkRefs && parsed.manifests.length ? this.manifests.missingManifests(name, unique(parsed.manifests)) : [],
     ]);
     const missing = [...missingBlobs, ...missingManifests];
     if (missing.length > 0) {
@@ -153,10 +293,12 @@ export class ManifestService {
       annotations,
     };
     try {
-      await this.manifests.putManifest(name, record, ref.tag, {
-        blobs: unique(parsed.blobs),
-        manifests: unique(parsed.manifests),
-      });
+      await this.manifests.putManifest(
+        name,
+        record,
+        tag,
+        checkRefs ? { blobs: unique(parsed.blobs), manifests: unique(parsed.manifests) } : undefined,
+      );
     } catch (err) {
       if (!(err instanceof ConcurrentModificationError)) throw err;
       throw new ManifestBlobUnknownError(
@@ -183,6 +325,7 @@ export class ManifestService {
    */
   async delete(name: string, reference: string): Promise<void> {
     assertValidName(name);
+    refuseCacheWrite(this.options.cache, name);
     const ref = parseReference(reference);
     const deleted =
       ref.tag === undefined
@@ -215,6 +358,16 @@ export function parseReference(reference: string, forWrite = false): Reference {
     throw forWrite ? new ManifestInvalidError(message) : new ManifestUnknownError(message);
   }
   return { tag: reference };
+}
+
+/**
+ * A cached repository is read-only to clients: what it holds is the upstream's, and the collector
+ * cleans it up (docs/pull-through-cache.md).
+ */
+export function refuseCacheWrite(cache: CacheRules | undefined, name: string): void {
+  if (cache?.covers(name)) {
+    throw new DeniedError(`repository ${name} is a pull-through cache of another registry: it is read-only here`);
+  }
 }
 
 function unique(values: string[]): string[] {

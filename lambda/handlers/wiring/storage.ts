@@ -2,6 +2,7 @@ import type { AwsClients } from '../../adapters/aws-clients';
 import { DynamoDbMetadata } from '../../adapters/dynamodb/dynamodb-metadata';
 import { DynamoDbPolicyStore } from '../../adapters/dynamodb/dynamodb-policy-store';
 import { S3BlobStore } from '../../adapters/s3/s3-blob-store';
+import { DynamoDbFillClaims } from '../../adapters/dynamodb/dynamodb-fill-claims';
 import type { RegistryConfig } from '../../config/config';
 import { LIFECYCLE_DEFAULTS } from '../../config/lifecycle';
 import { systemClock } from '../../core/ports/clock';
@@ -9,6 +10,8 @@ import { BlobService } from '../../core/services/blob-service';
 import { ManifestService } from '../../core/services/manifest-service';
 import { PolicySource } from '../../core/services/policy-source';
 import { UploadService } from '../../core/services/upload-service';
+import type { FillClaims } from '../../core/services/pull-through';
+import { blobCache, cacheRules } from './pull-through';
 import type { Services } from '../../http/services';
 import {
   DIRECT_UPLOAD_OPTIONS,
@@ -24,6 +27,8 @@ import {
 export interface RegistryStorage {
   readonly store: S3BlobStore;
   readonly metadata: DynamoDbMetadata;
+  /** Pull-through fill claims, in the same table. */
+  readonly claims: FillClaims;
 }
 
 export function registryStorage(
@@ -33,32 +38,33 @@ export function registryStorage(
   return {
     store: new S3BlobStore({ client: clients.s3, bucket: config.bucket, presignClient: clients.presign }),
     metadata: new DynamoDbMetadata(clients.dynamodb, config.table),
+    claims: new DynamoDbFillClaims(clients.dynamodb, config.table),
   };
 }
 
 /** Blob reads, deletes and mounts, and uploads. */
 export function blobServices(
-  config: Pick<RegistryConfig, 'redirectTtlSeconds' | 'uploadTtlSeconds' | 'directVerifyBudget'>,
-  { store, metadata }: RegistryStorage,
+  config: Pick<RegistryConfig, 'redirectTtlSeconds' | 'uploadTtlSeconds' | 'directVerifyBudget' | 'pullThrough'>,
+  { store, metadata, claims }: RegistryStorage,
 ): Pick<Services, 'blobs' | 'uploads'> {
-  return {
-    blobs: new BlobService(store, metadata, config.redirectTtlSeconds),
-    uploads: new UploadService(store, metadata, metadata, systemClock, {
-      minPartSize: MIN_PART_SIZE,
-      partSize: PART_SIZE,
-      concurrency: PART_CONCURRENCY,
-      maxParts: 10_000,
-      sessionTtlSeconds: config.uploadTtlSeconds,
-      maxRereadSize: MAX_REREAD_SIZE,
-      ...DIRECT_UPLOAD_OPTIONS,
-      verifyBudget: config.directVerifyBudget ?? DIRECT_UPLOAD_OPTIONS.verifyBudget,
-    }),
-  };
+  const uploads = new UploadService(store, metadata, metadata, systemClock, {
+    minPartSize: MIN_PART_SIZE,
+    partSize: PART_SIZE,
+    concurrency: PART_CONCURRENCY,
+    maxParts: 10_000,
+    sessionTtlSeconds: config.uploadTtlSeconds,
+    maxRereadSize: MAX_REREAD_SIZE,
+    ...DIRECT_UPLOAD_OPTIONS,
+    verifyBudget: config.directVerifyBudget ?? DIRECT_UPLOAD_OPTIONS.verifyBudget,
+  });
+  const rules = cacheRules(config);
+  const cache = rules && blobCache(config, rules, metadata, uploads, claims);
+  return { blobs: new BlobService(store, metadata, config.redirectTtlSeconds, cache), uploads };
 }
 
 /** Manifests under the lifecycle policy in force, and the tag lookups of `Tag Changed` events. */
 export function manifestServices(
-  config: Pick<RegistryConfig, 'table' | 'lifecycle'>,
+  config: Pick<RegistryConfig, 'table' | 'lifecycle' | 'pullThrough'>,
   { store, metadata }: RegistryStorage,
   dynamodb: AwsClients['dynamodb'],
 ): Pick<Services, 'manifests' | 'tags'> {
@@ -68,6 +74,7 @@ export function manifestServices(
       maxManifestSize: MAX_MANIFEST_SIZE,
       inlineLimit: INLINE_MANIFEST_LIMIT,
       policy: () => policy.get(),
+      ...(config.pullThrough ? { cache: cacheRules(config) } : {}),
     }),
     tags: metadata,
   };

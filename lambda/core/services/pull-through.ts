@@ -1,0 +1,315 @@
+import { randomUUID } from 'node:crypto';
+import { matchesPattern } from '../auth/access';
+import { BlobUnknownError, NameUnknownError, RegistryError, UnavailableError } from '../errors';
+import type { Clock } from '../ports/clock';
+import type { BlobIndex, BlobRecord } from '../ports/metadata';
+import { UpstreamError, type UpstreamBlob, type UpstreamRegistry } from '../ports/upstream';
+
+/** One upstream mirrored under a prefix of our name space (docs/pull-through-cache.md). */
+export interface CacheRule {
+  /** First component of the names it serves, or `*` for every name no other rule serves. */
+  readonly prefix: string;
+  readonly upstream: UpstreamRegistry;
+  /** Upstream repository patterns that may be fetched; absent: any. */
+  readonly allow?: readonly string[];
+  readonly tagTtlSeconds: number;
+  /** Docker Hub: a one-component repository is `library/<name>` there. */
+  readonly dockerHub: boolean;
+}
+
+/** A repository name served by a rule, and the upstream's name for it. */
+export interface CacheMatch {
+  readonly rule: CacheRule;
+  /** The upstream's repository (`library/nginx` for our `hub/nginx` on Docker Hub). */
+  readonly remote: string;
+}
+
+/** What the cache did for one request, for events and metrics (the endpoint publishes them). */
+export interface CacheOutcome {
+  readonly outcome: 'hit' | 'miss' | 'stale' | 'upstreamFailed';
+  readonly upstream: string;
+  /** Bytes fetched from the upstream (a miss). */
+  readonly bytes?: number;
+  /** Milliseconds the upstream took (a miss, a revalidation, a failure). */
+  readonly upstreamMs?: number;
+  /** Why the upstream failed. */
+  readonly error?: string;
+}
+
+/** The rules in force, matched against repository names. */
+export class CacheRules {
+  private readonly byPrefix: ReadonlyMap<string, CacheRule>;
+  private readonly root?: CacheRule;
+
+  constructor(rules: readonly CacheRule[]) {
+    this.byPrefix = new Map(rules.filter((r) => r.prefix !== '*').map((r) => [r.prefix, r]));
+    this.root = rules.find((r) => r.prefix === '*');
+  }
+
+  get size(): number {
+    return this.byPrefix.size + (this.root ? 1 : 0);
+  }
+
+  /** True when a rule serves `name` (its repositories are read-only to clients), allowed or not. */
+  covers(name: string): boolean {
+    return this.find(name) !== undefined;
+  }
+
+  /**
+   * The rule serving `name` and the upstream's name for it; undefined when no rule does.
+   * @throws NameUnknownError when the rule's `allow` list leaves the upstream repository out (never fetched).
+   */
+  match(name: string): CacheMatch | undefined {
+    const found = this.find(name);
+    if (!found) return undefined;
+    const { rule, rest } = found;
+    const remote = rule.dockerHub && !rest.includes('/') ? `library/${rest}` : rest;
+    if (rule.allow && !rule.allow.some((p) => matchesPattern(p, remote))) {
+      throw new NameUnknownError(
+        `repository ${name} is not cached: ${remote} is not among what the cache rule for ${rule.upstream.origin} allows (${rule.allow.join(', ')})`,
+      );
+    }
+    return { rule, remote };
+  }
+
+  private find(name: string): { rule: CacheRule; rest: string } | undefined {
+    const slash = name.indexOf('/');
+    const rule = slash > 0 ? this.byPrefix.get(name.slice(0, slash)) : undefined;
+    if (rule) return { rule, rest: name.slice(slash + 1) };
+    if (this.root && !(slash > 0 && this.byPrefix.has(name.slice(0, slash))) && !this.byPrefix.has(name)) {
+      return { rule: this.root, rest: name };
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Who fills a blob from the upstream: a claim per digest, taken with a conditional write, so that
+ * concurrent first pulls fetch it once. A claim expires, so one whose owner died is taken over.
+ */
+export interface FillClaims {
+  /** True when `owner` now holds the claim on `digest` (it was free or expired). */
+  claim(digest: string, owner: string, seconds: number): Promise<boolean>;
+  /** Gives the claim up, if `owner` still holds it. */
+  release(digest: string, owner: string): Promise<void>;
+}
+
+/** How the cache stores a blob it fetched: verified against its digest, recorded, linked into `name`. */
+export type BlobFiller = (
+  name: string,
+  digest: string,
+  body: AsyncIterable<Uint8Array>,
+  size?: number,
+) => Promise<BlobRecord>;
+
+export interface BlobCacheOptions {
+  /** Blobs up to this size are filled by the request that misses them (a function's time allows it). */
+  readonly inlineLimit: number;
+  /** Where larger blobs are filled (`/v2/<name>/blobs/_fill/<digest>`, the upload data path); absent: none. */
+  readonly fillPath?: (name: string, digest: string) => string;
+  /** How long a request waits for another's fill of the same blob before it gives up or takes over. */
+  readonly waitMs: number;
+  /** Between looks at whether the other fill finished. @default 500 */
+  readonly pollMs?: number;
+  /** How long a claim lasts without its owner: longer than the slowest fill it covers. */
+  readonly claimSeconds: number;
+  /** The upload data path's fills (`openFill`), which have no time limit: how long to wait for another's. */
+  readonly fillWaitMs: number;
+  /** The upload data path's claims, which cover blobs of any size. */
+  readonly fillClaimSeconds: number;
+}
+
+/** What a blob GET of a cached repository answers: the stored blob, or where it is filled. */
+export type CachedBlob =
+  | { readonly record: BlobRecord; readonly cache: CacheOutcome; readonly fill?: undefined }
+  | { readonly fill: string; readonly cache?: undefined; readonly record?: undefined };
+
+/** A fill the caller streams to its client while it is stored (the upload data path). */
+export interface OpenFill {
+  readonly size?: number;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Stores what `body` gave (the caller passes the same bytes on): resolves once verified and linked. */
+  store(source: AsyncIterable<Uint8Array>): Promise<BlobRecord>;
+  /** Gives the claim up; call once, whatever happened. */
+  release(): Promise<void>;
+  readonly cache: CacheOutcome;
+}
+
+/**
+ * Blobs of cached repositories: linked when the bucket has them already (it is content-addressed,
+ * whoever stored them), otherwise fetched from the upstream once, verified against their digest as
+ * they are stored (the upload path's checks: nothing is kept under a digest the bytes do not have),
+ * and linked. See docs/pull-through-cache.md, "Blobs".
+ */
+export class BlobCache {
+  constructor(
+    private readonly blobs: BlobIndex,
+    private readonly filler: BlobFiller,
+    private readonly claims: FillClaims,
+    private readonly clock: Clock,
+    private readonly options: BlobCacheOptions,
+  ) {}
+
+  /** A blob HEAD: the stored blob (linked now), or the upstream's word on its size (nothing stored). */
+  async stat(name: string, digest: string, match: CacheMatch): Promise<BlobRecord> {
+    const stored = await this.linkStored(name, digest);
+    if (stored) return stored;
+    const found = await upstreamCall(match, () => match.rule.upstream.headBlob(match.remote, digest));
+    if (!found) throw unknownUpstream(name, digest, match);
+    return { digest, size: found.size, key: '' };
+  }
+
+  /** A blob GET: the stored blob (linked now), filled here when small, or the fill path's address. */
+  async locate(name: string, digest: string, match: CacheMatch): Promise<CachedBlob> {
+    const stored = await this.linkStored(name, digest);
+    if (stored) return { record: stored, cache: hit(match) };
+    const owner = randomUUID();
+    const deadline = this.clock.now() + this.options.waitMs;
+    for (;;) {
+      if (await this.claims.claim(digest, owner, this.options.claimSeconds)) break;
+      // Another request fills it: wait for the blob, or for the claim to come free.
+      const done = await this.waitStored(name, digest, Math.min(deadline, this.clock.now() + 2_000));
+      if (done) return { record: done, cache: hit(match) };
+      if (this.clock.now() >= deadline) {
+        throw new UnavailableError(
+          `blob ${digest} of ${name} is being fetched from ${match.rule.upstream.origin} by another request; retry shortly`,
+          5,
+        );
+      }
+    }
+    try {
+      const started = this.clock.now();
+      const blob = await upstreamCall(match, () => match.rule.upstream.getBlob(match.remote, digest));
+      if (!blob) throw unknownUpstream(name, digest, match);
+      if (blob.size === undefined || blob.size > this.options.inlineLimit) {
+        await blob.cancel();
+        if (this.options.fillPath) return { fill: this.options.fillPath(name, digest) };
+        throw new UnavailableError(
+          `blob ${digest} of ${name} (${blob.size ?? 'unknown'} bytes) is larger than a function fills from ${match.rule.upstream.origin} (${this.options.inlineLimit} bytes), and this registry has no upload data path to fill it`,
+          60,
+        );
+      }
+      const record = await this.fill(name, digest, match, blob, (source) =>
+        this.filler(name, digest, source, blob.size),
+      );
+      return { record, cache: miss(match, record.size, this.clock.now() - started) };
+    } finally {
+      await this.claims.release(digest, owner).catch(() => {});
+    }
+  }
+
+  /**
+   * The upload data path's fill (`/v2/<name>/blobs/_fill/<digest>`): the stored blob when it is
+   * there or another fill stored it meanwhile, or the upstream's bytes to stream to the client and
+   * into the store at once.
+   */
+  async openFill(name: string, digest: string, match: CacheMatch): Promise<{ record: BlobRecord } | OpenFill> {
+    const stored = await this.linkStored(name, digest);
+    if (stored) return { record: stored };
+    const owner = randomUUID();
+    const deadline = this.clock.now() + this.options.fillWaitMs;
+    while (!(await this.claims.claim(digest, owner, this.options.fillClaimSeconds))) {
+      const done = await this.waitStored(name, digest, Math.min(deadline, this.clock.now() + 5_000));
+      if (done) return { record: done };
+      if (this.clock.now() >= deadline) {
+        throw new UnavailableError(
+          `blob ${digest} of ${name} is still being fetched by another request; retry shortly`,
+          10,
+        );
+      }
+    }
+    const release = () => this.claims.release(digest, owner).catch(() => {});
+    try {
+      const started = this.clock.now();
+      const blob = await upstreamCall(match, () => match.rule.upstream.getBlob(match.remote, digest));
+      if (!blob) throw unknownUpstream(name, digest, match);
+      return {
+        ...(blob.size !== undefined ? { size: blob.size } : {}),
+        body: blob.body,
+        store: (source) => this.fill(name, digest, match, blob, (s) => this.filler(name, digest, s, blob.size), source),
+        release,
+        cache: miss(match, blob.size ?? 0, this.clock.now() - started),
+      };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  /** Stores the upstream's bytes; an upstream that breaks off is UNAVAILABLE (nothing was kept). */
+  private async fill(
+    name: string,
+    digest: string,
+    match: CacheMatch,
+    blob: UpstreamBlob,
+    store: (source: AsyncIterable<Uint8Array>) => Promise<BlobRecord>,
+    source: AsyncIterable<Uint8Array> = blob.body,
+  ): Promise<BlobRecord> {
+    try {
+      return await store(source);
+    } catch (err) {
+      await blob.cancel();
+      if (
+        err instanceof RegistryError &&
+        !(err.code === 'DIGEST_INVALID' || err.code === 'SIZE_INVALID' || err.code === 'BLOB_UPLOAD_INVALID')
+      )
+        throw err;
+      const why = err instanceof Error ? err.message : String(err);
+      throw new UnavailableError(
+        `blob ${digest} of ${name} from ${match.rule.upstream.origin} was not stored: ${why}`,
+        5,
+        err,
+      );
+    }
+  }
+
+  /** The blob when the bucket has it: linked into `name` (any repository may have stored it). */
+  private async linkStored(name: string, digest: string): Promise<BlobRecord | undefined> {
+    const record = await this.blobs.getBlob(digest);
+    if (!record) return undefined;
+    await this.blobs.putLink(name, record);
+    return record;
+  }
+
+  private async waitStored(name: string, digest: string, until: number): Promise<BlobRecord | undefined> {
+    const poll = this.options.pollMs ?? 500;
+    for (;;) {
+      const record = await this.linkStored(name, digest);
+      if (record) return record;
+      if (this.clock.now() + poll > until) return undefined;
+      await new Promise((r) => setTimeout(r, poll));
+    }
+  }
+}
+
+/** Runs an upstream call, turning its failure into UNAVAILABLE for the client (with the upstream's words). */
+export async function upstreamCall<T>(match: CacheMatch, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err;
+    throw upstreamUnavailable(match, err);
+  }
+}
+
+export function upstreamUnavailable(match: CacheMatch, err: UpstreamError): UnavailableError {
+  return new UnavailableError(
+    `the upstream of this cache could not serve ${match.remote}: ${err.message}`,
+    err.retryAfterSeconds ?? (err.status === 429 ? 60 : 10),
+    err,
+  );
+}
+
+function unknownUpstream(name: string, digest: string, match: CacheMatch): BlobUnknownError {
+  return new BlobUnknownError(
+    `blob ${digest} is unknown to ${name}, and to ${match.remote} at ${match.rule.upstream.origin}`,
+  );
+}
+
+function hit(match: CacheMatch): CacheOutcome {
+  return { outcome: 'hit', upstream: match.rule.upstream.origin };
+}
+
+function miss(match: CacheMatch, bytes: number, upstreamMs: number): CacheOutcome {
+  return { outcome: 'miss', upstream: match.rule.upstream.origin, bytes, upstreamMs };
+}
