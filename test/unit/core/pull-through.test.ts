@@ -51,12 +51,12 @@ class FakeUpstream implements UpstreamRegistry {
     this.check(`GET ${repo}:${ref}`);
     return this.resolve(repo, ref);
   }
-  async headBlob(repo: string, digest: string) {
+  async headBlob(_repo: string, digest: string) {
     this.check(`HEAD blob ${digest}`);
     const b = this.blobs.get(digest);
     return b && { size: b.length };
   }
-  async getBlob(repo: string, digest: string): Promise<UpstreamBlob | undefined> {
+  async getBlob(_repo: string, digest: string): Promise<UpstreamBlob | undefined> {
     this.check(`GET blob ${digest}`);
     const b = this.blobs.get(digest);
     if (!b) return undefined;
