@@ -296,6 +296,9 @@ export class OciRegistry extends Construct {
       // The uploader fills the blobs a function cannot (over 64 MiB), from the upstreams' own ports.
       if (this.pullThroughCache) {
         this.pullThroughCache.bind(this.uploader.grantee);
+        // A fill that finds the blob stored (another fill finished first) answers 307 to a presigned
+        // GET, as the blobs function does: the URL acts with the task role, which may then read blobs.
+        this.storage.grantBlobRead(this.uploader.grantee);
         for (const port of this.pullThroughCache.upstreamPorts) this.uploader.allowUpstreamPort(port);
         // The blobs function redirects those first pulls to the uploader's fill path.
         blobs.addEnvironment(ENV.pullThroughFill, 'true');

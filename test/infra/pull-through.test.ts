@@ -9,7 +9,7 @@ import { ENV } from '../../lambda/config/env';
 import type { PullThroughRule } from '../../lambda/config/pull-through';
 import { FILL_PATH_PATTERN, UPLOADER_PATH_PATTERN } from '../../lambda/config/routes';
 import type { PullThroughCacheRule } from '../../lib/constructs/pull-through';
-import { disposingSynth, functionId, violations, type Synthesized } from './stacks';
+import { disposingSynth, functionId, grantsOfRole, UPLOAD_GRANTS, violations, type Synthesized } from './stacks';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -147,6 +147,13 @@ describe('RegistryStack with a pull-through cache and the upload data path', () 
     }
   });
 
+  test('the uploader may read blobs (the presigned GET of a blob another fill stored), besides its upload grants', () => {
+    const grants = grantsOfRole(s.stack, s.template, taskRole());
+    expect(grants).toEqual(expect.arrayContaining([...UPLOAD_GRANTS, 's3:GetObject bucket:blobs/*']));
+    const variables = (taskDefinition().ContainerDefinitions as Json[])[0]?.Environment as { Name: string }[];
+    expect(variables.map((v) => v.Name)).toContain(ENV.redirectTtl);
+  });
+
   test('fills go to the uploader, with the upload behavior’s settings', () => {
     const config = only(s.template.findResources('AWS::CloudFront::Distribution'))[1].Properties.DistributionConfig;
     const behaviors = config.CacheBehaviors as Json[];
@@ -217,6 +224,11 @@ describe('RegistryStack with a pull-through cache, without the upload data path'
     ).toEqual([]);
     const config = only(s.template.findResources('AWS::CloudFront::Distribution'))[1].Properties.DistributionConfig;
     expect((config.CacheBehaviors as Json[]).map((b) => b.PathPattern)).toEqual([UPLOADER_PATH_PATTERN]);
+    // The uploader keeps to its upload grants: no blob reads without fills.
+    const taskRoleId = only(s.template.findResources('AWS::ECS::TaskDefinition'))[1].Properties.TaskRoleArn[
+      'Fn::GetAtt'
+    ][0] as string;
+    expect(grantsOfRole(s.stack, s.template, taskRoleId)).not.toContain('s3:GetObject bucket:blobs/*');
     Annotations.fromStack(s.stack).hasNoWarning('*', Match.stringLikeRegexp('pullThroughCache'));
   });
 });
