@@ -7,7 +7,16 @@
  *   crane, oras, regctl) and the smoke test;
  * - conformance: the OCI conformance suite against the synthesized stack.
  */
-const CLIENT_TESTS = ['auth-clients', 'clients', 'large-layers', 'path-prefix', 'push-helper', 'smoke', 'stack-iam'];
+const CLIENT_TESTS = [
+  'auth-clients',
+  'clients',
+  'large-layers',
+  'path-prefix',
+  'pull-through',
+  'push-helper',
+  'smoke',
+  'stack-iam',
+];
 
 const common = {
   testEnvironment: 'node',
