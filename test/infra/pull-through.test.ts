@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
@@ -261,5 +262,85 @@ describe('pullThroughCache is checked at synth', () => {
     expect(() => synth({ pullThroughCache: pullThroughCache as PullThroughCacheRule[] })).toThrow(
       new RegExp(`^pullThroughCache${message.source}`),
     );
+  });
+});
+
+describe('bin/registry.ts: -c pullThroughCache', () => {
+  const ROOT = join(__dirname, '..', '..');
+  const outdirs: string[] = [];
+  afterAll(() => outdirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  /** Runs the app as `cdk synth` does (without bundling), with this context; its template, or its error. */
+  function synthApp(pullThroughCache: unknown): { template?: Json; error?: string } {
+    const outdir = mkdtempSync(join(tmpdir(), 'pull-through-app-'));
+    outdirs.push(outdir);
+    const context = { 'aws:cdk:bundling-stacks': [], authMode: 'none', uploadDataPath: 'true', pullThroughCache };
+    try {
+      execFileSync(
+        process.execPath,
+        [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join('bin', 'registry.ts')],
+        {
+          cwd: ROOT,
+          env: { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+          stdio: 'pipe',
+        },
+      );
+    } catch (err) {
+      return { error: String((err as { stderr?: Buffer }).stderr) };
+    }
+    return { template: JSON.parse(readFileSync(join(outdir, 'ServerlessRegistry.template.json'), 'utf8')) as Json };
+  }
+
+  test('a JSON list of rules becomes the prop, its secret imported by its complete ARN', () => {
+    const { template, error } = synthApp(
+      JSON.stringify([
+        {
+          prefix: 'hub',
+          upstream: 'https://registry-1.docker.io',
+          credentialsSecretArn: HUB_SECRET,
+          allow: ['library/*'],
+          tagTtlSeconds: 3600,
+        },
+      ]),
+    );
+    expect(error).toBeUndefined();
+    const resources = Object.entries(template?.Resources as Record<string, Json>);
+    const rulesOf = (idPrefix: string) =>
+      resources
+        .filter(([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(idPrefix))
+        .map(([, r]) => JSON.parse(r.Properties.Environment.Variables[ENV.pullThrough] as string) as unknown);
+    const expected = [
+      {
+        prefix: 'hub',
+        upstream: 'https://registry-1.docker.io',
+        allow: ['library/*'],
+        tagTtlSeconds: 3600,
+        credentialsSecret: HUB_SECRET,
+      },
+    ];
+    expect([rulesOf('FunctionsBlobsFunction'), rulesOf('FunctionsManifestsFunction')]).toEqual([
+      [expected],
+      [expected],
+    ]);
+    const readers = resources
+      .map(([, r]) => r)
+      .filter((r) => r.Type === 'AWS::IAM::Policy')
+      .flatMap((r) => r.Properties.PolicyDocument.Statement as Json[])
+      .filter((st) => actions(st).includes('secretsmanager:GetSecretValue'));
+    expect(readers).toEqual(
+      Array(3).fill({ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: HUB_SECRET }),
+    );
+  });
+
+  test.each([
+    ['not JSON', 'hub=https://registry-1.docker.io', /-c pullThroughCache must be a JSON array of rules/],
+    ['an unknown key', JSON.stringify([{ prefix: 'hub', upstream: 'https://a.example', user: 'x' }]), /unknown user/],
+    [
+      'a bad rule',
+      JSON.stringify([{ prefix: 'hub', upstream: 'ftp://a.example' }]),
+      /pullThroughCache\[0\]: upstream must be/,
+    ],
+  ])('%s is refused', (_name, value, message) => {
+    expect(synthApp(value).error).toMatch(message);
   });
 });
