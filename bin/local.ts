@@ -27,6 +27,10 @@ async function main(): Promise<void> {
   // Checked before anything starts: a malformed value is one line, not a stack trace.
   const pullThrough = pullThroughFromEnv(process.env);
   for (const line of describePullThrough(pullThrough ?? [])) console.log(line);
+  if (pullThrough && process.env.REGISTRY_UPLOADER === 'off') {
+    // The synth's warning, which local mode does not show: only the uploader fills large blobs.
+    console.log('pull-through without the uploader: blobs over 64 MiB cannot be filled and are answered 503');
+  }
   const printLog = functionLogFilter((line) => console.log(line));
   const stack = await startLocalStack({
     port: Number(process.env.REGISTRY_PORT ?? 5000),
