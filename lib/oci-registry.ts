@@ -246,6 +246,8 @@ export class OciRegistry extends Construct {
       this.pullThroughCache = new RegistryPullThroughCache(parts, 'PullThroughCache', props.pullThroughCache);
       this.pullThroughCache.bind(blobs);
       this.pullThroughCache.bind(manifests);
+      // GET / lists the mirrors (docs/pull-through-cache.md); the base function reads no credentials.
+      this.pullThroughCache.describeTo(base);
       if (!props.uploadDataPath) this.pullThroughCache.warnWithoutFillPath();
     }
     // What nothing references any more goes, online (docs/garbage-collection.md); manifest pushes

@@ -8,6 +8,7 @@ import type { BaseServices } from '../http/services';
 import { accessServices } from './wiring/access';
 import { fromEnv } from './wiring/environment';
 import { registryMode } from './wiring/mode';
+import { registryMirrors } from './wiring/mirrors';
 import { kmsTokenKeysOnFirstUse } from './wiring/token-keys';
 
 /** `/v2/`, `/health` and every unknown path: access checks, the health read, the mode /health reports. */
@@ -18,6 +19,7 @@ export function composeBase(config: RegistryConfig, retry?: RetrySettings): Base
     // GET /health reads one fixed key of the table (the base function's only table grant).
     health: new DynamoDbHealthCheck(dynamodb, config.table),
     ...registryMode(config, dynamodb),
+    ...registryMirrors(config),
   };
 }
 

@@ -10,6 +10,7 @@ import { accessServices } from './wiring/access';
 import { fromEnv } from './wiring/environment';
 import { registryEvents } from './wiring/events';
 import { registryMode } from './wiring/mode';
+import { registryMirrors } from './wiring/mirrors';
 import { blobServices, manifestServices, registryStorage } from './wiring/storage';
 import { kmsTokenKeysOnFirstUse } from './wiring/token-keys';
 
@@ -41,6 +42,7 @@ export function compose(
     ...registryEvents(config),
     health: new DynamoDbHealthCheck(dynamodb, config.table),
     ...registryMode(config, dynamodb),
+    ...registryMirrors(config),
   };
 }
 

@@ -54,7 +54,7 @@ export type Endpoint<S = Services> = (req: RegistryRequest, services: S) => Prom
 export const baseEndpoint: Endpoint<BaseServices> = async (req, services) => {
   // Before any route parsing or authorization: monitors probe it without credentials.
   if (req.rawPath === HEALTH_PATH) return healthEndpoint(req, services);
-  if (req.rawPath === ROOT_PATH) return rootEndpoint(req);
+  if (req.rawPath === ROOT_PATH) return rootEndpoint(req, services);
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'base') return unroutable(route, req, services);
   allow(req, ['GET', 'HEAD']);

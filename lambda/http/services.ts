@@ -38,6 +38,17 @@ export interface Services {
    * configured (functions that serve neither writes nor `/health`).
    */
   readonly mode?: ModeService;
+  /** The upstreams this registry mirrors (pull-through cache rules), as `GET /` lists them. */
+  readonly mirrors?: readonly Mirror[];
+}
+
+/** A pull-through cache rule as the metadata document shows it: no credentials. */
+export interface Mirror {
+  /** Our repositories it serves: `hub/*`, or `*` for the root of the name space. */
+  readonly repositories: string;
+  readonly upstream: string;
+  /** Upstream repository patterns it may fetch; absent: any. */
+  readonly allow?: readonly string[];
 }
 
 /**
@@ -46,7 +57,7 @@ export interface Services {
  */
 export type AccessServices = Pick<Services, 'auth' | 'maxNameDepth' | 'publicUrl' | 'pathPrefix'>;
 /** `/v2/`, `/health` and every path no other group serves. */
-export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode'>;
+export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode' | 'mirrors'>;
 /** Blob reads and deletes, mounts and uploads. */
 export type BlobsServices = AccessServices & Pick<Services, 'blobs' | 'uploads' | 'events' | 'publishPulls' | 'mode'>;
 /** Manifest reads, pushes and deletes. */

@@ -121,6 +121,14 @@ export class RegistryPullThroughCache extends Construct {
   }
 
   /**
+   * Code that only names the mirrors (the base function's `GET /` metadata document): the rules in
+   * `REGISTRY_PULL_THROUGH`, and no right to read any credentials.
+   */
+  describeTo(grantee: Pick<StorageGrantee, 'addEnvironment'>): void {
+    grantee.addEnvironment(ENV.pullThrough, Stack.of(this).toJsonString(this.rules));
+  }
+
+  /**
    * Says, at synth, what a pull-through cache without the upload data path cannot do: blobs over
    * 64 MiB are filled by the uploader only, and are answered 503 until it is on.
    */

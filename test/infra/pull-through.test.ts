@@ -92,7 +92,7 @@ describe('RegistryStack with a pull-through cache and the upload data path', () 
   const taskDefinition = (): Json => only(s.template.findResources('AWS::ECS::TaskDefinition'))[1].Properties;
   const taskRole = (): string => taskDefinition().TaskRoleArn['Fn::GetAtt'][0];
 
-  test('REGISTRY_PULL_THROUGH is set on the blobs and manifests functions and the uploader, and nowhere else', () => {
+  test('REGISTRY_PULL_THROUGH is set on the blobs and manifests functions and the uploader, and on base for GET /, nowhere else', () => {
     const holders: string[] = [];
     for (const [id, fn] of Object.entries(s.template.findResources('AWS::Lambda::Function'))) {
       const value = (fn as Json).Properties.Environment?.Variables?.[ENV.pullThrough];
@@ -100,7 +100,14 @@ describe('RegistryStack with a pull-through cache and the upload data path', () 
       holders.push(id);
       expect(JSON.parse(value as string)).toEqual(EXPECTED);
     }
-    expect(holders.sort()).toEqual([functionId(s.stack, 'blobs'), functionId(s.stack, 'manifests')].sort());
+    expect(holders.sort()).toEqual(
+      [functionId(s.stack, 'base'), functionId(s.stack, 'blobs'), functionId(s.stack, 'manifests')].sort(),
+    );
+    // Only the uploader's fills need the blobs function to redirect there.
+    const fill = (group: 'base' | 'blobs' | 'manifests') =>
+      (s.template.findResources('AWS::Lambda::Function')[functionId(s.stack, group)] as Json).Properties.Environment
+        ?.Variables?.[ENV.pullThroughFill];
+    expect([fill('base'), fill('blobs'), fill('manifests')]).toEqual([undefined, 'true', undefined]);
     const [container] = taskDefinition().ContainerDefinitions as Json[];
     const variable = (container?.Environment as { Name: string; Value: string }[]).find(
       (e) => e.Name === ENV.pullThrough,
