@@ -12,7 +12,7 @@ import { registryEvents } from './wiring/events';
 import { registryMode } from './wiring/mode';
 import { registryMirrors } from './wiring/mirrors';
 import { blobServices, manifestServices, registryStorage } from './wiring/storage';
-import { kmsTokenKeysOnFirstUse } from './wiring/token-keys';
+import { kmsSigningKeysOnFirstUse } from './wiring/token-keys';
 
 export * from './wiring/limits';
 export { composeGarbageCollector, composeUploadSweeper } from './wiring/maintenance';
@@ -35,7 +35,7 @@ export function compose(
     createAwsClients({ forcePathStyle: config.s3ForcePathStyle, s3PublicEndpoint: config.s3PublicEndpoint, retry });
   const storage = registryStorage(config, { s3, presign, dynamodb });
   return {
-    ...accessServices(config, dynamodb, auth.keys ?? kmsTokenKeysOnFirstUse(config.auth.tokenKeyArns), auth.accounts),
+    ...accessServices(config, dynamodb, auth.keys ?? kmsSigningKeysOnFirstUse(config.auth.tokenKeyArns), auth.accounts),
     ...blobServices(config, storage),
     ...manifestServices(config, storage, dynamodb),
     discovery: new DiscoveryService(storage.metadata),

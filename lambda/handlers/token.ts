@@ -6,12 +6,12 @@ import type { TokenServices } from '../http/services';
 import { tokenEndpoint } from '../http/token-endpoint';
 import { accessServices } from './wiring/access';
 import { fromEnv } from './wiring/environment';
-import { kmsTokenKeysOnFirstUse } from './wiring/token-keys';
+import { kmsSigningKeysOnFirstUse } from './wiring/token-keys';
 
 /** The token service: the accounts table, and the KMS keys that sign the tokens it issues. */
 export function composeToken(config: RegistryConfig, retry?: RetrySettings): TokenServices {
   const dynamodb = createDynamoDbClient({ ...(retry ? { retry } : {}) });
-  return accessServices(config, dynamodb, kmsTokenKeysOnFirstUse(config.auth.tokenKeyArns));
+  return accessServices(config, dynamodb, kmsSigningKeysOnFirstUse(config.auth.tokenKeyArns));
 }
 
 /** Lambda entry point of the token service. */

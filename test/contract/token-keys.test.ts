@@ -1,9 +1,13 @@
+import { verify } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, KMSClient, type KeySpec } from '@aws-sdk/client-kms';
 import { FileTokenKeys } from '../../lambda/adapters/keyfile/file-token-keys';
+import { kmsPublicKeys } from '../../lambda/adapters/kms/kms-public-keys';
 import { KmsTokenKeys } from '../../lambda/adapters/kms/kms-token-keys';
+import { UnavailableError } from '../../lambda/core/errors';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../tools/local/emulators';
 import { startKms, type RunningKms } from '../../tools/local/kms-emulator';
 import { ensureMoto } from '../../tools/local/tools';
@@ -123,5 +127,69 @@ describe('KmsTokenKeys', () => {
     await expect(keys.publicKey(rsa.id)).rejects.toThrow(expected);
     await expect(keys.publicKey(rsa.id)).rejects.toThrow(expected);
     expect(calls).toEqual(['GetPublicKeyCommand', 'GetPublicKeyCommand']);
+  });
+});
+
+describe('KmsPublicKeys (the functions that only check tokens: no KMS client)', () => {
+  const external = process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1';
+  const publicKeys = (arns: string[], options: { endpoint?: string; attemptTimeoutMs?: number } = {}) =>
+    external
+      ? kmsPublicKeys(arns)
+      : kmsPublicKeys(arns, {
+          endpoint: kms!.endpoint,
+          region: LOCAL_REGION,
+          credentials: LOCAL_CREDENTIALS,
+          ...options,
+        });
+
+  test("gives every configured key's public key as the SDK does, and tokens the signing key signed verify with it", async () => {
+    const verifier = publicKeys([signingArn, olderArn]);
+    const signer = new KmsTokenKeys(client, [signingArn, olderArn]);
+    for (const arn of [signingArn, olderArn]) {
+      const kid = arn.split('/').pop() as string;
+      const spki = await verifier.publicKey(kid);
+      expect(Buffer.from(spki!)).toEqual(Buffer.from((await signer.publicKey(kid))!));
+    }
+    const input = Buffer.from('header.payload');
+    const signature = await signer.sign(signer.signingKeyId(), input);
+    const spki = await verifier.publicKey(verifier.signingKeyId());
+    const key = { key: Buffer.from(spki!), format: 'der', type: 'spki', dsaEncoding: 'ieee-p1363' } as const;
+    expect(verify('sha256', input, key, signature)).toBe(true);
+  });
+
+  test('fetches each public key once; other kids are undefined; it signs nothing', async () => {
+    const verifier = publicKeys([signingArn]);
+    const kid = verifier.signingKeyId();
+    const [a, b] = await Promise.all([verifier.publicKey(kid), verifier.publicKey(kid)]);
+    expect(b).toBe(a);
+    expect(await verifier.publicKey(kid)).toBe(a);
+    await expect(verifier.publicKey(olderArn.split('/').pop() as string)).resolves.toBeUndefined();
+    await expect(verifier.sign()).rejects.toThrow('only the token service signs tokens');
+  });
+
+  test('a key that is not P-256 is refused as KmsTokenKeys refuses it', async () => {
+    const rsa = await createKey('RSA_2048');
+    await expect(publicKeys([rsa.arn]).publicKey(rsa.id)).rejects.toThrow(
+      `KMS key ${rsa.arn} is RSA_2048 for SIGN_VERIFY; token keys must be ECC_NIST_P256 keys for SIGN_VERIFY`,
+    );
+  });
+
+  test('a key KMS does not know is its NotFoundException; KMS out of reach is UnavailableError within seconds', async () => {
+    const missing = signingArn.replace(/key\/.*$/, 'key/00000000-0000-4000-8000-000000000000');
+    await expect(publicKeys([missing]).publicKey('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({
+      name: 'NotFoundException',
+    });
+    if (external) return;
+    const started = Date.now();
+    // A port nothing listens on (fetch refuses the discard port 9 itself, before connecting).
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', () => ok()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((ok) => closed.close(ok));
+    const err = await publicKeys([signingArn], { endpoint: `http://127.0.0.1:${port}`, attemptTimeoutMs: 500 })
+      .publicKey(signingArn.split('/').pop() as string)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });

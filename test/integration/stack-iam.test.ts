@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Template } from '../../tools/local/stack/intrinsics';
 import type { PublishedEvent } from '../../tools/local/stack/standins';
+import { systemClock } from '../../lambda/core/ports/clock';
+import { AccountAdmin } from '../../lambda/core/services/account-admin';
 import { RegistryClient } from '../support/http-client';
 import { until } from '../support/until';
 import { testClients } from '../support/aws';
@@ -140,6 +142,45 @@ describe('the synthesized stack', () => {
     const base = stack.model.functions.find((f) => f.logicalId.startsWith('FunctionsBase'))!.name;
     expect(reads.some((c) => c.principal === base && c.status === 200)).toBe(true);
   }, 120_000);
+});
+
+describe('the synthesized stack with token auth', () => {
+  const PASSWORD = 'correct horse battery';
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ uploader: false, auth: { mode: 'token' } });
+    const admin = new AccountAdmin(stack.accounts, systemClock);
+    await admin.addUser('alice', { password: PASSWORD });
+    await admin.grant('alice', 'alice/*', ['pull', 'push']);
+  }, STACK_START_TIMEOUT_MS);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  test('the functions check tokens with the KMS public keys, fetched within their grants; only the token service signs', async () => {
+    const challenge = (await fetch(`${stack.url}/v2/`)).headers.get('www-authenticate') ?? '';
+    const [, realm, service] = /realm="([^"]+)",service="([^"]+)"/.exec(challenge) ?? [];
+    const from = stack.calls.length;
+    const query = new URLSearchParams({ service: service!, scope: 'repository:alice/app:pull,push' });
+    const issued = await fetch(`${realm}?${query.toString()}`, {
+      headers: { Authorization: `Basic ${Buffer.from(`alice:${PASSWORD}`).toString('base64')}` },
+    });
+    expect(issued.status).toBe(200);
+    const { token } = (await issued.json()) as { token: string };
+    const registry = new RegistryClient(stack.url, { Authorization: `Bearer ${token}` });
+    expect((await registry.request('GET', '/v2/')).status).toBe(200);
+    expect((await registry.request('POST', '/v2/alice/app/blobs/uploads/')).status).toBe(202);
+    const kms = stack.calls.slice(from).filter((c) => c.service === 'kms');
+    expect(kms.filter((c) => c.denied)).toEqual([]);
+    const nameOf = (prefix: string) => stack.model.functions.find((f) => f.logicalId.startsWith(prefix))!.name;
+    for (const fn of ['FunctionsBase', 'FunctionsBlobs']) {
+      expect([fn, kms.filter((c) => c.principal === nameOf(fn)).map((c) => [c.operation, c.status])]).toEqual([
+        fn,
+        [['GetPublicKey', 200]],
+      ]);
+    }
+    expect(kms.filter((c) => c.operation === 'Sign').map((c) => c.principal)).toEqual([nameOf('FunctionsToken')]);
+  });
 });
 
 describe('a grant removed from the synthesized template', () => {

@@ -2,11 +2,12 @@ import { GetPublicKeyCommand, KMSClient, KMSServiceException, SignCommand } from
 import { derToJose } from 'ecdsa-sig-formatter';
 import { UnavailableError } from '../../core/errors';
 import type { TokenKeys } from '../../core/ports/token-keys';
+import { checkTokenKey, KMS_BUSY, keyIdOf, keysByKid, PublicKeyCache } from './kms-keys';
+
+export { keyIdOf } from './kms-keys';
 
 /** KMS signs at most this many bytes as a RAW message; a longer signing input would need DIGEST. */
 const MAX_RAW_MESSAGE = 4096;
-
-const THROTTLED = new Set(['ThrottlingException', 'KMSInternalException', 'DependencyTimeoutException']);
 
 /**
  * The token keys in KMS: ECC_NIST_P256 keys with usage SIGN_VERIFY, whose private halves never
@@ -17,18 +18,16 @@ const THROTTLED = new Set(['ThrottlingException', 'KMSInternalException', 'Depen
  */
 export class KmsTokenKeys implements TokenKeys {
   /** kid → the ARN or key id as configured, which is what is sent to KMS as KeyId. */
-  private readonly keys = new Map<string, string>();
+  private readonly keys: Map<string, string>;
   private readonly signingKid: string;
-  /** Public keys never change for a key id, so each is fetched once per object (cold start). */
-  private readonly publicKeys = new Map<string, Promise<Uint8Array>>();
+  private readonly publicKeys = new PublicKeyCache();
 
   /** `keyArns`: key ARNs or bare key ids, signing key first. Aliases cannot serve as a `kid`. */
   constructor(
     private readonly client: KMSClient,
     keyArns: readonly string[],
   ) {
-    if (keyArns.length === 0) throw new Error('KmsTokenKeys needs at least one KMS key');
-    for (const arn of keyArns) this.keys.set(keyIdOf(arn), arn);
+    this.keys = keysByKid(keyArns);
     this.signingKid = keyIdOf(keyArns[0] as string);
   }
 
@@ -60,35 +59,15 @@ export class KmsTokenKeys implements TokenKeys {
   async publicKey(kid: string): Promise<Uint8Array | undefined> {
     const keyId = this.keys.get(kid);
     if (keyId === undefined) return undefined;
-    let spki = this.publicKeys.get(kid);
-    if (!spki) {
-      spki = this.fetchPublicKey(keyId);
-      this.publicKeys.set(kid, spki);
-      // A failed lookup (throttling, a key not yet usable) must not stick for the life of the Lambda.
-      spki.catch(() => this.publicKeys.delete(kid));
-    }
-    return spki;
+    return this.publicKeys.get(kid, () => this.fetchPublicKey(keyId));
   }
 
   private async fetchPublicKey(keyId: string): Promise<Uint8Array> {
     const out = await call(() => this.client.send(new GetPublicKeyCommand({ KeyId: keyId })));
-    // KMS returns both fields; some emulators (moto) only the older CustomerMasterKeySpec.
-    const spec = out.KeySpec ?? out.CustomerMasterKeySpec;
-    if (spec !== 'ECC_NIST_P256' || out.KeyUsage !== 'SIGN_VERIFY')
-      throw new Error(
-        `KMS key ${keyId} is ${spec ?? 'of unknown spec'} for ${out.KeyUsage ?? 'unknown usage'}; ` +
-          'token keys must be ECC_NIST_P256 keys for SIGN_VERIFY',
-      );
+    checkTokenKey(keyId, out);
     if (!out.PublicKey) throw new Error(`KMS returned no public key for ${keyId}`);
     return out.PublicKey;
   }
-}
-
-/** The key id of a key ARN (`arn:aws:kms:<region>:<account>:key/<id>`), or a bare key id as is. */
-export function keyIdOf(arnOrId: string): string {
-  const id = /^arn:[^:]+:kms:[^:]*:[^:]*:key\/([^/]+)$/.exec(arnOrId)?.[1] ?? arnOrId;
-  if (id === '' || /[:/]/.test(id)) throw new Error(`${arnOrId} is not a KMS key ARN or key id`);
-  return id;
 }
 
 /** Runs one KMS call; throttling becomes UnavailableError so the client retries. */
@@ -96,7 +75,7 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof KMSServiceException && THROTTLED.has(err.name))
+    if (err instanceof KMSServiceException && KMS_BUSY.has(err.name))
       throw new UnavailableError('the key service is busy; retry shortly', 1);
     throw err;
   }

@@ -1,0 +1,205 @@
+import { createHash, createHmac } from 'node:crypto';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { classifyOutage } from '../outage';
+
+/**
+ * One AWS service speaking the JSON protocol (`awsJson1_0`/`awsJson1_1`): a POST of the input as
+ * JSON, named by `X-Amz-Target`, answered with the output as JSON.
+ */
+export interface AwsJsonService {
+  /** SigV4 signing name, also the endpoint's host prefix: `kms`, `events`. */
+  readonly signingName: string;
+  /** The `X-Amz-Target` prefix: `TrentService` (KMS), `AWSEvents` (EventBridge). */
+  readonly targetPrefix: string;
+  readonly jsonVersion: '1.0' | '1.1';
+  /** The service's part of `AWS_ENDPOINT_URL_<ID>`, as the SDK names it: `KMS`, `EVENTBRIDGE`. */
+  readonly endpointEnvId: string;
+}
+
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+}
+
+export interface AwsJsonClientOptions {
+  /** @default AWS_REGION (or AWS_DEFAULT_REGION) */
+  readonly region?: string;
+  /**
+   * @default AWS_ENDPOINT_URL_<ID>, AWS_ENDPOINT_URL, else the service's regional endpoint
+   * (`https://<signing name>[-fips].<region>.<DNS suffix of the region's partition>`)
+   */
+  readonly endpoint?: string;
+  /** @default the SDK's default chain (the environment first, as in Lambda) */
+  readonly credentials?: AwsCredentials | (() => Promise<AwsCredentials>);
+  /** Attempts of a call that fails for the service's load or an answer that did not come. @default 3 */
+  readonly maxAttempts?: number;
+  /** How long one attempt may take until the whole answer is read. @default 3000 */
+  readonly attemptTimeoutMs?: number;
+}
+
+/** An error answer of the service, named as the SDK names it (`ThrottlingException`, `NotFoundException`). */
+export class AwsServiceError extends Error {
+  readonly $metadata: { readonly httpStatusCode: number };
+
+  constructor(name: string, message: string, httpStatusCode: number) {
+    super(message);
+    this.name = name;
+    this.$metadata = { httpStatusCode };
+  }
+}
+
+/**
+ * A client for the one or two operations of a JSON-protocol service a function calls: each call is
+ * signed with SigV4 (node:crypto) and sent with Node's own `fetch`, so a function bundles none of
+ * the service's SDK client, whose exception classes and schemas for every operation are most of its
+ * size (the KMS client is 28 KB of a bundle, EventBridge's 16 KB). What the SDK would do besides is
+ * kept to what these calls need: credentials from the SDK's own provider chain (bundled anyway with
+ * the S3 and DynamoDB clients), the endpoint from the same variables, and retries with jittered
+ * backoff of throttled, failed (5xx) and unanswered attempts, each attempt with a deadline.
+ */
+export class AwsJsonClient {
+  private readonly credentials: () => Promise<AwsCredentials>;
+  private readonly maxAttempts: number;
+  private readonly attemptTimeoutMs: number;
+
+  constructor(
+    private readonly service: AwsJsonService,
+    private readonly options: AwsJsonClientOptions = {},
+  ) {
+    const given = options.credentials;
+    this.credentials =
+      typeof given === 'function'
+        ? given
+        : given
+          ? async () => given
+          : (defaultProvider() as () => Promise<AwsCredentials>);
+    this.maxAttempts = options.maxAttempts ?? 3;
+    this.attemptTimeoutMs = options.attemptTimeoutMs ?? 3000;
+  }
+
+  /** Calls `operation` with `input`; its output, or the service's error as AwsServiceError. */
+  async call<T>(operation: string, input: unknown, options: { abortSignal?: AbortSignal } = {}): Promise<T> {
+    const body = JSON.stringify(input);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.attempt(operation, body, options.abortSignal)) as T;
+      } catch (err) {
+        if (attempt >= this.maxAttempts || options.abortSignal?.aborted || !classifyOutage(err)) throw err;
+        // Full jitter over 100 ms, 200 ms, … as the SDK's standard strategy.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 100 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private async attempt(operation: string, body: string, abortSignal: AbortSignal | undefined): Promise<unknown> {
+    const region = this.region();
+    const url = new URL(this.endpoint(region));
+    const headers = signedHeaders({
+      url,
+      region,
+      service: this.service.signingName,
+      body,
+      credentials: await this.credentials(),
+      headers: {
+        'content-type': `application/x-amz-json-${this.service.jsonVersion}`,
+        'x-amz-target': `${this.service.targetPrefix}.${operation}`,
+      },
+    });
+    const timeout = AbortSignal.timeout(this.attemptTimeoutMs);
+    const res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: abortSignal ? AbortSignal.any([abortSignal, timeout]) : timeout,
+    });
+    const text = await res.text();
+    if (res.ok) return text ? JSON.parse(text) : {};
+    let parsed: { __type?: string; code?: string; message?: string; Message?: string } = {};
+    try {
+      parsed = JSON.parse(text) as typeof parsed;
+    } catch {
+      // An answer that is no JSON (a proxy's) is named by its status alone.
+    }
+    // `com.amazonaws.kms#NotFoundException`, or `NotFoundException:http://internal.amazon.com/…`.
+    const type = res.headers.get('x-amzn-errortype') ?? parsed.__type ?? parsed.code ?? `Http${res.status}`;
+    const name = type.split(':')[0]!.split('#').pop()!;
+    throw new AwsServiceError(name, parsed.message ?? parsed.Message ?? `${name} (HTTP ${res.status})`, res.status);
+  }
+
+  private region(): string {
+    const region = this.options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    if (!region) throw new Error('Region is missing: set AWS_REGION');
+    return region;
+  }
+
+  private endpoint(region: string): string {
+    if (this.options.endpoint) return this.options.endpoint;
+    const env = process.env;
+    if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== 'true') {
+      const configured = env[`AWS_ENDPOINT_URL_${this.service.endpointEnvId}`] ?? env.AWS_ENDPOINT_URL;
+      if (configured) return configured;
+    }
+    const fips = env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
+    return `https://${this.service.signingName}${fips}.${region}.${dnsSuffix(region)}`;
+  }
+}
+
+/** The DNS suffix of a region's partition (the SDK's partitions.json, by region prefix). */
+export function dnsSuffix(region: string): string {
+  if (region.startsWith('cn-')) return 'amazonaws.com.cn';
+  if (region.startsWith('us-isob-')) return 'sc2s.sgov.gov';
+  if (region.startsWith('us-isof-')) return 'csp.hci.ic.gov';
+  if (region.startsWith('us-iso-')) return 'c2s.ic.gov';
+  if (region.startsWith('eu-isoe-')) return 'cloud.adc-e.uk';
+  if (region.startsWith('eusc-')) return 'amazonaws.eu';
+  return 'amazonaws.com';
+}
+
+const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
+const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
+
+/**
+ * The headers of a SigV4-signed POST of `body` to `url` (Signature Version 4, header form):
+ * `headers`, `host`, `x-amz-date`, the session token when there is one, and `authorization`.
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
+ */
+export function signedHeaders(request: {
+  readonly url: URL;
+  readonly region: string;
+  readonly service: string;
+  readonly body: string;
+  readonly credentials: AwsCredentials;
+  readonly headers: Record<string, string>;
+  readonly now?: Date;
+}): Record<string, string> {
+  const { url, region, service, credentials } = request;
+  const amzDate = (request.now ?? new Date()).toISOString().replace(/[-:]|\.\d{3}/g, '');
+  const day = amzDate.slice(0, 8);
+  const headers: Record<string, string> = {
+    ...request.headers,
+    host: url.host,
+    'x-amz-date': amzDate,
+    ...(credentials.sessionToken ? { 'x-amz-security-token': credentials.sessionToken } : {}),
+  };
+  const names = Object.keys(headers).sort();
+  const signed = names.join(';');
+  const canonical = [
+    'POST',
+    url.pathname || '/',
+    '',
+    names.map((name) => `${name}:${headers[name]!.trim()}\n`).join(''),
+    signed,
+    sha256(request.body),
+  ].join('\n');
+  const scope = `${day}/${region}/${service}/aws4_request`;
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), region), service), 'aws4_request');
+  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  // fetch sets Host itself, from the URL, as signed.
+  delete headers.host;
+  return {
+    ...headers,
+    authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
+  };
+}
