@@ -375,31 +375,62 @@ describe('pull-through cache with distribution as the upstream', () => {
     expect(manifest.headers.get('docker-content-digest')).toBe(images.big.digest);
     expect(open.count('GET', upstreamPath)).toBe(0);
 
-    const hops: string[] = [];
+    /** One pull as a client makes it: the registry's 307, then the bytes where it points, hashed. */
     const pull = async () => {
-      const first = await fetch(`${stack.url}/v2/open/pt/big/blobs/${layer.digest}`, { redirect: 'manual' });
-      const body = Buffer.from(await first.arrayBuffer())
-        .toString()
-        .slice(0, 500);
-      expectStatus({ status: first.status, text: body }, 307);
-      const location = new URL(first.headers.get('location') ?? '', stack.url).href;
-      hops.push(location);
-      const reply = await fetch(location);
-      if (reply.status !== 200) {
-        const text = (await reply.text()).slice(0, 500);
-        expectStatus({ status: reply.status, text: `${text} (from ${location})` }, 200);
+      const started = Date.now();
+      // A pull that hangs is reported as such, not as the test's timeout.
+      const signal = AbortSignal.timeout(120_000);
+      const outcome = { status: 0, hop: '', text: '', digest: '', size: 0, ms: 0 };
+      try {
+        const first = await fetch(`${stack.url}/v2/open/pt/big/blobs/${layer.digest}`, { redirect: 'manual', signal });
+        outcome.status = first.status;
+        outcome.text = Buffer.from(await first.arrayBuffer())
+          .toString()
+          .slice(0, 300);
+        const location = first.headers.get('location');
+        if (first.status === 307 && location) {
+          const target = new URL(location, stack.url);
+          outcome.hop = target.pathname;
+          const reply = await fetch(target, { signal });
+          outcome.status = reply.status;
+          if (reply.status === 200)
+            Object.assign(outcome, { text: '' }, await hashBody(reply, (size) => (outcome.size = size)));
+          else outcome.text = (await reply.text()).slice(0, 300);
+        }
+      } catch (err) {
+        outcome.text = `${outcome.text} ${String((err as Error).cause ?? err)}`;
       }
-      return hashBody(reply);
+      outcome.ms = Date.now() - started;
+      return outcome;
     };
+    const seen = open.access.length;
+    const upstreamLines = () =>
+      open.access
+        .slice(seen)
+        .filter((a) => a.path.split('?')[0] === upstreamPath)
+        .map((a) => `${a.method} ${a.status} (${a.userAgent})`);
     const pulls = await Promise.all([pull(), pull(), pull(), pull()]);
-    for (const pulled of pulls) expect(pulled).toEqual({ digest: layer.digest, size: layer.size });
-    process.stdout.write(`first hops of the large pulls: ${hops.map((h) => new URL(h).pathname).join(', ')}\n`);
-    expect(hops.some((h) => new URL(h).pathname.endsWith(`/v2/open/pt/big/blobs/_fill/${layer.digest}`))).toBe(true);
+    process.stdout.write(
+      `concurrent large pulls:\n${pulls.map((p) => `  ${JSON.stringify(p)}`).join('\n')}\n` +
+        `upstream requests for the layer: ${upstreamLines().join(', ')}\n` +
+        `registry requests for the layer: ${stack.requests
+          .filter((r) => r.path.includes(layer.digest))
+          .map((r) => `${r.method} ${r.path.replace(layer.digest, '<digest>')} ${r.group} ${r.status}`)
+          .join(', ')}\n` +
+        `function and uploader logs:\n${stack.logs.slice(-20).join('\n')}\n`,
+    );
+    for (const pulled of pulls) {
+      expectStatus(pulled, 200);
+      expect({ digest: pulled.digest, size: pulled.size }).toEqual({ digest: layer.digest, size: layer.size });
+    }
+    // Larger than the blobs function fills: the uploader's fill path streams it.
+    expect(pulls.some((p) => p.hop.endsWith(`/v2/open/pt/big/blobs/_fill/${layer.digest}`))).toBe(true);
     expect(open.count('GET', upstreamPath)).toBe(1);
 
     // Once filled, it comes from the bucket.
     const again = await pull();
-    expect(again).toEqual({ digest: layer.digest, size: layer.size });
+    expectStatus(again, 200);
+    expect({ digest: again.digest, size: again.size }).toEqual({ digest: layer.digest, size: layer.size });
     expect(open.count('GET', upstreamPath)).toBe(1);
   }, 240_000);
 
@@ -479,7 +510,7 @@ function sha256(data: string | Uint8Array): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-async function hashBody(reply: Response): Promise<{ digest: string; size: number }> {
+async function hashBody(reply: Response, progress?: (size: number) => void): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   const reader = reply.body!.getReader();
@@ -488,6 +519,7 @@ async function hashBody(reply: Response): Promise<{ digest: string; size: number
     if (done) break;
     hash.update(value);
     size += value.length;
+    progress?.(size);
   }
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
