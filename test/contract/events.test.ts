@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import {
   CreateEventBusCommand,
   EventBridgeClient,
   PutEventsCommand,
   PutRuleCommand,
   PutTargetsCommand,
-  type PutEventsCommandInput,
-  type PutEventsCommandOutput,
-  type PutEventsResultEntry,
 } from '@aws-sdk/client-eventbridge';
-import { EventBridgePublisher } from '../../lambda/adapters/eventbridge/eventbridge-publisher';
+import { AwsJsonClient } from '../../lambda/adapters/aws-json/aws-json-client';
+import {
+  EVENTBRIDGE_SERVICE,
+  EventBridgePublisher,
+  type PutEventsCaller,
+  type PutEventsEntry,
+  type PutEventsOutput,
+} from '../../lambda/adapters/eventbridge/eventbridge-publisher';
 import { MemoryEventPublisher } from '../../lambda/adapters/memory/memory-event-publisher';
 import { DEFAULT_EVENT_SOURCE } from '../../lambda/config/events';
 import type { RegistryEvent, RegistryEventType } from '../../lambda/core/events';
@@ -25,6 +30,8 @@ const external = process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1';
 let moto: RunningMoto | undefined;
 let endpoint: string;
 let client: EventBridgeClient;
+/** What the publisher calls PutEvents with: the client the functions use, wrapped to count and refuse. */
+let putEvents: PutEventsCaller;
 /** Every PutEvents call, by the number of entries it carried. */
 const calls: number[] = [];
 /** Entries the next calls should report as failed, by position, without sending them. */
@@ -119,32 +126,30 @@ beforeAll(async () => {
     endpoint = moto.endpoint;
     client = new EventBridgeClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   }
+  // moto delivers each event to the rule's queue before it answers (about half a second an event), so
+  // an attempt may take seconds here where EventBridge answers in milliseconds.
+  const json = new AwsJsonClient(EVENTBRIDGE_SERVICE, {
+    attemptTimeoutMs: 30_000,
+    ...(external ? {} : { endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }),
+  });
   // Counts PutEvents calls and, when a test asks for it, answers some entries as EventBridge does
   // when it refuses them within a call that succeeded (no emulator can be made to do that): those
   // entries are never sent, the others are, and the results line up with the request.
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName !== 'PutEventsCommand') return next(args);
-      const input = args.input as PutEventsCommandInput;
-      const entries = input.Entries ?? [];
+  putEvents = {
+    call: async <T>(operation: 'PutEvents', input: { Entries: PutEventsEntry[] }): Promise<T> => {
+      const entries = input.Entries;
       const call = calls.push(entries.length);
       const refused = entries.map((_, i) => failures?.(i, call));
-      if (!refused.some(Boolean)) return next(args);
+      if (!refused.some(Boolean)) return json.call<T>(operation, input);
       const sent = entries.filter((_, i) => !refused[i]);
-      const out = sent.length
-        ? ((await next({ ...args, input: { ...input, Entries: sent } })).output as PutEventsCommandOutput)
-        : { Entries: [], $metadata: {} };
+      const out: PutEventsOutput = sent.length ? await json.call(operation, { Entries: sent }) : { Entries: [] };
       const results = [...(out.Entries ?? [])];
-      const merged: PutEventsResultEntry[] = refused.map((code) =>
-        code ? { ErrorCode: code, ErrorMessage: 'refused by the test' } : (results.shift() as PutEventsResultEntry),
+      const merged = refused.map((code) =>
+        code ? { ErrorCode: code, ErrorMessage: 'refused by the test' } : results.shift(),
       );
-      return {
-        output: { ...out, FailedEntryCount: refused.filter(Boolean).length, Entries: merged },
-        response: {},
-      } as never;
+      return { FailedEntryCount: refused.filter(Boolean).length, Entries: merged } as T;
     },
-    { step: 'initialize', name: 'testPartialFailures' },
-  );
+  };
 }, 300_000); // the first run installs moto with pip (about half a minute)
 afterAll(async () => {
   client?.destroy();
@@ -164,7 +169,7 @@ let eventBridge: EventPublisherSubject;
 beforeAll(async () => {
   const bus = await busWithQueue();
   eventBridge = {
-    publisher: new EventBridgePublisher(client, { bus: bus.arn, source: DEFAULT_EVENT_SOURCE, log, sleep: instant }),
+    publisher: new EventBridgePublisher(putEvents, { bus: bus.arn, source: DEFAULT_EVENT_SOURCE, log, sleep: instant }),
     delivered: async (count) => (await receive(bus.queueUrl, count)).map(asEvent),
   };
 });
@@ -176,7 +181,7 @@ describe('EventBridgePublisher', () => {
     bus = await busWithQueue('team.registry');
   });
   const publisher = (options: { bus?: string; retries?: number } = {}) =>
-    new EventBridgePublisher(client, {
+    new EventBridgePublisher(putEvents, {
       bus: options.bus ?? bus.name,
       source: 'team.registry',
       log,
@@ -255,12 +260,17 @@ describe('EventBridgePublisher', () => {
   });
 
   test('EventBridge out of reach: publish resolves within seconds and logs the events', async () => {
-    const unreachable = new EventBridgeClient({
-      endpoint: 'http://127.0.0.1:9', // discard port: nothing listens
+    // A port nothing listens on (fetch refuses the discard port 9 itself, before connecting).
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', () => ok()));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise((ok) => closed.close(ok));
+    const unreachable = new AwsJsonClient(EVENTBRIDGE_SERVICE, {
+      endpoint: `http://127.0.0.1:${port}`,
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
       maxAttempts: 2,
-      requestHandler: { connectionTimeout: 500, requestTimeout: 1000 },
+      attemptTimeoutMs: 1000,
     });
     const event = sampleEvent('Manifest Pushed');
     const started = Date.now();
@@ -270,7 +280,6 @@ describe('EventBridgePublisher', () => {
       log,
       sleep: instant,
     }).publish([event]);
-    unreachable.destroy();
     expect(Date.now() - started).toBeLessThan(5000);
     expect(logged).toHaveLength(1);
     expect(logged[0]?.fields.events).toEqual([event]);

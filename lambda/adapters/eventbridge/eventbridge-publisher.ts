@@ -1,11 +1,38 @@
-import {
-  EventBridgeClient,
-  PutEventsCommand,
-  type PutEventsRequestEntry,
-  type PutEventsResultEntry,
-} from '@aws-sdk/client-eventbridge';
 import type { RegistryEvent } from '../../core/events';
 import type { EventPublisher } from '../../core/ports/events';
+import { AwsJsonClient } from '../aws-json/aws-json-client';
+
+/** EventBridge as the JSON protocol names it. */
+export const EVENTBRIDGE_SERVICE = {
+  signingName: 'events',
+  targetPrefix: 'AWSEvents',
+  jsonVersion: '1.1',
+  endpointEnvId: 'EVENTBRIDGE',
+} as const;
+
+/** One entry of PutEvents, as the JSON protocol sends it (`Time` in epoch seconds). */
+export interface PutEventsEntry {
+  readonly EventBusName: string;
+  readonly Source: string;
+  readonly DetailType: string;
+  readonly Detail: string;
+  readonly Time: number;
+}
+
+/** PutEvents' answer: one result per entry, in order; a refused one has an ErrorCode and no EventId. */
+export interface PutEventsOutput {
+  readonly FailedEntryCount?: number;
+  readonly Entries?: readonly {
+    readonly EventId?: string;
+    readonly ErrorCode?: string;
+    readonly ErrorMessage?: string;
+  }[];
+}
+
+/** What the publisher calls EventBridge with: AwsJsonClient, so no EventBridge client is bundled. */
+export interface PutEventsCaller {
+  call<T>(operation: 'PutEvents', input: { Entries: PutEventsEntry[] }): Promise<T>;
+}
 
 /** PutEvents takes at most this many entries per call. */
 export const MAX_ENTRIES_PER_CALL = 10;
@@ -18,8 +45,8 @@ export interface EventBridgePublisherOptions {
   /** Reports events that could not be delivered (a structured log line), with the reason. */
   readonly log: (message: string, fields: Record<string, unknown>) => void;
   /**
-   * How often the failed entries of a partly failed call are sent again. The SDK already retries
-   * whole calls that were throttled or failed on the server.
+   * How often the failed entries of a partly failed call are sent again. The client already retries
+   * whole calls that were throttled, failed on the server or went unanswered.
    * @default 2
    */
   readonly retries?: number;
@@ -40,7 +67,7 @@ export class EventBridgePublisher implements EventPublisher {
   private readonly sleep: (attempt: number) => Promise<void>;
 
   constructor(
-    private readonly client: EventBridgeClient,
+    private readonly client: PutEventsCaller,
     private readonly options: EventBridgePublisherOptions,
   ) {
     this.retries = options.retries ?? 2;
@@ -57,13 +84,15 @@ export class EventBridgePublisher implements EventPublisher {
   private async putBatch(events: readonly RegistryEvent[]): Promise<void> {
     let pending = [...events];
     for (let attempt = 0; ; attempt++) {
-      let results: PutEventsResultEntry[];
+      let results: NonNullable<PutEventsOutput['Entries']>;
       try {
-        const out = await this.client.send(new PutEventsCommand({ Entries: pending.map((e) => this.entry(e)) }));
+        const out = await this.client.call<PutEventsOutput>('PutEvents', {
+          Entries: pending.map((e) => this.entry(e)),
+        });
         if (!out.FailedEntryCount) return;
         results = out.Entries ?? [];
       } catch (err) {
-        // The SDK retried what is worth retrying (throttling, 5xx); the rest will not pass on a retry.
+        // The client retried what is worth retrying (throttling, 5xx); the rest will not pass on a retry.
         this.report(pending, [`${(err as Error).name}: ${(err as Error).message}`]);
         return;
       }
@@ -84,13 +113,13 @@ export class EventBridgePublisher implements EventPublisher {
     }
   }
 
-  private entry(event: RegistryEvent): PutEventsRequestEntry {
+  private entry(event: RegistryEvent): PutEventsEntry {
     return {
       EventBusName: this.options.bus,
       Source: this.options.source,
       DetailType: event.type,
       Detail: JSON.stringify(event.detail),
-      Time: new Date(event.detail.time),
+      Time: Date.parse(event.detail.time) / 1000,
     };
   }
 
@@ -113,17 +142,19 @@ export interface EventBridgeSettings {
 /**
  * A publisher through a client configured from the environment (credentials, `AWS_ENDPOINT_URL`),
  * in the bus's own region when an ARN names it. Tight timeouts: EventBridge trouble may cost a
- * registry request a few seconds, never its answer.
+ * registry request a few seconds, never its answer. PutEvents is the one call, so it goes as a signed
+ * JSON request of its own (AwsJsonClient) rather than through the SDK's EventBridge client, which
+ * was 16 KB of the blobs and manifests bundles.
  */
 export function eventBridgePublisher(
   settings: EventBridgeSettings,
   log: EventBridgePublisherOptions['log'],
 ): EventBridgePublisher {
   const region = /^arn:[^:]+:events:([^:]+):/.exec(settings.bus)?.[1];
-  const client = new EventBridgeClient({
+  const client = new AwsJsonClient(EVENTBRIDGE_SERVICE, {
     ...(region ? { region } : {}),
     maxAttempts: 3,
-    requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+    attemptTimeoutMs: 2000,
   });
   return new EventBridgePublisher(client, { ...settings, log });
 }
