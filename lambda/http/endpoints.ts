@@ -19,17 +19,8 @@ import { healthEndpoint } from './health';
 import { ROOT_PATH, rootEndpoint } from './root';
 import { authorize, type AuthorizedGrant } from './auth';
 import { chunkRange } from './content-range';
-import {
-  blobDeleted,
-  blobPulled,
-  blobPushed,
-  emit,
-  manifestDeleted,
-  manifestPulled,
-  manifestPushed,
-  recordCache,
-  tagBefore,
-} from './events';
+import { emit, recordCache } from './events';
+import { withEventScope } from './event-scope';
 import { recordPull } from './pulls';
 import { nextLink, json, respond, type HttpResponse } from './response';
 import { parseOciPath, type OciRoute } from '../core/paths';
@@ -63,7 +54,7 @@ export const baseEndpoint: Endpoint<BaseServices> = async (req, services) => {
 };
 
 /** Blob reads and deletes, and uploads: everything under `/v2/<name>/blobs/`. */
-export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
+export const blobsEndpoint: Endpoint<BlobsServices> = withEvents(async (req, services) => {
   const route = parseOciPath(req.rawPath);
   if (route?.kind === 'upload-start' || route?.kind === 'upload') return uploads(req, route, services);
   if (route?.kind !== 'blob') return unroutable(route, req, services);
@@ -72,7 +63,7 @@ export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
   const caller = await authorize(req, route, services);
   if (method === 'DELETE') {
     await blobs.delete(route.name, route.digest);
-    await emit(req, services, caller, blobDeleted(route.name, route.digest));
+    await emit(req, services, caller);
     return respond(202);
   }
   if (method === 'HEAD') {
@@ -89,9 +80,9 @@ export const blobsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
     return respond(307, { Location: located.fill, 'Docker-Content-Digest': route.digest });
   const { record, url, cache } = located;
   recordCache(req, cache);
-  await emit(req, services, caller, blobPulled(services, route.name, record, cache));
+  await emit(req, services, caller);
   return respond(307, { Location: url, 'Docker-Content-Digest': record.digest });
-};
+});
 
 async function uploads(
   req: RegistryRequest,
@@ -214,24 +205,21 @@ export const VERIFIED_HEADER = 'Registry-Upload-Verified';
  * The upload endpoints alone, as the streaming uploader serves them: everything under
  * `/v2/<name>/blobs/uploads`, with bodies streamed instead of held whole.
  */
-export const uploadsEndpoint: Endpoint<BlobsServices> = async (req, services) => {
+export const uploadsEndpoint: Endpoint<BlobsServices> = withEvents(async (req, services) => {
   const route = parseOciPath(req.rawPath);
   // The API's routes end at maxNameDepth; the uploader's path pattern does not, so it checks itself.
   if ((route?.kind === 'upload-start' || route?.kind === 'upload') && depth(route.name) <= services.maxNameDepth) {
     return uploads(req, route, services);
   }
   return unroutable(route, req, services);
-};
+});
 
-export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, services) => {
+export const manifestsEndpoint: Endpoint<ManifestsServices> = withEvents(async (req, services) => {
   const route = parseOciPath(req.rawPath);
   if (route?.kind !== 'manifest') return unroutable(route, req, services);
   const { manifests } = services;
   const method = allow(req, ['GET', 'HEAD', 'PUT', 'DELETE']);
   const caller = await authorize(req, route, services);
-  // Where the tag pointed before this request moves or deletes it (read only when events are on).
-  const before =
-    method === 'PUT' || method === 'DELETE' ? await tagBefore(services, route.name, route.reference) : undefined;
   if (method === 'PUT') {
     const altered = alteredBody(req);
     // Refused as the manifest it is: bytes that are not UTF-8 are no JSON manifest, and when pushed
@@ -241,7 +229,7 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, servic
       throw new ManifestInvalidError(`the manifest did not arrive as sent: ${altered}; a manifest is UTF-8 JSON`);
     }
     const record = await manifests.put(route.name, route.reference, req.header('content-type'), req.body);
-    await emit(req, services, caller, manifestPushed(route.name, route.reference, record, before));
+    await emit(req, services, caller);
     return respond(201, {
       Location: `/v2/${route.name}/manifests/${record.digest}`,
       'Docker-Content-Digest': record.digest,
@@ -250,15 +238,13 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, servic
   }
   if (method === 'DELETE') {
     await manifests.delete(route.name, route.reference);
-    await emit(req, services, caller, manifestDeleted(route.name, route.reference, before));
+    await emit(req, services, caller);
     return respond(202);
   }
   const { record, body, cache } = await manifests.get(route.name, route.reference, method === 'GET');
   recordCache(req, cache);
-  if (method === 'GET') {
-    await emit(req, services, caller, manifestPulled(services, route.name, route.reference, record, cache));
-    await recordPull(services, route.name, record);
-  }
+  await emit(req, services, caller);
+  if (method === 'GET') await recordPull(services, route.name, record);
   const headers: Record<string, string> = {
     'Content-Type': record.mediaType,
     'Docker-Content-Digest': record.digest,
@@ -267,7 +253,7 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = async (req, servic
   // RFC 9111 §5.5: served from the cache because the upstream could not be asked.
   if (cache?.outcome === 'stale') headers.Warning = '110 - "Response is Stale"';
   return respond(200, headers, body);
-};
+});
 
 export const discoveryEndpoint: Endpoint<DiscoveryServices> = async (req, services) => {
   const route = parseOciPath(req.rawPath);
@@ -295,6 +281,14 @@ export const discoveryEndpoint: Endpoint<DiscoveryServices> = async (req, servic
     ...(artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {}),
   });
 };
+
+/**
+ * An endpoint whose services' events (recorded as they succeed, lambda/http/event-scope.ts) are kept
+ * for this request alone until `emit` publishes them.
+ */
+function withEvents<S extends Pick<Services, 'events' | 'publishPulls'>>(endpoint: Endpoint<S>): Endpoint<S> {
+  return (req, services) => withEventScope(services, () => endpoint(req, services));
+}
 
 function mayPull(grant: Grant, name: string): boolean {
   return grant.allows({ type: 'repository', name, actions: ['pull'] }, 'pull');
@@ -348,7 +342,7 @@ async function pushed(
 ): Promise<HttpResponse> {
   // A mount moves no bytes.
   if (mountedFrom === undefined) req.record?.(REGISTRY_METRICS.blobBytesPushed, record.size);
-  await emit(req, services, caller, blobPushed(name, record, mountedFrom));
+  await emit(req, services, caller);
   return blobCreated(name, record.digest);
 }
 

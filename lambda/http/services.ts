@@ -1,5 +1,4 @@
 import type { EventPublisher } from '../core/ports/events';
-import type { ManifestIndex } from '../core/ports/metadata';
 import type { HealthCheck } from '../core/ports/health';
 import type { ModeService } from '../core/services/mode-service';
 import type { AuthService } from '../core/services/auth-service';
@@ -26,11 +25,6 @@ export interface Services {
   readonly events?: EventPublisher;
   /** Publish `Manifest Pulled` on manifest GETs too: one event per pull, which costs money at scale. */
   readonly publishPulls?: boolean;
-  /**
-   * The digest a tag points at, read before a tag is set or deleted, only when events are on (for
-   * `Tag Changed`). Without it, the manifest service's lookup is used (one read more).
-   */
-  readonly tags?: Pick<ManifestIndex, 'getTag'>;
   /** What `GET /health` checks; without it, /health answers 200 from the code alone. */
   readonly health?: HealthCheck;
   /**
@@ -61,8 +55,7 @@ export type BaseServices = AccessServices & Pick<Services, 'health' | 'mode' | '
 /** Blob reads and deletes, mounts and uploads. */
 export type BlobsServices = AccessServices & Pick<Services, 'blobs' | 'uploads' | 'events' | 'publishPulls' | 'mode'>;
 /** Manifest reads, pushes and deletes. */
-export type ManifestsServices = AccessServices &
-  Pick<Services, 'manifests' | 'events' | 'publishPulls' | 'tags' | 'mode'>;
+export type ManifestsServices = AccessServices & Pick<Services, 'manifests' | 'events' | 'publishPulls' | 'mode'>;
 /** Tags lists, the catalog and referrers. */
 export type DiscoveryServices = AccessServices & Pick<Services, 'discovery'>;
 /** The token service. */

@@ -5,7 +5,8 @@ import { parseDigest } from '../core/digest';
 import { EndpointUnknownError } from '../core/errors';
 import type { OpenFill } from '../core/services/pull-through';
 import { authorize } from '../http/auth';
-import { blobPulled, emit, recordCache } from '../http/events';
+import { withEventScope } from '../http/event-scope';
+import { emit, recordCache } from '../http/events';
 import type { RegistryRequest } from '../http/request';
 import { respond, type HttpResponse } from '../http/response';
 import type { Services } from '../http/services';
@@ -32,7 +33,16 @@ const STORE_BUFFER = 8 * 1024 * 1024;
  *
  * Returns the response to write when there is no stream; `undefined` once it has answered itself.
  */
-export async function serveFill(
+export function serveFill(
+  req: RegistryRequest,
+  res: ServerResponse,
+  services: Services,
+  onError: (message: string, fields: Record<string, unknown>) => void,
+): Promise<HttpResponse | undefined> {
+  return withEventScope(services, () => fill(req, res, services, onError));
+}
+
+async function fill(
   req: RegistryRequest,
   res: ServerResponse,
   services: Services,
@@ -56,12 +66,13 @@ export async function serveFill(
   const opened = await services.blobs.openFill(name, digest);
   if ('record' in opened) {
     const { url } = await services.blobs.presigned(opened.record);
+    await emit(req, services, caller);
     return respond(307, { Location: url, 'Docker-Content-Digest': digest });
   }
   try {
     const record = await stream(opened, res, digest);
     recordCache(req, { ...opened.cache, bytes: record.size });
-    await emit(req, services, caller, blobPulled(services, name, record, { ...opened.cache, bytes: record.size }));
+    await emit(req, services, caller);
   } catch (err) {
     onError('pull-through fill failed', {
       requestId: req.requestId,

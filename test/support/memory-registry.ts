@@ -11,6 +11,7 @@ import { BlobService } from '../../lambda/core/services/blob-service';
 import { DiscoveryService } from '../../lambda/core/services/discovery-service';
 import { ManifestService } from '../../lambda/core/services/manifest-service';
 import { UploadService } from '../../lambda/core/services/upload-service';
+import { requestEvents } from '../../lambda/http/event-scope';
 import type { Services } from '../../lambda/http/services';
 
 /** A clock tests move by hand. */
@@ -61,17 +62,25 @@ export function memoryRegistry(
   const clock = new ManualClock();
   const accounts = new MemoryAccounts();
   const services: Services = {
-    blobs: new BlobService(store, metadata, 900),
-    uploads: new UploadService(store, metadata, metadata, clock, {
-      minPartSize,
-      partSize: options.partSize ?? minPartSize * 2,
-      concurrency: 2,
-      maxParts: 10_000,
-      sessionTtlSeconds: 3600,
-      maxRereadSize: 1024,
-      ...DIRECT_UPLOAD_OPTIONS,
-    }),
+    blobs: new BlobService(store, metadata, 900, undefined, requestEvents),
+    uploads: new UploadService(
+      store,
+      metadata,
+      metadata,
+      clock,
+      {
+        minPartSize,
+        partSize: options.partSize ?? minPartSize * 2,
+        concurrency: 2,
+        maxParts: 10_000,
+        sessionTtlSeconds: 3600,
+        maxRereadSize: 1024,
+        ...DIRECT_UPLOAD_OPTIONS,
+      },
+      requestEvents,
+    ),
     manifests: new ManifestService(store, metadata, metadata, {
+      events: requestEvents,
       maxManifestSize: options.maxManifestSize ?? 4 * 1024 * 1024,
       inlineLimit: options.inlineLimit ?? 256 * 1024,
       ...(options.policy ? { policy: async () => options.policy! } : {}),

@@ -1,6 +1,14 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { UpstreamCredentials } from '../upstream/http-upstream';
 
+let shared: SecretsManagerClient | undefined;
+
+/** One client per execution environment, created when a secret is first read (region and credentials from the environment). */
+function sharedClient(): SecretsManagerClient {
+  shared ??= new SecretsManagerClient({});
+  return shared;
+}
+
 /** How long credentials read from the secret are used before it is read again (a rotated password arrives within this). */
 const REREAD_MS = 5 * 60 * 1000;
 
@@ -11,7 +19,7 @@ const REREAD_MS = 5 * 60 * 1000;
  */
 export function secretCredentials(
   secretArn: string,
-  client: () => SecretsManagerClient,
+  client: () => SecretsManagerClient = sharedClient,
   now: () => number = Date.now,
 ): () => Promise<UpstreamCredentials> {
   let held: { readonly value: UpstreamCredentials; readonly until: number } | undefined;

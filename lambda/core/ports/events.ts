@@ -1,4 +1,4 @@
-import type { RegistryEvent } from '../events';
+import type { RegistryEvent, RegistryEventFacts, RegistryEventType } from '../events';
 
 /**
  * Where registry events go (EventBridge deployed). Events report what already happened, so
@@ -13,3 +13,17 @@ export interface EventPublisher {
 
 /** Events off: publishes nothing. */
 export const noEventPublisher: EventPublisher = { publish: async () => {} };
+
+/**
+ * Where a service tells what it just did (docs/events.md): the facts, as the service knows them the
+ * moment its write (or read) succeeded. The request's context (its id, its caller, the time) is
+ * added where the events are published, once the request's outcome is known.
+ */
+export interface EventRecorder {
+  /**
+   * Whether events of `type` are wanted for the current request: a service skips what only an
+   * event needs (reading where a tag pointed before it moves) when nobody will publish it.
+   */
+  wants(type: RegistryEventType): boolean;
+  record(type: RegistryEventType, facts: RegistryEventFacts): void;
+}

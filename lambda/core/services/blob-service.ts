@@ -4,7 +4,15 @@ import { assertValidName } from '../names';
 import type { BlobStore } from '../ports/blob-store';
 import type { BlobIndex, BlobRecord } from '../ports/metadata';
 import { refuseCacheWrite } from './manifest-service';
-import type { BlobCache, CacheOutcome, CacheRules, OpenFill } from './pull-through';
+import type { EventRecorder } from '../ports/events';
+import {
+  pulledFrom,
+  recordCacheEvents,
+  type BlobCache,
+  type CacheOutcome,
+  type CacheRules,
+  type OpenFill,
+} from './pull-through';
 
 /** A blob GET's answer: a presigned URL to the stored bytes, or (a cached blob too large to fill here) where it is filled. */
 export type BlobLocation =
@@ -22,6 +30,8 @@ export class BlobService {
     private readonly redirectTtlSeconds: number,
     /** Pull-through cache rules and their blob fills (docs/pull-through-cache.md). */
     private readonly cache?: { readonly rules: CacheRules; readonly blobs: BlobCache },
+    /** Where pulls, deletes and mounts are told (docs/events.md). */
+    private readonly events?: EventRecorder,
   ) {}
 
   /** The rules in force, when any: cached repositories refuse writes. */
@@ -54,10 +64,28 @@ export class BlobService {
     const linked = await this.blobs.getLink(name, digest);
     const match = linked ? undefined : this.cache?.rules.match(name);
     if (!linked && !match) throw new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
-    if (linked || !this.cache || !match) return this.presigned(linked as BlobRecord);
+    if (linked || !this.cache || !match) return this.pulled(name, await this.presigned(linked as BlobRecord));
     const cached = await this.cache.blobs.locate(name, digest, match);
     if (cached.fill !== undefined) return { fill: cached.fill };
-    return { ...(await this.presigned(cached.record)), cache: cached.cache };
+    return this.pulled(name, { ...(await this.presigned(cached.record)), cache: cached.cache });
+  }
+
+  /**
+   * `Blob Pulled` as the redirect to the bucket is issued (docs/events.md: whether the download then
+   * completes, the registry does not learn), and what the cache did.
+   */
+  private pulled<T extends { record: BlobRecord; cache?: CacheOutcome }>(name: string, located: T): T {
+    const { record, cache } = located;
+    recordCacheEvents(this.events, name, record.digest, cache);
+    if (this.events?.wants('Blob Pulled')) {
+      this.events.record('Blob Pulled', {
+        repository: name,
+        digest: record.digest,
+        size: record.size,
+        ...pulledFrom(cache),
+      });
+    }
+    return located;
   }
 
   /**
@@ -70,7 +98,17 @@ export class BlobService {
     parseDigest(digest);
     const match = this.cache?.rules.match(name);
     if (!match || !this.cache) throw new BlobUnknownError(`repository ${name} is not a pull-through cache`);
-    return this.cache.blobs.openFill(name, digest, match);
+    const opened = await this.cache.blobs.openFill(name, digest, match);
+    if ('record' in opened) return { record: this.pulled(name, { record: opened.record }).record };
+    // Pulled once the streamed bytes were verified and stored.
+    return {
+      ...opened,
+      store: async (source) => {
+        const record = await opened.store(source);
+        this.pulled(name, { record, cache: { ...opened.cache, bytes: record.size } });
+        return record;
+      },
+    };
   }
 
   /** A presigned GET of the stored blob. */
@@ -89,6 +127,7 @@ export class BlobService {
     if (!(await this.blobs.deleteLink(name, digest))) {
       throw new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
     }
+    this.events?.record('Blob Deleted', { repository: name, digest });
   }
 
   /**
@@ -102,6 +141,7 @@ export class BlobService {
     const record = await this.blobs.getLink(from, digest);
     if (!record) return undefined;
     await this.blobs.putLink(name, record);
+    this.events?.record('Blob Pushed', { repository: name, digest, size: record.size, mountedFrom: from });
     return record;
   }
 }

@@ -21,7 +21,16 @@ import { systemClock, type Clock } from '../ports/clock';
 import { dayOf } from '../pulls';
 import type { BlobIndex, ManifestIndex, ManifestRecord, TaggedManifest } from '../ports/metadata';
 import { UpstreamError } from '../ports/upstream';
-import { upstreamCall, upstreamUnavailable, type CacheMatch, type CacheOutcome, type CacheRules } from './pull-through';
+import type { EventRecorder } from '../ports/events';
+import {
+  pulledFrom,
+  recordCacheEvents,
+  upstreamCall,
+  upstreamUnavailable,
+  type CacheMatch,
+  type CacheOutcome,
+  type CacheRules,
+} from './pull-through';
 
 export interface ManifestServiceOptions {
   /** Largest manifest accepted, in bytes (the spec asks for at least 4 MiB). */
@@ -34,6 +43,8 @@ export interface ManifestServiceOptions {
   readonly clock?: Clock;
   /** Pull-through cache rules: repositories they serve are fetched from their upstream (docs/pull-through-cache.md). */
   readonly cache?: CacheRules;
+  /** Where pushes, pulls, deletes and tag changes are told (docs/events.md). */
+  readonly events?: EventRecorder;
 }
 
 /** Largest annotations (as JSON) a manifest with a subject may carry; they live in the index record. */
@@ -70,6 +81,25 @@ export class ManifestService {
   async get(name: string, reference: string, withBody: boolean): Promise<ManifestContent> {
     assertValidName(name);
     const ref = parseReference(reference);
+    const content = await this.lookup(name, ref, reference, withBody);
+    const { record, cache } = content;
+    const events = this.options.events;
+    recordCacheEvents(events, name, record.digest, cache, ref.tag);
+    // A GET is a pull; a HEAD is a client deciding whether to pull.
+    if (withBody && events?.wants('Manifest Pulled')) {
+      events.record('Manifest Pulled', {
+        repository: name,
+        digest: record.digest,
+        mediaType: record.mediaType,
+        size: record.size,
+        tag: ref.tag,
+        ...pulledFrom(cache),
+      });
+    }
+    return content;
+  }
+
+  private async lookup(name: string, ref: Reference, reference: string, withBody: boolean): Promise<ManifestContent> {
     const match = this.options.cache?.match(name);
     if (match) return this.getCached(name, ref, reference, withBody, match);
     let tagged: TaggedManifest | undefined;
@@ -242,7 +272,29 @@ export class ManifestService {
       });
     }
     if (ref.tag !== undefined) await this.checkTagMutable(name, ref.tag, digest);
-    return this.persist(name, digest, contentType, body, ref.tag, true);
+    const before = await this.tagBefore(name, ref.tag);
+    const record = await this.persist(name, digest, contentType, body, ref.tag, true);
+    const events = this.options.events;
+    if (events) {
+      const { mediaType, size } = record;
+      events.record('Manifest Pushed', { repository: name, digest, mediaType, size, tag: ref.tag });
+      if (ref.tag !== undefined && before !== digest) {
+        events.record('Tag Changed', {
+          repository: name,
+          tag: ref.tag,
+          digest,
+          previousDigest: before,
+          action: before ? 'moved' : 'created',
+        });
+      }
+    }
+    return record;
+  }
+
+  /** Where `tag` points before a push or delete changes it: read only when a `Tag Changed` event will say so. */
+  private async tagBefore(name: string, tag: string | undefined): Promise<string | undefined> {
+    if (tag === undefined || !this.options.events?.wants('Tag Changed')) return undefined;
+    return this.manifests.getTag(name, tag);
   }
 
   /**
@@ -327,11 +379,22 @@ export class ManifestService {
     assertValidName(name);
     refuseCacheWrite(this.options.cache, name);
     const ref = parseReference(reference);
-    const deleted =
-      ref.tag === undefined
-        ? await this.manifests.deleteManifest(name, ref.digest)
-        : await this.manifests.deleteTag(name, ref.tag);
-    if (!deleted) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+    if (ref.tag === undefined) {
+      if (!(await this.manifests.deleteManifest(name, ref.digest))) throw this.unknown(name, reference);
+      // Its tags went with it; they get no events of their own.
+      this.options.events?.record('Manifest Deleted', { repository: name, digest: ref.digest });
+      return;
+    }
+    const before = await this.tagBefore(name, ref.tag);
+    if (!(await this.manifests.deleteTag(name, ref.tag))) throw this.unknown(name, reference);
+    // The tag was deleted, so it pointed somewhere; only a racing push can have hidden where.
+    if (before !== undefined) {
+      this.options.events?.record('Tag Changed', { repository: name, tag: ref.tag, digest: before, action: 'deleted' });
+    }
+  }
+
+  private unknown(name: string, reference: string): ManifestUnknownError {
+    return new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
   }
 
   /** A body in the bucket that is gone (a delete raced this read) is an unknown manifest, not an unknown blob. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { matchesPattern } from '../auth/access';
 import { BlobUnknownError, NameUnknownError, RegistryError, UnavailableError } from '../errors';
 import type { Clock } from '../ports/clock';
+import type { EventRecorder } from '../ports/events';
 import type { BlobIndex, BlobRecord } from '../ports/metadata';
 import { UpstreamError, type UpstreamBlob, type UpstreamRegistry } from '../ports/upstream';
 
@@ -312,4 +313,30 @@ function hit(match: CacheMatch): CacheOutcome {
 
 function miss(match: CacheMatch, bytes: number, upstreamMs: number): CacheOutcome {
   return { outcome: 'miss', upstream: match.rule.upstream.origin, bytes, upstreamMs };
+}
+
+/**
+ * A cached repository's pull, as events: `Cache Filled` when the upstream's content was fetched and
+ * stored, `Upstream Failed` when a stored copy was served because the upstream failed.
+ */
+export function recordCacheEvents(
+  events: EventRecorder | undefined,
+  repository: string,
+  digest: string,
+  cache: CacheOutcome | undefined,
+  tag?: string,
+): void {
+  if (!events || !cache) return;
+  const { upstream, upstreamMs } = cache;
+  if (cache.outcome === 'miss') {
+    events.record('Cache Filled', { repository, digest, tag, size: cache.bytes, upstream, upstreamMs });
+  } else if (cache.outcome === 'stale') {
+    events.record('Upstream Failed', { repository, digest, tag, upstream, upstreamMs, error: cache.error });
+  }
+}
+
+/** What a pull event says of a cached repository's pull. */
+export function pulledFrom(cache: CacheOutcome | undefined): { cache?: 'hit' | 'miss' | 'stale' } {
+  if (!cache) return {};
+  return { cache: cache.outcome === 'upstreamFailed' ? 'stale' : cache.outcome };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { assertValidName } from '../names';
 import type { BlobStore } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
+import type { EventRecorder } from '../ports/events';
 import type { BlobIndex, BlobRecord, ChunkedUploadSession, UploadSession, UploadSessionStore } from '../ports/metadata';
 import { ResumableSha256 } from '../resumable-hash';
 import { ChunkedUploads } from './uploads/chunked';
@@ -35,6 +36,8 @@ export class UploadService {
     private readonly sessions: UploadSessionStore,
     private readonly clock: Clock,
     options: UploadServiceOptions,
+    /** Where finished uploads are told (`Blob Pushed`, docs/events.md). */
+    private readonly events?: EventRecorder,
   ) {
     const ctx = { store, blobs, sessions, clock, options };
     this.lifecycle = new SessionLifecycle(ctx);
@@ -70,7 +73,7 @@ export class UploadService {
    * @throws DigestInvalidError when the bytes do not hash to `digest`.
    */
   putWhole(name: string, digest: string, body: Uint8Array): Promise<BlobRecord> {
-    return this.chunked.putWhole(name, digest, body);
+    return this.pushed(name, this.chunked.putWhole(name, digest, body));
   }
 
   /**
@@ -84,7 +87,23 @@ export class UploadService {
    * @throws BlobUploadInvalidError for a direct session, or a body that is not `size` bytes.
    */
   putStreamed(name: string, id: string, digest: string, body: ByteSource, size?: number): Promise<BlobRecord> {
-    return this.chunked.putStreamed(name, id, digest, body, size);
+    return this.pushed(name, this.chunked.putStreamed(name, id, digest, body, size));
+  }
+
+  /**
+   * Stores a blob a pull-through cache fetched from its upstream, as `putStreamed` stores an upload
+   * on a fresh session (verified against `digest`, recorded, linked into `name`), told as no push.
+   */
+  async fill(name: string, digest: string, body: AsyncIterable<Uint8Array>, size?: number): Promise<BlobRecord> {
+    const session = await this.start(name);
+    return this.chunked.putStreamed(name, session.id, digest, body, size);
+  }
+
+  /** `Blob Pushed` once an upload stored its blob. */
+  private async pushed(name: string, stored: Promise<BlobRecord>): Promise<BlobRecord> {
+    const record = await stored;
+    this.events?.record('Blob Pushed', { repository: name, digest: record.digest, size: record.size });
+    return record;
   }
 
   /**
@@ -114,7 +133,7 @@ export class UploadService {
    * @throws BlobUploadInvalidError for a direct session.
    */
   complete(name: string, id: string, digest: string, body?: Uint8Array): Promise<BlobRecord> {
-    return this.chunked.complete(name, id, digest, body);
+    return this.pushed(name, this.chunked.complete(name, id, digest, body));
   }
 
   /**
@@ -139,8 +158,10 @@ export class UploadService {
    * @throws DigestInvalidError on a mismatch, or for a digest other than sha256.
    * @throws BlobUploadInvalidError when parts are missing or too small, or the session is not direct.
    */
-  finishDirect(name: string, id: string, digest: string): Promise<DirectFinish> {
-    return this.direct.finishDirect(name, id, digest);
+  async finishDirect(name: string, id: string, digest: string): Promise<DirectFinish> {
+    const result = await this.direct.finishDirect(name, id, digest);
+    if (result.done) await this.pushed(name, Promise.resolve(result.record));
+    return result;
   }
 
   /**

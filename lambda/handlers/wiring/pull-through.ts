@@ -1,4 +1,3 @@
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretCredentials } from '../../adapters/secrets/secret-credentials';
 import { HttpUpstream } from '../../adapters/upstream/http-upstream';
 import type { RegistryConfig } from '../../config/config';
@@ -7,7 +6,6 @@ import { systemClock } from '../../core/ports/clock';
 import { BlobCache, CacheRules, type FillClaims } from '../../core/services/pull-through';
 import type { UploadService } from '../../core/services/upload-service';
 import type { BlobIndex } from '../../core/ports/metadata';
-import { onFirstUse } from './on-first-use';
 
 /** Blobs up to this size are filled by the blobs function itself: 64 MiB stream to S3 well within the API's 30 s. */
 export const FUNCTION_FILL_LIMIT = 64 * 1024 * 1024;
@@ -20,12 +18,11 @@ export const FUNCTION_FILL_LIMIT = 64 * 1024 * 1024;
 export function cacheRules(config: Pick<RegistryConfig, 'pullThrough'>): CacheRules | undefined {
   const rules = config.pullThrough?.rules;
   if (!rules || rules.length === 0) return undefined;
-  const secrets = onFirstUse(() => new SecretsManagerClient({}));
   return new CacheRules(
     rules.map((rule) => ({
       prefix: rule.prefix,
       upstream: new HttpUpstream(rule.upstream, {
-        ...(rule.credentialsSecret ? { credentials: secretCredentials(rule.credentialsSecret, secrets) } : {}),
+        ...(rule.credentialsSecret ? { credentials: secretCredentials(rule.credentialsSecret) } : {}),
       }),
       ...(rule.allow ? { allow: rule.allow } : {}),
       tagTtlSeconds: rule.tagTtlSeconds ?? DEFAULT_TAG_TTL_SECONDS,
@@ -46,10 +43,8 @@ export function blobCache(
   uploads: UploadService,
   claims: FillClaims,
 ): { rules: CacheRules; blobs: BlobCache } {
-  const filler = async (name: string, digest: string, body: AsyncIterable<Uint8Array>, size?: number) => {
-    const session = await uploads.start(name);
-    return uploads.putStreamed(name, session.id, digest, body, size);
-  };
+  const filler = (name: string, digest: string, body: AsyncIterable<Uint8Array>, size?: number) =>
+    uploads.fill(name, digest, body, size);
   return {
     rules,
     blobs: new BlobCache(blobs, filler, claims, systemClock, {

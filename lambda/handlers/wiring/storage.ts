@@ -12,6 +12,7 @@ import { PolicySource } from '../../core/services/policy-source';
 import { UploadService } from '../../core/services/upload-service';
 import type { FillClaims } from '../../core/services/pull-through';
 import { blobCache, cacheRules } from './pull-through';
+import { requestEvents } from '../../http/event-scope';
 import type { Services } from '../../http/services';
 import {
   DIRECT_UPLOAD_OPTIONS,
@@ -47,19 +48,26 @@ export function blobServices(
   config: Pick<RegistryConfig, 'redirectTtlSeconds' | 'uploadTtlSeconds' | 'directVerifyBudget' | 'pullThrough'>,
   { store, metadata, claims }: RegistryStorage,
 ): Pick<Services, 'blobs' | 'uploads'> {
-  const uploads = new UploadService(store, metadata, metadata, systemClock, {
-    minPartSize: MIN_PART_SIZE,
-    partSize: PART_SIZE,
-    concurrency: PART_CONCURRENCY,
-    maxParts: 10_000,
-    sessionTtlSeconds: config.uploadTtlSeconds,
-    maxRereadSize: MAX_REREAD_SIZE,
-    ...DIRECT_UPLOAD_OPTIONS,
-    verifyBudget: config.directVerifyBudget ?? DIRECT_UPLOAD_OPTIONS.verifyBudget,
-  });
+  const uploads = new UploadService(
+    store,
+    metadata,
+    metadata,
+    systemClock,
+    {
+      minPartSize: MIN_PART_SIZE,
+      partSize: PART_SIZE,
+      concurrency: PART_CONCURRENCY,
+      maxParts: 10_000,
+      sessionTtlSeconds: config.uploadTtlSeconds,
+      maxRereadSize: MAX_REREAD_SIZE,
+      ...DIRECT_UPLOAD_OPTIONS,
+      verifyBudget: config.directVerifyBudget ?? DIRECT_UPLOAD_OPTIONS.verifyBudget,
+    },
+    requestEvents,
+  );
   const rules = cacheRules(config);
   const cache = rules && blobCache(config, rules, metadata, uploads, claims);
-  return { blobs: new BlobService(store, metadata, config.redirectTtlSeconds, cache), uploads };
+  return { blobs: new BlobService(store, metadata, config.redirectTtlSeconds, cache, requestEvents), uploads };
 }
 
 /** Manifests under the lifecycle policy in force, and the tag lookups of `Tag Changed` events. */
@@ -67,16 +75,16 @@ export function manifestServices(
   config: Pick<RegistryConfig, 'table' | 'lifecycle' | 'pullThrough'>,
   { store, metadata }: RegistryStorage,
   dynamodb: AwsClients['dynamodb'],
-): Pick<Services, 'manifests' | 'tags'> {
+): Pick<Services, 'manifests'> {
   const policy = policySource(config, dynamodb);
   return {
     manifests: new ManifestService(store, metadata, metadata, {
       maxManifestSize: MAX_MANIFEST_SIZE,
       inlineLimit: INLINE_MANIFEST_LIMIT,
       policy: () => policy.get(),
+      events: requestEvents,
       ...(config.pullThrough ? { cache: cacheRules(config) } : {}),
     }),
-    tags: metadata,
   };
 }
 

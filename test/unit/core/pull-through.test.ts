@@ -15,6 +15,8 @@ import {
   type UpstreamRegistry,
 } from '../../../lambda/core/ports/upstream';
 import { ManualClock } from '../../support/memory-registry';
+import { requestEvents, takeRecorded, withEventScope } from '../../../lambda/http/event-scope';
+import { MemoryEventPublisher } from '../../../lambda/adapters/memory/memory-event-publisher';
 
 const sha = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -125,8 +127,9 @@ function setup(options: { allow?: string[]; inlineLimit?: number; fill?: boolean
     inlineLimit: 256 * 1024,
     clock,
     cache: rules,
+    events: requestEvents,
   });
-  const blobs = new BlobService(store, metadata, 900, { rules, blobs: blobCache });
+  const blobs = new BlobService(store, metadata, 900, { rules, blobs: blobCache }, requestEvents);
   return { upstream, clock, manifests, blobs, metadata, claims, uploads };
 }
 
@@ -255,5 +258,42 @@ describe('pull-through cache', () => {
     await opened.release();
     expect(record.digest).toBe(sha(big));
     expect(await blobs.openFill('hub/app', sha(big))).toHaveProperty('record');
+  });
+
+  it('tells what it did as events: Cache Filled on a fetch, Upstream Failed on a stale answer, cache on pulls', async () => {
+    const { upstream, clock, manifests, blobs } = setup();
+    const digest = upstream.tag('library/app', 'v1', manifestOf([], sha(Buffer.from('{}'))));
+    const layer = Buffer.from('layer');
+    upstream.blobs.set(sha(layer), layer);
+    const scope = { events: new MemoryEventPublisher(), publishPulls: true };
+    const recorded = (fn: () => Promise<unknown>) =>
+      withEventScope(scope, async () => {
+        await fn();
+        return takeRecorded().map(([type, facts]) => [type, facts.cache ?? facts.upstream ?? facts.tag]);
+      });
+    expect(await recorded(() => manifests.get('hub/app', 'v1', true))).toEqual([
+      ['Cache Filled', upstream.origin],
+      ['Manifest Pulled', 'miss'],
+    ]);
+    expect(await recorded(() => manifests.get('hub/app', 'v1', true))).toEqual([['Manifest Pulled', 'hit']]);
+    // A HEAD is no pull.
+    expect(await recorded(() => manifests.get('hub/app', digest, false))).toEqual([]);
+    expect(await recorded(() => blobs.locate('hub/app', sha(layer)))).toEqual([
+      ['Cache Filled', upstream.origin],
+      ['Blob Pulled', 'miss'],
+    ]);
+    upstream.down = true;
+    clock.advance(3600);
+    expect(await recorded(() => manifests.get('hub/app', 'v1', true))).toEqual([
+      ['Upstream Failed', upstream.origin],
+      ['Manifest Pulled', 'stale'],
+    ]);
+    // Pull events off: the cache's own events still go.
+    clock.advance(3600);
+    const off = await withEventScope({ events: scope.events }, async () => {
+      await manifests.get('hub/app', 'v1', true);
+      return takeRecorded().map(([type]) => type);
+    });
+    expect(off).toEqual(['Upstream Failed']);
   });
 });

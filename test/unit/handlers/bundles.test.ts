@@ -17,6 +17,7 @@ const EXPECTED: Record<string, readonly string[]> = {
   blobs: [
     '@aws-sdk/client-dynamodb',
     '@aws-sdk/client-s3',
+    '@aws-sdk/client-secrets-manager',
     '@aws-sdk/s3-request-presigner',
     'hash-wasm',
     'jose',
@@ -24,6 +25,7 @@ const EXPECTED: Record<string, readonly string[]> = {
   manifests: [
     '@aws-sdk/client-dynamodb',
     '@aws-sdk/client-s3',
+    '@aws-sdk/client-secrets-manager',
     '@aws-sdk/s3-request-presigner',
     'jose',
   ],

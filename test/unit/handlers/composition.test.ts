@@ -33,7 +33,7 @@ describe('each function composes the services of its own routes', () => {
   test.each([
     ['base', composeBase, ['auth', 'health', 'maxNameDepth', 'mode']],
     ['blobs', composeBlobs, ['auth', 'blobs', 'events', 'maxNameDepth', 'mode', 'publishPulls', 'uploads']],
-    ['manifests', composeManifests, ['auth', 'events', 'manifests', 'maxNameDepth', 'mode', 'publishPulls', 'tags']],
+    ['manifests', composeManifests, ['auth', 'events', 'manifests', 'maxNameDepth', 'mode', 'publishPulls']],
     ['discovery', composeDiscovery, ['auth', 'discovery', 'maxNameDepth']],
     ['token', composeToken, ['auth', 'maxNameDepth']],
   ] as const)('%s', (_group, composeGroup, services) => {

@@ -4,6 +4,7 @@ import { registryEvent } from '../../../lambda/core/events';
 import { blobsEndpoint, manifestsEndpoint, type Endpoint } from '../../../lambda/http/endpoints';
 import type { RegistryRequest } from '../../../lambda/http/request';
 import type { Services } from '../../../lambda/http/services';
+import type { MemoryMetadata } from '../../../lambda/adapters/memory/memory-metadata';
 import { memoryRegistry, testTokenKeys } from '../../support/memory-registry';
 
 const sha256 = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
@@ -43,36 +44,31 @@ async function pushImage(services: Services, reference: string, seed: string, he
   return sha256(manifest);
 }
 
-/** Counts tag reads, so a test can tell what events cost. */
-function countingTags(services: Services) {
-  const counter = {
-    reads: 0,
-    getTag: async (name: string, tag: string) => {
-      counter.reads += 1;
-      try {
-        return (await services.manifests.get(name, tag, false)).record.digest;
-      } catch {
-        return undefined;
-      }
-    },
+/** Counts tag reads of the metadata double, so a test can tell what events cost. */
+function countingTags(metadata: MemoryMetadata) {
+  const counter = { reads: 0 };
+  const getTag = metadata.getTag.bind(metadata);
+  metadata.getTag = async (name: string, tag: string) => {
+    counter.reads += 1;
+    return getTag(name, tag);
   };
   return counter;
 }
 
 describe('registry events from the endpoints (memory adapters)', () => {
   test('events off: nothing is published and no tag is read', async () => {
-    const { services } = memoryRegistry();
-    const tags = countingTags(services);
-    await pushImage({ ...services, tags }, 'v1', 'a');
-    await pushImage({ ...services, tags }, 'v1', 'b');
+    const { services, metadata } = memoryRegistry();
+    const tags = countingTags(metadata);
+    await pushImage(services, 'v1', 'a');
+    await pushImage(services, 'v1', 'b');
     expect(tags.reads).toBe(0);
   });
 
   test('events on: one tag read per push by tag, none per push by digest', async () => {
-    const { services } = memoryRegistry();
-    const tags = countingTags(services);
+    const { services, metadata } = memoryRegistry();
+    const tags = countingTags(metadata);
     const events = new MemoryEventPublisher();
-    const withEvents = { ...services, tags, events };
+    const withEvents = { ...services, events };
     const digest = await pushImage(withEvents, 'v1', 'a');
     expect(tags.reads).toBe(1);
     await pushImage(withEvents, digest, 'a');
@@ -86,7 +82,7 @@ describe('registry events from the endpoints (memory adapters)', () => {
     ]);
   });
 
-  test('without a tag index, the previous digest comes from the manifest service', async () => {
+  test('a moved tag says where it pointed before', async () => {
     const { services } = memoryRegistry();
     const events = new MemoryEventPublisher();
     const first = await pushImage({ ...services, events }, 'v1', 'a');
