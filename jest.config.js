@@ -10,6 +10,7 @@
 const CLIENT_TESTS = [
   'auth-clients',
   'clients',
+  'docker-mirror',
   'large-layers',
   'path-prefix',
   'pull-through',

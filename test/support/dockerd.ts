@@ -39,6 +39,16 @@ export interface DockerdOptions {
    * negotiates down to 1.41 by itself.
    */
   readonly client?: string;
+  /**
+   * The daemon's `registry-mirrors` (`http://localhost:5000`): where it pulls docker.io images from
+   * before trying Docker Hub itself. None unless told.
+   */
+  readonly registryMirrors?: readonly string[];
+  /**
+   * The daemon's `insecure-registries` (`localhost:5000`, or a CIDR): plain HTTP or unverified TLS
+   * for these. Loopback is insecure without it; none are added unless told.
+   */
+  readonly insecureRegistries?: readonly string[];
 }
 
 const INSTALL_HINT = 'apt-get install -y --no-install-recommends docker.io';
@@ -93,8 +103,9 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
       '',
     ].join('\n'),
   );
-  // An empty config file, so /etc/docker/daemon.json (registry mirrors, proxies…) has no say.
-  writeFileSync(join(dir, 'daemon.json'), '{}\n');
+  // A config file of our own, so /etc/docker/daemon.json (registry mirrors, proxies…) has no say:
+  // empty unless the test asks for mirrors or insecure registries.
+  writeFileSync(join(dir, 'daemon.json'), `${JSON.stringify(daemonConfig(options))}\n`);
 
   const children: ChildProcess[] = [];
   let stopped: Promise<void> | undefined;
@@ -162,6 +173,13 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     await stop();
     throw err;
   }
+}
+
+function daemonConfig(options: DockerdOptions): Record<string, readonly string[]> {
+  const config: Record<string, readonly string[]> = {};
+  if (options.registryMirrors?.length) config['registry-mirrors'] = [...options.registryMirrors];
+  if (options.insecureRegistries?.length) config['insecure-registries'] = [...options.insecureRegistries];
+  return config;
 }
 
 function findExecutable(name: string, path: string): string | undefined {
