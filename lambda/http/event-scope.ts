@@ -35,7 +35,10 @@ export const requestEvents: EventRecorder = {
 };
 
 /** Runs one request's work with a scope of its own for the events its services record. */
-export function withEventScope<T>(services: Pick<Services, 'events' | 'publishPulls'>, fn: () => Promise<T>): Promise<T> {
+export function withEventScope<T>(
+  services: Pick<Services, 'events' | 'publishPulls'>,
+  fn: () => Promise<T>,
+): Promise<T> {
   return scopes.run({ on: services.events !== undefined, pulls: services.publishPulls === true, drafts: [] }, fn);
 }
 
