@@ -114,15 +114,17 @@ describeWithDocker('the Docker daemon with the registry as its registry-mirror',
   /**
    * Docker Engine 20.10 resolves the tag with a HEAD (its Docker-Content-Digest), then GETs the
    * manifest by that digest and the config and layers by theirs; the blobs function answers a blob it
-   * holds with a 307 to the bucket (presigned), or 200 with the bytes.
+   * holds with a 307 to the bucket (presigned), or 200 with the bytes. Pulling again after
+   * `docker rmi`, the engine may take the manifest from its own cache (its containerd's content
+   * store) instead of asking the mirror for it by digest (`manifestByDigest` false).
    */
-  function expectMirrorServed(served: readonly RequestRecord[]): void {
+  function expectMirrorServed(served: readonly RequestRecord[], manifestByDigest: boolean): void {
     const byTag = served.filter((r) => r.path === '/v2/library/app/manifests/v1');
     expect(byTag.length).toBeGreaterThan(0);
     expect(byTag.map((r) => r.status)).toEqual(byTag.map(() => 200));
-    expect(served).toContainEqual(
-      expect.objectContaining({ method: 'GET', path: `/v2/library/app/manifests/${image.digest}`, status: 200 }),
-    );
+    const byDigest = served.filter((r) => r.path === `/v2/library/app/manifests/${image.digest}`);
+    if (manifestByDigest) expect(byDigest.filter((r) => r.method === 'GET').length).toBeGreaterThan(0);
+    expect(byDigest.map((r) => r.status)).toEqual(byDigest.map(() => 200));
     for (const blob of [configDescriptor, ...layers]) {
       const gets = served.filter((r) => r.method === 'GET' && r.path === `/v2/library/app/blobs/${blob.digest}`);
       expect(gets.length).toBeGreaterThan(0);
@@ -160,7 +162,7 @@ describeWithDocker('the Docker daemon with the registry as its registry-mirror',
     process.stdout.write(
       `mirror requests: ${served.map((r) => `${r.method} ${r.path} ${r.status} (${r.group})`).join('; ')}\n`,
     );
-    expectMirrorServed(served);
+    expectMirrorServed(served, true);
     // An engine that GETs the tag itself (rather than HEAD, then GET by digest) gets the upstream's
     // bytes under the upstream's digest.
     const byTag = await fetch(`${stack.url}/v2/library/app/manifests/v1`, { headers: { Accept: MANIFEST_ACCEPT } });
@@ -183,7 +185,7 @@ describeWithDocker('the Docker daemon with the registry as its registry-mirror',
       const { id, repoDigests } = await inspect('app:v1');
       expect(id).toBe(upstreamHolds.config);
       expect(repoDigests).toEqual([`app@${upstreamHolds.digest}`]);
-      expectMirrorServed(stack.requests.slice(seen));
+      expectMirrorServed(stack.requests.slice(seen), false);
     } finally {
       await upstream.start();
     }
