@@ -39,11 +39,10 @@ export const REGISTRY_METRICS = {
 export type RegistryMetric = (typeof REGISTRY_METRICS)[keyof typeof REGISTRY_METRICS];
 
 /**
- * What the mode parameter may hold: `read-only` is maintenance mode (writes answer 503, reads work).
- * The stack creates the parameter with the first value and refuses others with `MODE_PATTERN`.
+ * What the mode item may hold: `read-only` is maintenance mode (writes answer 503, reads work); no
+ * item is the first.
  */
 export const REGISTRY_MODES = ['read-write', 'read-only'] as const;
-export const MODE_PATTERN = '^(read-write|read-only)$';
 
 /** Log levels REGISTRY_LOG_LEVEL accepts (Powertools' names, any case). */
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'] as const;

@@ -13,7 +13,7 @@ import type { BaseServices } from './services';
  *
  * Maintenance (read-only) mode is still 200: pulls are served, so a load balancer must keep routing
  * to the registry and an uptime monitor must not page; `mode` tells a monitor that wants to know.
- * Only a registry that cannot serve pulls answers 503. A mode that cannot be read (SSM down) is the
+ * Only a registry that cannot serve pulls answers 503. A mode that cannot be read (its table item) is the
  * last known one, as for writes (ModeService), and does not fail the check.
  */
 export async function healthEndpoint(req: RegistryRequest, services: BaseServices): Promise<HttpResponse> {

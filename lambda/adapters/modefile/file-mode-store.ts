@@ -6,9 +6,10 @@ import { isRegistryMode, type ModeStore, type RegistryMode } from '../../core/po
 export const MODE_FILE = 'maintenance-mode';
 
 /**
- * Local mode's stand-in for the mode parameter: a file `maintenance-mode` in the data directory
- * holding `read-write` or `read-only`. No file is read-write, so a fresh data directory serves
- * writes. The admin CLI's `maintenance on|off --local` writes it; editing it by hand works too.
+ * `npm run dev`'s stand-in for the mode item of the metadata table: a file `maintenance-mode` in the
+ * data directory holding `read-write` or `read-only`. No file is read-write, so a fresh data
+ * directory serves writes. The admin CLI's `maintenance on|off --local` writes it (when no local
+ * stack runs there); editing it by hand works too.
  */
 export class FileModeStore implements ModeStore {
   constructor(private readonly dir: string) {}

@@ -5,7 +5,7 @@ import type { TokenKeys } from '../../core/ports/token-keys';
 
 /**
  * Ports whose adapter, and the SDK client behind it, is created by the first call instead of when
- * the services are composed: a function that rarely calls the mode parameter, the token keys or the
+ * the services are composed: a function that rarely reads the mode, the token keys or the
  * event bus pays for creating their client (a few ms each) only when it does, one that never does,
  * never.
  *
