@@ -130,6 +130,26 @@ describe('admin CLI (bin/admin.ts) on the accounts table of a token-mode registr
     expect(await registry.accounts.getUser('bob')).toBeUndefined();
   });
 
+  test("maintenance on a stack's metadata table: on, status, off; a missing table is one line; --parameter points to the table", async () => {
+    const target = ['--metadata-table', registry.config.table];
+    expect(await ok(['maintenance', 'on', ...target])).toContain(
+      `maintenance mode on (table ${registry.config.table})`,
+    );
+    expect(JSON.parse(await ok(['maintenance', 'status', '--json', ...target]))).toEqual({
+      mode: 'read-only',
+      maintenance: true,
+      target: `table ${registry.config.table}`,
+    });
+    expect(await ok(['maintenance', 'off', ...target])).toContain('maintenance mode off');
+    expect(await ok(['maintenance', 'status', ...target])).toContain('read-write: maintenance mode is off');
+    const [missing, parameter] = await Promise.all([
+      cli(['maintenance', 'status', '--metadata-table', `${registry.config.table}-typo`]),
+      cli(['maintenance', 'on', '--parameter', '/registry/mode']),
+    ]);
+    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('does not exist') });
+    expect(parameter).toMatchObject({ code: 2, stderr: expect.stringContaining('--metadata-table') });
+  });
+
   test('--local --data-dir finds DynamoDB through local-endpoints.json; a missing file or table is one line', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'admin-cli-'));
     const empty = mkdtempSync(join(tmpdir(), 'admin-cli-'));
