@@ -72,6 +72,7 @@ describe('pull-through cache with distribution as the upstream', () => {
     movingA: Descriptor;
     movingB: Descriptor;
     secret: Descriptor;
+    large: Descriptor;
   };
 
   beforeAll(async () => {
@@ -109,6 +110,10 @@ describe('pull-through cache with distribution as the upstream', () => {
     const secret = layout('secret');
     images.secret = secret.image([80 * KiB, 40 * KiB]);
     secret.tag(images.secret, 'v1');
+    // Past the blobs function's 64 MiB too, on the upstream that redirects: the fill path follows it.
+    const large = layout('large');
+    images.large = large.image([80 * MiB], 'amd64', false);
+    large.tag(images.large, 'v1');
     const other = layout('other');
     other.tag(other.image([10 * KiB]), 'v1');
 
@@ -120,6 +125,8 @@ describe('pull-through cache with distribution as the upstream', () => {
     await open.push(crane, big.dir, 'pt/big', 'v1');
     await authed.push(crane, secret.dir, 'pt/secret', 'v1');
     await redirecting.push(crane, multi.dir, 'pt/multi', 'v1');
+    await redirecting.push(crane, large.dir, 'pt/large', 'v1');
+    rmSync(large.dir, { recursive: true, force: true });
     const bigManifest = JSON.parse((await open.manifest('pt/big', 'v1')).body.toString()) as { layers: Descriptor[] };
     images.bigLayer = bigManifest.layers[0]!;
     rmSync(join(work, 'layouts', 'big'), { recursive: true, force: true });
@@ -160,6 +167,16 @@ describe('pull-through cache with distribution as the upstream', () => {
         maxBuffer: 1 << 24,
       }),
     );
+
+  /** The uploader's S3 calls and last log lines, for a failed fill's report. */
+  const uploaderReport = () => {
+    const calls = stack.calls.filter((c) => /uploader/i.test(c.principal) && c.service === 's3');
+    const logs = stack.logs.filter((l) => l.startsWith('[uploader]')).slice(-10);
+    return (
+      `the uploader's S3 calls: ${calls.map((c) => `${c.operation} ${c.status}`).join(', ')}\n` +
+      `uploader logs:\n${logs.join('\n')}\n`
+    );
+  };
 
   /** A request to our registry; the reply's body is read. */
   async function registry(
@@ -332,7 +349,39 @@ describe('pull-through cache with distribution as the upstream', () => {
     const dir = join(work, 'skopeo', 'redirect-multi');
     await skopeo('copy', '--src-tls-verify=false', `docker://${ref('redirect/pt/multi', 'v1')}`, `oci:${dir}:v1`);
     expect(checkLayout(dir, images.multi.digest)).toHaveLength(5);
-  });
+
+    // A layer the uploader fills, following the upstream's redirect.
+    const manifest = await getManifest('redirect/pt/large', 'v1');
+    expectStatus(manifest, 200);
+    expect(manifest.headers.get('docker-content-digest')).toBe(images.large.digest);
+    const largeLayer = (JSON.parse(manifest.body.toString()) as { layers: Descriptor[] }).layers[0]!;
+    const first = await registry('GET', `/v2/redirect/pt/large/blobs/${largeLayer.digest}`);
+    expectStatus(first, 307);
+    const location = new URL(first.headers.get('location') ?? '', stack.url);
+    expect(location.pathname).toBe(`/v2/redirect/pt/large/blobs/_fill/${largeLayer.digest}`);
+    let received = -1;
+    // 80 MiB over loopback takes seconds; a minute means the fill stalled.
+    const filled = await fetch(location, { signal: AbortSignal.timeout(60_000) })
+      .then(async (bytes) => {
+        received = 0;
+        if (bytes.status !== 200) return { status: bytes.status, text: (await bytes.text()).slice(0, 500) };
+        return { status: 200, text: '', ...(await hashBody(bytes, (size) => (received = size))) };
+      })
+      .catch((err: Error) => ({ status: 0, text: String(err) }));
+    if (!('digest' in filled) || filled.digest !== largeLayer.digest) {
+      // Where it stopped: what arrived, what the upstream was asked, what the uploader said.
+      const upstreamLines = redirecting.access
+        .filter((a) => a.path.includes(largeLayer.digest))
+        .map((a) => `${a.method} ${a.status} (${a.userAgent})`);
+      process.stdout.write(
+        `large fill from the redirecting upstream: ${JSON.stringify(filled)}, ${received} of ${largeLayer.size} bytes\n` +
+          `upstream requests for the layer: ${upstreamLines.join(', ')}\n` +
+          uploaderReport(),
+      );
+    }
+    expectStatus(filled, 200);
+    expect(filled).toMatchObject({ digest: largeLayer.digest, size: largeLayer.size });
+  }, 180_000);
 
   // ---- tags: revalidated after the TTL, not before
 
