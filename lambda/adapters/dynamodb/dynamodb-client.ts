@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { commonClientConfig, retryConfig, type AwsClientOptions } from '../client-options';
+import { reuseSigner } from '../reused-signer';
 import { recogniseOwnConditionalPuts } from './own-write';
 
 /**
@@ -10,7 +11,8 @@ import { recogniseOwnConditionalPuts } from './own-write';
  * of a read's CPU, so two parts of it that do nothing here are left out: resolving the middleware
  * stack again on every call (`cacheMiddleware`: once per command class; middleware is only added
  * right after the client is made, see `observeCalls` for the one exception), and the logger
- * middleware, which filters every input and output for the SDK's default logger, a no-op.
+ * middleware, which filters every input and output for the SDK's default logger, a no-op. Its
+ * SigV4 signer is made once rather than for every call (`reuseSigner`).
  */
 export function createDynamoDbClient(options: AwsClientOptions = {}): DynamoDBClient {
   const dynamodb = new DynamoDBClient({
@@ -20,6 +22,7 @@ export function createDynamoDbClient(options: AwsClientOptions = {}): DynamoDBCl
     cacheMiddleware: true,
   });
   dynamodb.middlewareStack.remove('loggerMiddleware');
+  reuseSigner(dynamodb);
   // A retried conditional put must not mistake its own first attempt for a concurrent writer.
   recogniseOwnConditionalPuts(dynamodb);
   return dynamodb;

@@ -20,6 +20,7 @@ import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '..
 import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 import { outageError } from '../outage';
+import { GetUrlSigner } from './get-url-signer';
 
 /** Where the store keeps its objects, and the clients it reaches S3 and signs URLs with. */
 export interface S3BlobStoreOptions {
@@ -50,11 +51,14 @@ export class S3BlobStore implements BlobStore, ObjectLister {
   private readonly presignClient: S3Client;
   private readonly bucket: string;
   private presignChecked?: Promise<void>;
+  /** Signs blob GET URLs: one per store, so what it derives once serves every URL. */
+  private readonly getUrls: GetUrlSigner;
 
   constructor(options: S3BlobStoreOptions) {
     this.client = options.client;
     this.presignClient = options.presignClient ?? options.client;
     this.bucket = options.bucket;
+    this.getUrls = new GetUrlSigner(this.presignClient, this.bucket);
   }
 
   async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
@@ -203,9 +207,7 @@ export class S3BlobStore implements BlobStore, ObjectLister {
 
   async presignGet(key: string, expiresInSeconds: number): Promise<string> {
     await this.checkPresignClient();
-    return getSignedUrl(this.presignClient, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
-      expiresIn: expiresInSeconds,
-    });
+    return this.getUrls.sign(key, expiresInSeconds);
   }
 
   async createMultipart(key: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { commonClientConfig, retryConfig, type AwsClientOptions } from '../client-options';
+import { reuseSigner } from '../reused-signer';
 
 export interface S3Clients {
   readonly s3: S3Client;
@@ -34,5 +35,7 @@ export function createS3Clients(options: AwsClientOptions = {}): S3Clients {
       ? { endpoint: options.s3PublicEndpoint ?? options.s3Endpoint }
       : {}),
   });
+  // One SigV4 signer for all of the client's calls (see reuseSigner). Presigning makes its own.
+  reuseSigner(s3);
   return { s3, presign };
 }
