@@ -13,22 +13,10 @@ const EXPECTED: Record<string, readonly string[]> = {
   // Checks callers (token public keys in KMS, fetched without the KMS client: adapters/kms/kms-public-keys.ts,
   // or the accounts table), /health and its mode.
   base: ['@aws-sdk/client-dynamodb', 'jose'],
-  // Events go out as signed JSON requests of their own (adapters/aws-json), with no EventBridge client.
-  blobs: [
-    '@aws-sdk/client-dynamodb',
-    '@aws-sdk/client-s3',
-    '@aws-sdk/client-secrets-manager',
-    '@aws-sdk/s3-request-presigner',
-    'hash-wasm',
-    'jose',
-  ],
-  manifests: [
-    '@aws-sdk/client-dynamodb',
-    '@aws-sdk/client-s3',
-    '@aws-sdk/client-secrets-manager',
-    '@aws-sdk/s3-request-presigner',
-    'jose',
-  ],
+  // Events, and a pull-through rule's upstream credentials, are read and sent with signed JSON
+  // requests of their own (adapters/aws-json), with no EventBridge or Secrets Manager client.
+  blobs: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner', 'hash-wasm', 'jose'],
+  manifests: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner', 'jose'],
   discovery: ['@aws-sdk/client-dynamodb', 'jose'],
   token: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-kms', 'jose'],
   gc: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'],
