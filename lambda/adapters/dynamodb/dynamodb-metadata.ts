@@ -424,7 +424,8 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     const items: string[] = [];
     let start: Item | undefined = last !== undefined ? { pk: s(pk), sk: s(prefix + last) } : undefined;
     while (items.length <= limit) {
-      const out = await this.query(pk, prefix, limit + 1 - items.length, start);
+      // Only the sort keys are read: the items' other attributes would only be decoded and dropped.
+      const out = await ddb(() => this.queryPage(pk, prefix, limit + 1 - items.length, start, 'sk'));
       items.push(...(out.Items ?? []).map((item) => (str(item, 'sk') as string).slice(prefix.length)));
       start = out.LastEvaluatedKey;
       if (!start) break;
@@ -432,11 +433,13 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     return { items: items.slice(0, limit), more: items.length > limit };
   }
 
-  private query(pk: string, prefix: string, limit: number | undefined, start: Item | undefined) {
-    return ddb(() => this.queryPage(pk, prefix, limit, start));
-  }
-
-  private queryPage(pk: string, prefix: string, limit: number | undefined, start: Item | undefined) {
+  private queryPage(
+    pk: string,
+    prefix: string,
+    limit: number | undefined,
+    start: Item | undefined,
+    projection?: string,
+  ) {
     return this.client.send(
       new QueryCommand({
         TableName: this.table,
@@ -445,6 +448,7 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
         ConsistentRead: true,
         ...(limit !== undefined ? { Limit: limit } : {}),
         ...(start ? { ExclusiveStartKey: start } : {}),
+        ...(projection ? { ProjectionExpression: projection } : {}),
       }),
     );
   }
