@@ -1,5 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import { Sha256 } from '@smithy/core/checksum';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { classifyOutage } from '../outage';
 
 /**
@@ -51,7 +52,8 @@ export class AwsServiceError extends Error {
 
 /**
  * A client for the one or two operations of a JSON-protocol service a function calls: each call is
- * signed with SigV4 (node:crypto) and sent with Node's own `fetch`, so a function bundles none of
+ * signed with the SDK's own SigV4 signer (`@smithy/signature-v4`, which the S3 and DynamoDB clients
+ * bundle already) and sent with Node's own `fetch`, so a function bundles none of
  * the service's SDK client, whose exception classes and schemas for every operation are most of its
  * size (the KMS client is 28 KB of a bundle, EventBridge's 16 KB). What the SDK would do besides is
  * kept to what these calls need: credentials from the SDK's own provider chain (bundled anyway with
@@ -95,7 +97,7 @@ export class AwsJsonClient {
   private async attempt(operation: string, body: string, abortSignal: AbortSignal | undefined): Promise<unknown> {
     const region = this.region();
     const url = new URL(this.endpoint(region));
-    const headers = signedHeaders({
+    const headers = await signedHeaders({
       url,
       region,
       service: this.service.signingName,
@@ -156,15 +158,13 @@ export function dnsSuffix(region: string): string {
   return 'amazonaws.com';
 }
 
-const sha256 = (data: string) => createHash('sha256').update(data).digest('hex');
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-
 /**
- * The headers of a SigV4-signed POST of `body` to `url` (Signature Version 4, header form):
- * `headers`, `host`, `x-amz-date`, the session token when there is one, and `authorization`.
+ * The headers of a SigV4-signed POST of `body` to `url` (Signature Version 4, header form), signed
+ * by the SDK's signer: `headers`, `x-amz-date`, the payload hash, the session token when there is
+ * one, and `authorization`. `Host` is signed but left out: fetch sets it from the URL, as signed.
  * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
  */
-export function signedHeaders(request: {
+export async function signedHeaders(request: {
   readonly url: URL;
   readonly region: string;
   readonly service: string;
@@ -172,34 +172,24 @@ export function signedHeaders(request: {
   readonly credentials: AwsCredentials;
   readonly headers: Record<string, string>;
   readonly now?: Date;
-}): Record<string, string> {
+}): Promise<Record<string, string>> {
   const { url, region, service, credentials } = request;
-  const amzDate = (request.now ?? new Date()).toISOString().replace(/[-:]|\.\d{3}/g, '');
-  const day = amzDate.slice(0, 8);
-  const headers: Record<string, string> = {
-    ...request.headers,
-    host: url.host,
-    'x-amz-date': amzDate,
-    ...(credentials.sessionToken ? { 'x-amz-security-token': credentials.sessionToken } : {}),
-  };
-  const names = Object.keys(headers).sort();
-  const signed = names.join(';');
-  const canonical = [
-    'POST',
-    url.pathname || '/',
-    '',
-    names.map((name) => `${name}:${headers[name]!.trim()}\n`).join(''),
-    signed,
-    sha256(request.body),
-  ].join('\n');
-  const scope = `${day}/${region}/${service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
-  const key = hmac(hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), region), service), 'aws4_request');
-  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
-  // fetch sets Host itself, from the URL, as signed.
+  // As the SDK's JSON clients sign: no x-amz-content-sha256 header (S3's).
+  const signer = new SignatureV4({ service, region, credentials, sha256: Sha256, applyChecksum: false });
+  const signed = await signer.sign(
+    {
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname || '/',
+      query: {},
+      headers: { ...request.headers, host: url.host },
+      body: request.body,
+    },
+    request.now ? { signingDate: request.now } : {},
+  );
+  const headers: Record<string, string> = { ...signed.headers };
   delete headers.host;
-  return {
-    ...headers,
-    authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
-  };
+  return headers;
 }
