@@ -18,7 +18,7 @@ export function composeBlobs(config: RegistryConfig, retry?: RetrySettings): Blo
     ...accessServices(config, clients.dynamodb, kmsTokenKeysOnFirstUse(config.auth.tokenKeyArns)),
     ...blobServices(config, registryStorage(config, clients)),
     ...registryEvents(config),
-    ...registryMode(config),
+    ...registryMode(config, clients.dynamodb),
   };
 }
 

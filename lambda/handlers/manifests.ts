@@ -18,7 +18,7 @@ export function composeManifests(config: RegistryConfig, retry?: RetrySettings):
     ...accessServices(config, clients.dynamodb, kmsTokenKeysOnFirstUse(config.auth.tokenKeyArns)),
     ...manifestServices(config, registryStorage(config, clients), clients.dynamodb),
     ...registryEvents(config),
-    ...registryMode(config),
+    ...registryMode(config, clients.dynamodb),
   };
 }
 
