@@ -112,6 +112,9 @@ export async function startUpstreamRegistry(options: UpstreamRegistryOptions = {
     auth: options.auth,
     onAccess,
   });
+  // Last resort when a test process ends without close(): no upstream outlives it.
+  const onExit = () => distribution?.child.kill('SIGKILL');
+  process.once('exit', onExit);
   const port = Number(distribution.url.port);
   const origin = `http://127.0.0.1:${port}`;
   const authHeader: Record<string, string> = options.auth ? { Authorization: basicAuthorization(options.auth) } : {};
@@ -179,6 +182,7 @@ export async function startUpstreamRegistry(options: UpstreamRegistryOptions = {
       distribution = await startDistribution(join(dir, 'server'), storage, { port, auth: options.auth, onAccess });
     },
     async close() {
+      process.removeListener('exit', onExit);
       const running = distribution;
       distribution = undefined;
       await running?.stop();
