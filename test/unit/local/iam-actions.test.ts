@@ -415,12 +415,11 @@ describe('DynamoDB requests', () => {
   );
 });
 
-// Service Authorization Reference for AWS KMS, AWS Systems Manager and Amazon EventBridge; AWS KMS
+// Service Authorization Reference for AWS KMS and Amazon EventBridge; AWS KMS
 // Developer Guide, "Use aliases to control access to KMS keys" and "Controlling access to aliases".
 describe('JSON-protocol services', () => {
   const KEY = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
   const ALIAS = 'arn:aws:kms:eu-west-1:111122223333:alias/registry/token-signing-1';
-  const PARAM = 'arn:aws:ssm:eu-west-1:111122223333:parameter';
   const BUS = 'arn:aws:events:eu-west-1:111122223333:event-bus';
   const json = (target: string, body: Record<string, unknown>) =>
     jsonServiceAuthorizations(target, body, ARNS, { kmsKeyArnOfAlias: (a) => (a === ALIAS ? KEY : undefined) });
@@ -504,52 +503,6 @@ describe('JSON-protocol services', () => {
       ],
     ],
     [
-      'GetParameter',
-      'AmazonSSM.GetParameter',
-      { Name: '/registry/mode' },
-      only('ssm:GetParameter', `${PARAM}/registry/mode`),
-    ],
-    [
-      'GetParameter of a version',
-      'AmazonSSM.GetParameter',
-      { Name: '/registry/mode:3' },
-      only('ssm:GetParameter', `${PARAM}/registry/mode`),
-    ],
-    [
-      'GetParameter of a name without a slash',
-      'AmazonSSM.GetParameter',
-      { Name: 'mode' },
-      only('ssm:GetParameter', `${PARAM}/mode`),
-    ],
-    [
-      'GetParameter by ARN',
-      'AmazonSSM.GetParameter',
-      { Name: `${PARAM}/registry/mode` },
-      only('ssm:GetParameter', `${PARAM}/registry/mode`),
-    ],
-    [
-      'PutParameter with Overwrite',
-      'AmazonSSM.PutParameter',
-      { Name: '/registry/mode', Value: 'readonly', Overwrite: true },
-      only('ssm:PutParameter', `${PARAM}/registry/mode`, { 'ssm:Overwrite': 'true' }),
-    ],
-    [
-      'GetParameters: one request per name',
-      'AmazonSSM.GetParameters',
-      { Names: ['/a', 'b'] },
-      [
-        { action: 'ssm:GetParameters', resource: `${PARAM}/a` },
-        { action: 'ssm:GetParameters', resource: `${PARAM}/b` },
-      ],
-    ],
-    [
-      'GetParametersByPath',
-      'AmazonSSM.GetParametersByPath',
-      { Path: '/registry', Recursive: true },
-      only('ssm:GetParametersByPath', `${PARAM}/registry`, { 'ssm:Recursive': 'true' }),
-    ],
-    ['DescribeParameters', 'AmazonSSM.DescribeParameters', {}, only('ssm:DescribeParameters', '*')],
-    [
       'PutEvents: one request per entry, on its bus, with source and detail-type',
       'AWSEvents.PutEvents',
       {
@@ -575,13 +528,6 @@ describe('JSON-protocol services', () => {
       /key alias alias\/unknown names/,
     ],
     ['a KMS call without KeyId', 'TrentService.Decrypt', { CiphertextBlob: 'AA==' }, /no KeyId/],
-    ['GetParameters without names', 'AmazonSSM.GetParameters', { Names: [] }, /no Names/],
-    [
-      'an SSM operation it does not map',
-      'AmazonSSM.SendCommand',
-      { DocumentName: 'd' },
-      /no IAM mapping for SSM SendCommand/,
-    ],
     [
       'an EventBridge operation it does not map',
       'AWSEvents.PutRule',
@@ -589,6 +535,8 @@ describe('JSON-protocol services', () => {
       /no IAM mapping for EventBridge PutRule/,
     ],
     ['an unknown service', 'AWSStepFunctions.StartExecution', {}, /no IAM mapping/],
+    // Nothing of the stack calls SSM since the maintenance mode moved into the metadata table.
+    ['SSM, which nothing calls', 'AmazonSSM.GetParameter', { Name: '/registry/mode' }, /no IAM mapping for "AmazonSSM/],
   ])('throws on %s', (_name, target, body, error) => expect(() => json(target, body)).toThrow(error));
 
   test('without a resolver, an alias cannot be judged', () => {

@@ -379,23 +379,12 @@ const SECRET_OPERATIONS = new Set([
   'UntagResource',
 ]);
 
-// Operations on one named parameter; anything else of SSM is not mapped.
-const SSM_PARAMETER_OPERATIONS = new Set([
-  'GetParameter',
-  'PutParameter',
-  'DeleteParameter',
-  'GetParameterHistory',
-  'LabelParameterVersion',
-  'UnlabelParameterVersion',
-]);
-
 /**
  * The IAM requests one call of an AWS JSON-protocol service needs: KMS (`TrentService.<Op>` →
- * `kms:<Op>` on the key), SSM (`AmazonSSM.<Op>` → `ssm:<Op>` on each parameter) and EventBridge
- * (`AWSEvents.PutEvents` → `events:PutEvents` on each entry's bus, with `events:source` and
- * `events:detail-type`) and Secrets Manager (`secretsmanager.<Op>` → `secretsmanager:<Op>` on the
- * secret's full ARN, with `secretsmanager:SecretId`, `secretsmanager:VersionId` and
- * `secretsmanager:VersionStage`).
+ * `kms:<Op>` on the key), EventBridge (`AWSEvents.PutEvents` → `events:PutEvents` on each entry's
+ * bus, with `events:source` and `events:detail-type`) and Secrets Manager (`secretsmanager.<Op>` →
+ * `secretsmanager:<Op>` on the secret's full ARN, with `secretsmanager:SecretId`,
+ * `secretsmanager:VersionId` and `secretsmanager:VersionStage`). Any other service is not mapped.
  */
 export function jsonServiceAuthorizations(
   target: string,
@@ -407,7 +396,6 @@ export function jsonServiceAuthorizations(
   const arn = (svc: string, resource: string) =>
     `arn:${arns.partition}:${svc}:${arns.region}:${arns.account}:${resource}`;
   if (service === 'TrentService') return kms(operationOf(target, service), body, arn, options);
-  if (service === 'AmazonSSM') return ssm(operationOf(target, service), body, arn);
   if (service === 'secretsmanager') return secretsManager(operationOf(target, service), body, arn, options);
   if (service === 'AWSEvents') {
     const op = operationOf(target, service);
@@ -492,30 +480,4 @@ function secretsManager(
     'secretsmanager:VersionStage': typeof body.VersionStage === 'string' ? body.VersionStage : undefined,
   });
   return [{ action: `secretsmanager:${op}`, resource, ...(context ? { context } : {}) }];
-}
-
-function ssm(op: string, body: Json, arn: (svc: string, resource: string) => string): AuthorizationRequest[] {
-  // A `:version` or `:label` selector picks a version of the parameter, not another resource.
-  const parameterArn = (name: string) =>
-    name.startsWith('arn:')
-      ? name.split(':').slice(0, 6).join(':')
-      : arn('ssm', `parameter/${name.split(':')[0]!.replace(/^\//, '')}`);
-  const context = contextOf({
-    'ssm:Overwrite': typeof body.Overwrite === 'boolean' ? String(body.Overwrite) : undefined,
-    'ssm:Recursive': typeof body.Recursive === 'boolean' ? String(body.Recursive) : undefined,
-  });
-  const request = (resource: string): AuthorizationRequest => ({
-    action: `ssm:${op}`,
-    resource,
-    ...(context ? { context } : {}),
-  });
-  if (op === 'DescribeParameters') return [request('*')];
-  if (op === 'GetParameters' || op === 'DeleteParameters') {
-    const names = Array.isArray(body.Names) ? body.Names.filter((n): n is string => typeof n === 'string') : [];
-    if (names.length === 0) throw new Error(`${op} request has no Names`);
-    return names.map((n) => request(parameterArn(n)));
-  }
-  if (op === 'GetParametersByPath') return [request(parameterArn(field(body, 'Path', op)))];
-  if (SSM_PARAMETER_OPERATIONS.has(op)) return [request(parameterArn(field(body, 'Name', op)))];
-  throw new Error(`no IAM mapping for SSM ${op}`);
 }

@@ -28,8 +28,8 @@ import type { AwsStandIns, StandInService } from './standins';
  * presigned URL's expiry), as AWS does before anything else (./sigv4). S3 requests then go to the S3
  * server signed afresh with its own account (so any S3-compatible server with one account can stand
  * there, and it still checks the payload against its declared hash and checksums), DynamoDB
- * requests to DynamoDB Local, and KMS, SSM, EventBridge and Secrets Manager requests to the
- * stand-ins. A refusal is the error AWS gives.
+ * requests to DynamoDB Local, and KMS, EventBridge and Secrets Manager requests to the stand-ins.
+ * A refusal is the error AWS gives.
  */
 export interface Principal {
   /** `arn:aws:sts::<account>:assumed-role/<role>/<session>`, as AWS names the caller in refusals. */
@@ -70,7 +70,6 @@ export interface AwsEndpoint {
 
 const JSON_TARGETS: Record<string, StandInService> = {
   TrentService: 'kms',
-  AmazonSSM: 'ssm',
   AWSEvents: 'events',
   secretsmanager: 'secretsmanager',
 };

@@ -30,7 +30,7 @@ export interface LocalStackOptions {
   /** TCP port of the registry; 0 picks a free one. */
   readonly port: number;
   readonly host?: string;
-  /** Embedded servers' data, signing keys, parameters. */
+  /** Embedded servers' data, signing keys. */
   readonly dataDir: string;
   /** Servers already running (tests share one set); otherwise embedded ones are started. */
   readonly servers?: { readonly s3Endpoint: string; readonly dynamodbEndpoint: string };
@@ -192,7 +192,6 @@ async function start(
   await provisionDeclared(admin, model.buckets, model.tables);
   const standIns = new AwsStandIns(resolve(dataDir, 'aws'), options.events?.onEvent);
   for (const key of model.keys) standIns.addKey(key.id, key.arn, key.keySpec);
-  for (const parameter of model.parameters) standIns.addParameter(parameter.name, parameter.value);
   // The pull-through rules' credentials, as an operator creates the secrets before deploying.
   const secrets = pullThroughSecrets(options.pullThrough ?? [], { region: LOCAL_REGION, account: LOCAL_ACCOUNT });
   for (const [arn, value] of secrets) standIns.addSecret(arn, value);

@@ -24,7 +24,6 @@ export interface StackModel {
   readonly tables: readonly { readonly name: string; readonly properties: Readonly<Record<string, unknown>> }[];
   readonly buckets: readonly string[];
   readonly keys: readonly { readonly id: string; readonly arn: string; readonly keySpec: string }[];
-  readonly parameters: readonly { readonly name: string; readonly value: string }[];
   readonly schedules: readonly { readonly functionId: string; readonly expression: string }[];
 }
 
@@ -121,10 +120,6 @@ export function loadStackModel(
       case 'AWS::KMS::Key': {
         const key = keyId(id);
         return { ref: key, attributes: { Arn: arn('kms', `key/${key}`), KeyId: key } };
-      }
-      case 'AWS::SSM::Parameter': {
-        const parameter = typeof props.Name === 'string' ? props.Name : name;
-        return { ref: parameter, attributes: { Type: String(props.Type ?? 'String'), Value: String(props.Value) } };
       }
       case 'AWS::Lambda::Function':
         return { ref: name, attributes: { Arn: arn('lambda', `function:${name}`) } };
@@ -266,10 +261,6 @@ export function loadStackModel(
       id: localResource(id).ref,
       arn: localResource(id).attributes?.Arn as string,
       keySpec: String(r.Properties?.KeySpec ?? 'SYMMETRIC_DEFAULT'),
-    })),
-    parameters: of('AWS::SSM::Parameter').map(([id, r]) => ({
-      name: localResource(id).ref,
-      value: resolver.string(r.Properties?.Value, id),
     })),
     schedules: of('AWS::Events::Rule').flatMap(([id, r]) => {
       const props = r.Properties ?? {};

@@ -4,12 +4,11 @@ import { join } from 'node:path';
 
 /**
  * Local stand-ins for the AWS services the stack uses besides S3 and DynamoDB, speaking their
- * JSON 1.1 protocols: KMS (the token signing keys: `Sign`, `GetPublicKey`, `DescribeKey`), SSM (the
- * mode parameter: `GetParameter`, `PutParameter`), EventBridge (`PutEvents`) and Secrets Manager
- * (a pull-through cache's upstream credentials: `GetSecretValue`). Keys and parameters persist in the
- * data directory, so tokens and maintenance mode survive a restart; secrets are held in memory only,
- * seeded by the local stack at each start (their values never reach the disk). Authorization
- * happens before a request gets here (./aws-endpoint).
+ * JSON 1.1 protocols: KMS (the token signing keys: `Sign`, `GetPublicKey`, `DescribeKey`),
+ * EventBridge (`PutEvents`) and Secrets Manager (a pull-through cache's upstream credentials:
+ * `GetSecretValue`). Keys persist in the data directory, so tokens survive a restart; secrets are
+ * held in memory only, seeded by the local stack at each start (their values never reach the disk).
+ * Authorization happens before a request gets here (./aws-endpoint).
  */
 
 /** An answer in the services' shape: 200 with a JSON body, or 400 with `__type` and `message`. */
@@ -42,7 +41,7 @@ interface StoredSecret {
 }
 
 /** The services the stand-ins answer for, by their signing names. */
-export type StandInService = 'kms' | 'ssm' | 'events' | 'secretsmanager';
+export type StandInService = 'kms' | 'events' | 'secretsmanager';
 
 /** The full ARN of a secret: `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>`. */
 const SECRET_ARN = /^arn:[^:]+:secretsmanager:[^:]+:\d{12}:secret:(.+)-[A-Za-z0-9]{6}$/;
@@ -51,8 +50,6 @@ const fault = (type: string, message: string): ServiceAnswer => ({ status: 400, 
 
 export class AwsStandIns {
   private readonly keys = new Map<string, Key>();
-  private readonly parametersFile: string;
-  private readonly parameters: Record<string, { Value: string; Version: number; LastModifiedDate: number }>;
   private readonly secrets = new Map<string, StoredSecret>();
 
   constructor(
@@ -60,10 +57,6 @@ export class AwsStandIns {
     private readonly onEvent: (event: PublishedEvent) => void = () => {},
   ) {
     mkdirSync(join(dataDir, 'kms'), { recursive: true });
-    this.parametersFile = join(dataDir, 'ssm-parameters.json');
-    this.parameters = existsSync(this.parametersFile)
-      ? (JSON.parse(readFileSync(this.parametersFile, 'utf8')) as AwsStandIns['parameters'])
-      : {};
   }
 
   /** Creates (or reopens, from the data directory) the key CloudFormation would create. */
@@ -75,13 +68,6 @@ export class AwsStandIns {
       writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     }
     this.keys.set(id, { arn, keySpec, privateKey: createPrivateKey(readFileSync(file)) });
-  }
-
-  /** Creates a parameter with its template value, unless the data directory already holds one. */
-  addParameter(name: string, value: string): void {
-    if (this.parameters[name]) return;
-    this.parameters[name] = { Value: value, Version: 1, LastModifiedDate: Date.now() / 1000 };
-    this.saveParameters();
   }
 
   /**
@@ -116,10 +102,6 @@ export class AwsStandIns {
       case 'kms.GetPublicKey':
       case 'kms.DescribeKey':
         return this.describeKey(operation, body);
-      case 'ssm.GetParameter':
-        return this.getParameter(body);
-      case 'ssm.PutParameter':
-        return this.putParameter(body);
       case 'events.PutEvents':
         return this.putEvents(body);
       case 'secretsmanager.GetSecretValue':
@@ -163,23 +145,6 @@ export class AwsStandIns {
       status: 200,
       body: { ...common, PublicKey: spki.toString('base64'), SigningAlgorithms: ['ECDSA_SHA_256'] },
     };
-  }
-
-  private getParameter(body: Record<string, unknown>): ServiceAnswer {
-    const name = String(body.Name ?? '');
-    const parameter = this.parameters[name];
-    if (!parameter) return fault('ParameterNotFound', `parameter ${name} not found`);
-    return { status: 200, body: { Parameter: { Name: name, Type: 'String', ...parameter } } };
-  }
-
-  private putParameter(body: Record<string, unknown>): ServiceAnswer {
-    const name = String(body.Name ?? '');
-    const existing = this.parameters[name];
-    if (existing && body.Overwrite !== true) return fault('ParameterAlreadyExists', `parameter ${name} exists`);
-    const version = (existing?.Version ?? 0) + 1;
-    this.parameters[name] = { Value: String(body.Value ?? ''), Version: version, LastModifiedDate: Date.now() / 1000 };
-    this.saveParameters();
-    return { status: 200, body: { Version: version, Tier: 'Standard' } };
   }
 
   private putEvents(body: Record<string, unknown>): ServiceAnswer {
@@ -227,9 +192,5 @@ export class AwsStandIns {
         CreatedDate: secret.createdDate,
       },
     };
-  }
-
-  private saveParameters(): void {
-    writeFileSync(this.parametersFile, JSON.stringify(this.parameters, null, 2));
   }
 }
