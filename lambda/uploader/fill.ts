@@ -92,16 +92,20 @@ async function fill(
 async function stream(opened: OpenFill, res: ServerResponse, digest: string) {
   const toStore = new PassThrough({ highWaterMark: STORE_BUFFER });
   const stored = opened.store(toStore);
-  // Settled either way; a failure is raised where it is awaited.
+  // Never resolves; rejects with the store's failure, so that no wait below outlives it.
   const failed = stored.then(
     () => new Promise<never>(() => {}),
     (err: unknown) => Promise.reject(err),
   );
   failed.catch(() => {});
+  // A client that left does not stop the fill: the next pull finds the blob stored.
   let clientGone = false;
-  res.once('close', () => {
-    if (!res.writableFinished) clientGone = true;
-  });
+  const clientClosed = new Promise<void>((resolve) =>
+    res.once('close', () => {
+      if (!res.writableFinished) clientGone = true;
+      resolve();
+    }),
+  );
   res.writeHead(200, {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest,
@@ -110,11 +114,20 @@ async function stream(opened: OpenFill, res: ServerResponse, digest: string) {
   });
   try {
     for await (const chunk of opened.body) {
-      const roomInStore = toStore.write(chunk);
-      // A client that left does not stop the fill: the next pull finds the blob stored.
-      const roomInClient = clientGone || res.write(chunk);
-      if (!roomInStore) await Promise.race([once(toStore, 'drain'), failed]);
-      if (!roomInClient && !clientGone) await Promise.race([once(res, 'drain'), once(res, 'close'), failed]);
+      toStore.write(chunk);
+      if (!clientGone) res.write(chunk);
+      // The slower of the two sets the pace: wait until neither holds more than its mark.
+      while (toStore.writableNeedDrain || (!clientGone && res.writableNeedDrain)) {
+        const stop = new AbortController();
+        const waits: Promise<unknown>[] = [failed];
+        if (toStore.writableNeedDrain) waits.push(drained(toStore, stop.signal));
+        if (!clientGone && res.writableNeedDrain) waits.push(drained(res, stop.signal), clientClosed);
+        try {
+          await Promise.race(waits);
+        } finally {
+          stop.abort();
+        }
+      }
     }
     toStore.end();
   } catch (err) {
@@ -125,4 +138,9 @@ async function stream(opened: OpenFill, res: ServerResponse, digest: string) {
   const record = await stored;
   if (!clientGone) res.end();
   return record;
+}
+
+/** Resolves on the stream's next `drain`; the listener goes when `signal` aborts. */
+function drained(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise<unknown> {
+  return once(stream, 'drain', { signal }).catch(() => undefined);
 }

@@ -164,6 +164,10 @@ export class BlobCache {
   async locate(name: string, digest: string, match: CacheMatch): Promise<CachedBlob> {
     const stored = await this.linkStored(name, digest);
     if (stored) return { record: stored, cache: hit(match) };
+    // Its size decides who fills it, asked with a HEAD: a GET here would fetch what the fill path
+    // fetches again.
+    const size = await this.upstreamSize(name, digest, match);
+    if (size === undefined || size > this.options.inlineLimit) return this.fillElsewhere(name, digest, match, size);
     const owner = randomUUID();
     const deadline = this.clock.now() + this.options.waitMs;
     for (;;) {
@@ -183,12 +187,9 @@ export class BlobCache {
       const blob = await upstreamCall(match, () => match.rule.upstream.getBlob(match.remote, digest));
       if (!blob) throw unknownUpstream(name, digest, match);
       if (blob.size === undefined || blob.size > this.options.inlineLimit) {
+        // The HEAD said otherwise: the GET's word counts.
         await blob.cancel();
-        if (this.options.fillPath) return { fill: this.options.fillPath(name, digest) };
-        throw new UnavailableError(
-          `blob ${digest} of ${name} (${blob.size ?? 'unknown'} bytes) is larger than a function fills from ${match.rule.upstream.origin} (${this.options.inlineLimit} bytes), and this registry has no upload data path to fill it`,
-          60,
-        );
+        return this.fillElsewhere(name, digest, match, blob.size);
       }
       const record = await this.fill(name, digest, match, blob, (source) =>
         this.filler(name, digest, source, blob.size),
@@ -235,6 +236,29 @@ export class BlobCache {
       await release();
       throw err;
     }
+  }
+
+  /** The blob's size as the upstream's HEAD says it; undefined when it does not say. */
+  private async upstreamSize(name: string, digest: string, match: CacheMatch): Promise<number | undefined> {
+    try {
+      const found = await match.rule.upstream.headBlob(match.remote, digest);
+      if (!found) throw unknownUpstream(name, digest, match);
+      return found.size;
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      // A HEAD without a length is no refusal; any other failure is the upstream's.
+      if (err.status !== undefined && err.status >= 200 && err.status < 300) return undefined;
+      throw upstreamUnavailable(match, err);
+    }
+  }
+
+  /** A blob too large for this request: the fill path's address, or UNAVAILABLE without one. */
+  private fillElsewhere(name: string, digest: string, match: CacheMatch, size: number | undefined): CachedBlob {
+    if (this.options.fillPath) return { fill: this.options.fillPath(name, digest) };
+    throw new UnavailableError(
+      `blob ${digest} of ${name} (${size ?? 'unknown'} bytes) is larger than a function fills from ${match.rule.upstream.origin} (${this.options.inlineLimit} bytes), and this registry has no upload data path to fill it`,
+      60,
+    );
   }
 
   /** Stores the upstream's bytes; an upstream that breaks off is UNAVAILABLE (nothing was kept). */

@@ -249,7 +249,10 @@ describe('pull-through cache', () => {
     expect(await metadata.getBlob(digest)).toBeUndefined();
     const big = Buffer.alloc(1000, 7);
     upstream.blobs.set(sha(big), big);
+    upstream.calls.length = 0;
     expect(await blobs.locate('hub/app', sha(big))).toEqual({ fill: `/v2/hub/app/blobs/_fill/${sha(big)}` });
+    // Its size came from a HEAD: only the fill fetches it.
+    expect(upstream.calls).toEqual([`HEAD blob ${sha(big)}`]);
     // HEAD asks the upstream for the size and stores nothing.
     expect((await blobs.stat('hub/app', sha(big))).size).toBe(1000);
     const opened = await blobs.openFill('hub/app', sha(big));

@@ -47,6 +47,11 @@ export async function startUploader(options: UploaderOptions): Promise<RunningUp
     const out = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
       answer.pipe(res);
+      // An answer the uploader broke off mid-body reaches the client as a reset, as through the load
+      // balancer, instead of a connection left open.
+      answer.once('close', () => {
+        if (!answer.complete) res.destroy();
+      });
     });
     out.on('error', () => {
       // The load balancer's answer when its target drops the connection.
