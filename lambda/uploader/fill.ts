@@ -106,12 +106,12 @@ async function stream(opened: OpenFill, res: ServerResponse, digest: string) {
       resolve();
     }),
   );
-  res.writeHead(200, {
-    'Content-Type': 'application/octet-stream',
-    'Docker-Content-Digest': digest,
-    'Docker-Distribution-API-Version': 'registry/2.0',
-    ...(opened.size !== undefined ? { 'Content-Length': String(opened.size) } : {}),
-  });
+  // Set one by one, so that the access line can read the length back.
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+  if (opened.size !== undefined) res.setHeader('Content-Length', String(opened.size));
+  res.writeHead(200);
   try {
     for await (const chunk of opened.body) {
       toStore.write(chunk);

@@ -12,7 +12,7 @@ import { startDockerd, type Dockerd } from '../support/dockerd';
 import { sha256 } from '../support/http-client';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { requireTool } from '../support/tools';
+import { requireTool, explain, type Output } from '../support/tools';
 
 const run = promisify(execFile);
 const KiB = 1024;
@@ -25,22 +25,10 @@ const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ');
 
-type Output = { stdout: string; stderr: string };
-
 /** Writes `input` to a promisified execFile's stdin (for `login --password-stdin`) and awaits it. */
 function withStdin(pending: PromiseWithChild<Output>, input: string): Promise<Output> {
   pending.child.stdin?.end(`${input}\n`);
   return pending;
-}
-
-/** Rejects with the command's stderr in the message, so expectations can match what the client printed. */
-async function explain(what: string, pending: Promise<Output>): Promise<Output> {
-  try {
-    return await pending;
-  } catch (err) {
-    const e = err as Error & { stderr?: string; stdout?: string };
-    throw new Error(`${what} failed: ${e.stderr?.trim() || e.stdout?.trim() || e.message}`);
-  }
 }
 
 /**

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { RequestRecord } from '../../tools/local/gateway';
 import { ensureClients } from '../../tools/local/tools';
+import { explain, dockerAvailable } from '../support/tools';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
@@ -14,30 +15,6 @@ import { MANIFEST_ACCEPT, startUpstreamRegistry, type UpstreamRegistry } from '.
 const run = promisify(execFile);
 const KiB = 1024;
 
-type Output = { stdout: string; stderr: string };
-
-/** Rejects with what the client printed, so a failure says which command and why. */
-async function explain(what: string, pending: Promise<Output>): Promise<Output> {
-  try {
-    return await pending;
-  } catch (err) {
-    const e = err as Error & { stderr?: string; stdout?: string };
-    throw new Error(`${what} failed: ${e.stderr?.trim() || e.stdout?.trim() || e.message}`);
-  }
-}
-
-/** Docker Engine runs here only as root with dockerd installed; elsewhere the file skips. */
-function dockerAvailable(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  return ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].some((path) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 const HAS_DOCKER = dockerAvailable();
 const describeWithDocker = HAS_DOCKER ? describe : describe.skip;
 

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,7 +9,7 @@ import { ContainersTools } from '../support/containers';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { requireTool } from '../support/tools';
+import { requireTool, explain, dockerAvailable } from '../support/tools';
 import { MANIFEST_ACCEPT, startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry';
 
 const run = promisify(execFile);
@@ -19,30 +19,6 @@ const MiB = 1024 * KiB;
 const TAG_TTL_SECONDS = 4;
 const CREDENTIALS = { username: 'mirror', password: 'an upstream password' };
 
-type Output = { stdout: string; stderr: string };
-
-/** Rejects with what the client printed, so a failure says which command and why. */
-async function explain(what: string, pending: Promise<Output>): Promise<Output> {
-  try {
-    return await pending;
-  } catch (err) {
-    const e = err as Error & { stderr?: string; stdout?: string };
-    throw new Error(`${what} failed: ${e.stderr?.trim() || e.stdout?.trim() || e.message}`);
-  }
-}
-
-/** Docker Engine runs here only as root with dockerd installed; elsewhere its cases skip. */
-function dockerAvailable(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  return ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].some((path) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
 const HAS_DOCKER = dockerAvailable();
 const dockerTest = HAS_DOCKER ? test : test.skip;
 

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 
 /**
  * Fails the test with an actionable message when a client it drives is not installed: the suite's
@@ -10,4 +11,30 @@ export function requireTool(command: string): void {
   } catch {
     throw new Error(`${command} is not installed; .ci/run installs it (apt-get install ${command})`);
   }
+}
+
+/** What a client command printed. */
+export type Output = { stdout: string; stderr: string };
+
+/** Rejects with what the client printed, so a failure (and an expectation on it) says which command and why. */
+export async function explain(what: string, pending: Promise<Output>): Promise<Output> {
+  try {
+    return await pending;
+  } catch (err) {
+    const e = err as Error & { stderr?: string; stdout?: string };
+    throw new Error(`${what} failed: ${e.stderr?.trim() || e.stdout?.trim() || e.message}`);
+  }
+}
+
+/** Docker Engine runs here only as root with dockerd installed; elsewhere its tests skip. */
+export function dockerAvailable(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  return ['/usr/sbin/dockerd', '/usr/bin/dockerd', '/usr/local/bin/dockerd'].some((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
 }
