@@ -1,5 +1,7 @@
 import { registryEvent } from '../core/events';
 import type { CacheOutcome } from '../core/services/pull-through';
+import { UpstreamError } from '../core/ports/upstream';
+import type { RegistryMetric } from '../config/observability';
 import { REGISTRY_METRICS } from '../config/observability';
 import type { AuthorizedGrant } from './auth';
 import { takeRecorded } from './event-scope';
@@ -42,4 +44,13 @@ export function recordCache(req: RegistryRequest, cache: CacheOutcome | undefine
     req.record(REGISTRY_METRICS.upstreamBytes, cache.bytes ?? 0);
   }
   if (cache.outcome === 'stale' || cache.outcome === 'upstreamFailed') req.record(REGISTRY_METRICS.upstreamFailures, 1);
+}
+
+/** A request that failed because a pull-through cache's upstream did (and no stored copy could serve), counted. */
+export function recordUpstreamFailure(
+  record: ((metric: RegistryMetric, value: number) => void) | undefined,
+  err: unknown,
+): void {
+  if (record && err instanceof Error && err.cause instanceof UpstreamError)
+    record(REGISTRY_METRICS.upstreamFailures, 1);
 }

@@ -2,6 +2,7 @@ import middy, { type MiddlewareObj } from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Endpoint } from './endpoints';
 import { errorResponse } from './error-mapper';
+import { recordUpstreamFailure } from './events';
 import { Observability, type ObservabilityOptions, type RequestObservation } from './observability';
 import { withPathPrefix } from './path-prefix';
 import { fromEvent } from './request';
@@ -68,6 +69,7 @@ function observe(
     },
     onError: (request) => {
       const observation = request.context.observation;
+      recordUpstreamFailure(observation?.record, request.error);
       const requestId = observation?.ids.requestId ?? request.context.awsRequestId;
       const response = withPathPrefix(
         errorResponse(request.error, requestId, (message, fields) =>

@@ -14,6 +14,7 @@ import { REGISTRY_METRICS } from '../config/observability';
 import { TooManyRequestsError } from '../core/errors';
 import type { UploadAdmission } from './admission';
 import { isFillPath, serveFill } from './fill';
+import { recordUpstreamFailure } from '../http/events';
 
 /**
  * The upload data path: the upload endpoints with request bodies streamed into storage instead of
@@ -122,6 +123,7 @@ async function handle(
       finish(observation, req, rawPath, 499, 0);
       return;
     }
+    recordUpstreamFailure(observation.record, err);
     result = errorResponse(err, requestId, (message, fields) =>
       observability.logger.error(message, { ...observation.keys, ...fields }),
     );
