@@ -128,17 +128,29 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
     test("a tag resolves to its revision's descriptor, moves with the tag, and goes with the revision", async () => {
       const a = manifest('resolve-a');
       const b = manifest('resolve-b');
+      const before = Date.now();
       await m.putManifest(repo, a, 'moving');
-      expect(await m.resolveTag(repo, 'moving')).toEqual({
+      const resolved = await m.resolveTag(repo, 'moving');
+      expect(resolved).toEqual({
         digest: a.digest,
         descriptor: { digest: a.digest, mediaType: a.mediaType, size: a.size },
+        checkedAt: expect.any(Number),
       });
+      // A tag's age (a pull-through cache's TTL) starts when it was set.
+      expect(resolved?.checkedAt).toBeGreaterThanOrEqual(before - 5_000);
       await m.putManifest(repo, b, 'moving');
       expect((await m.resolveTag(repo, 'moving'))?.descriptor).toEqual({
         digest: b.digest,
         mediaType: b.mediaType,
         size: b.size,
       });
+      expect(await m.resolveTag(repo, 'never-set')).toBeUndefined();
+      // A check renews the age only while the tag still points where the checker saw it.
+      await m.markTagChecked(repo, 'moving', a.digest, Date.now() + 3_600_000);
+      expect((await m.resolveTag(repo, 'moving'))?.checkedAt).toBeLessThan(Date.now() + 1_800_000);
+      await m.markTagChecked(repo, 'moving', b.digest, Date.now() + 3_600_000);
+      expect((await m.resolveTag(repo, 'moving'))?.checkedAt).toBeGreaterThan(Date.now() + 1_800_000);
+      await m.markTagChecked(repo, 'never-set', b.digest, Date.now());
       expect(await m.resolveTag(repo, 'never-set')).toBeUndefined();
       // More tags than one transaction deletes: none outlives the revision.
       for (let i = 0; i < 120; i++) await m.putManifest(repo, b, `many-${String(i).padStart(3, '0')}`);
