@@ -14,6 +14,7 @@ const CLIENT_TESTS = [
   'large-layers',
   'path-prefix',
   'pull-through',
+  'pull-through-auth',
   'push-helper',
   'smoke',
   'stack-iam',
