@@ -66,14 +66,7 @@ export const blobsEndpoint: Endpoint<BlobsServices> = withEvents(async (req, ser
     await emit(req, services, caller);
     return respond(202);
   }
-  if (method === 'HEAD') {
-    const record = await blobs.stat(route.name, route.digest);
-    return respond(200, {
-      'Content-Length': String(record.size),
-      'Content-Type': 'application/octet-stream',
-      'Docker-Content-Digest': record.digest,
-    });
-  }
+  if (method === 'HEAD') return blobHead(await blobs.stat(route.name, route.digest));
   const located = await blobs.locate(route.name, route.digest);
   // A cached blob too large for this function: the upload data path fills it and streams it at once.
   if (located.fill !== undefined)
@@ -324,6 +317,15 @@ function uploadAccepted(session: UploadSession, status = 202): HttpResponse {
     Location: `/v2/${session.name}/blobs/uploads/${session.id}`,
     Range: `0-${Math.max(session.size - 1, 0)}`,
     'Docker-Upload-UUID': session.id,
+  });
+}
+
+/** A blob HEAD's answer: its length and digest, no body. */
+export function blobHead(record: BlobRecord): HttpResponse {
+  return respond(200, {
+    'Content-Length': String(record.size),
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': record.digest,
   });
 }
 

@@ -43,7 +43,7 @@ export function recordCache(req: RegistryRequest, cache: CacheOutcome | undefine
     req.record(REGISTRY_METRICS.cacheMisses, 1);
     req.record(REGISTRY_METRICS.upstreamBytes, cache.bytes ?? 0);
   }
-  if (cache.outcome === 'stale' || cache.outcome === 'upstreamFailed') req.record(REGISTRY_METRICS.upstreamFailures, 1);
+  if (cache.outcome === 'stale') req.record(REGISTRY_METRICS.upstreamFailures, 1);
 }
 
 /** A request that failed because a pull-through cache's upstream did (and no stored copy could serve), counted. */

@@ -6,6 +6,7 @@ import { EndpointUnknownError } from '../core/errors';
 import type { OpenFill } from '../core/services/pull-through';
 import { authorize } from '../http/auth';
 import { withEventScope } from '../http/event-scope';
+import { blobHead } from '../http/endpoints';
 import { emit, recordCache } from '../http/events';
 import type { RegistryRequest } from '../http/request';
 import { respond, type HttpResponse } from '../http/response';
@@ -55,14 +56,7 @@ async function fill(
   const name = m[1] as string;
   const digest = parseDigest(m[2] as string).value;
   const caller = await authorize(req, { kind: 'blob', name, digest }, services);
-  if (req.method === 'HEAD') {
-    const record = await services.blobs.stat(name, digest);
-    return respond(200, {
-      'Content-Length': String(record.size),
-      'Content-Type': 'application/octet-stream',
-      'Docker-Content-Digest': digest,
-    });
-  }
+  if (req.method === 'HEAD') return blobHead(await services.blobs.stat(name, digest));
   const opened = await services.blobs.openFill(name, digest);
   if ('record' in opened) {
     const { url } = await services.blobs.presigned(opened.record);

@@ -7,6 +7,7 @@ import {
   QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
+  type AttributeValue,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { ConcurrentModificationError, UnavailableError } from '../../core/errors';
@@ -190,16 +191,31 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   }
 
   async recordPull(name: string, digest: string, day: string): Promise<void> {
+    // Never recreates a deleted revision, and never moves the day back (a late write of yesterday).
+    await this.updateIfStill(
+      K.manifest(name, digest),
+      'SET pulledOn = :day',
+      'attribute_exists(pk) AND (attribute_not_exists(pulledOn) OR pulledOn < :day)',
+      { ':day': s(day) },
+    );
+  }
+
+  /** One conditional UpdateItem; a lost condition means the item moved on, and nothing is written. */
+  private async updateIfStill(
+    k: { pk: string; sk: string },
+    update: string,
+    condition: string,
+    values: Record<string, AttributeValue>,
+  ): Promise<void> {
     try {
       await ddb(() =>
         this.client.send(
           new UpdateItemCommand({
             TableName: this.table,
-            Key: key(K.manifest(name, digest)),
-            UpdateExpression: 'SET pulledOn = :day',
-            // Never recreates a deleted revision, and never moves the day back (a late write of yesterday).
-            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(pulledOn) OR pulledOn < :day)',
-            ExpressionAttributeValues: { ':day': s(day) },
+            Key: key(k),
+            UpdateExpression: update,
+            ConditionExpression: condition,
+            ExpressionAttributeValues: values,
           }),
         ),
       );
@@ -232,22 +248,11 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   }
 
   async markTagChecked(name: string, tag: string, digest: string, at: number): Promise<void> {
-    try {
-      await ddb(() =>
-        this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key: key(K.tag(name, tag)),
-            UpdateExpression: 'SET checkedAt = :at',
-            // A tag moved or deleted meanwhile keeps its own state.
-            ConditionExpression: 'digest = :digest',
-            ExpressionAttributeValues: { ':at': n(at), ':digest': s(digest) },
-          }),
-        ),
-      );
-    } catch (err) {
-      if (!(err instanceof ConcurrentModificationError)) throw err;
-    }
+    // A tag moved or deleted meanwhile keeps its own state.
+    await this.updateIfStill(K.tag(name, tag), 'SET checkedAt = :at', 'digest = :digest', {
+      ':at': n(at),
+      ':digest': s(digest),
+    });
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {

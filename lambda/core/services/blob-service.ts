@@ -50,7 +50,7 @@ export class BlobService {
     if (record) return record;
     const match = this.cache?.rules.match(name);
     if (match && this.cache) return this.cache.blobs.stat(name, digest, match);
-    throw new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
+    throw unknownBlob(name, digest);
   }
 
   /**
@@ -62,9 +62,9 @@ export class BlobService {
     assertValidName(name);
     parseDigest(digest);
     const linked = await this.blobs.getLink(name, digest);
-    const match = linked ? undefined : this.cache?.rules.match(name);
-    if (!linked && !match) throw new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
-    if (linked || !this.cache || !match) return this.pulled(name, await this.presigned(linked as BlobRecord));
+    if (linked) return this.pulled(name, await this.presigned(linked));
+    const match = this.cache?.rules.match(name);
+    if (!match || !this.cache) throw unknownBlob(name, digest);
     const cached = await this.cache.blobs.locate(name, digest, match);
     if (cached.fill !== undefined) return { fill: cached.fill };
     return this.pulled(name, { ...(await this.presigned(cached.record)), cache: cached.cache });
@@ -124,9 +124,7 @@ export class BlobService {
     assertValidName(name);
     refuseCacheWrite(this.cache?.rules, name);
     parseDigest(digest);
-    if (!(await this.blobs.deleteLink(name, digest))) {
-      throw new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
-    }
+    if (!(await this.blobs.deleteLink(name, digest))) throw unknownBlob(name, digest);
     this.events?.record('Blob Deleted', { repository: name, digest });
   }
 
@@ -144,4 +142,8 @@ export class BlobService {
     this.events?.record('Blob Pushed', { repository: name, digest, size: record.size, mountedFrom: from });
     return record;
   }
+}
+
+function unknownBlob(name: string, digest: string): BlobUnknownError {
+  return new BlobUnknownError(`blob ${digest} is unknown to repository ${name}`);
 }

@@ -105,7 +105,7 @@ export class ManifestService {
     let tagged: TaggedManifest | undefined;
     if (ref.tag !== undefined) tagged = await this.manifests.resolveTag(name, ref.tag);
     const content = await this.read(name, ref.digest ?? tagged?.digest, reference, withBody, tagged);
-    if (!content) throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+    if (!content) throw this.unknown(name, reference);
     return content;
   }
 
@@ -403,7 +403,7 @@ export class ManifestService {
       return await this.store.get(key);
     } catch (err) {
       if (err instanceof BlobUnknownError) {
-        throw new ManifestUnknownError(`manifest ${reference} is unknown to repository ${name}`);
+        throw this.unknown(name, reference);
       }
       throw err;
     }

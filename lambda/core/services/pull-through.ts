@@ -27,13 +27,13 @@ export interface CacheMatch {
 
 /** What the cache did for one request, for events and metrics (the endpoint publishes them). */
 export interface CacheOutcome {
-  readonly outcome: 'hit' | 'miss' | 'stale' | 'upstreamFailed';
+  readonly outcome: 'hit' | 'miss' | 'stale';
   readonly upstream: string;
   /** Bytes fetched from the upstream (a miss). */
   readonly bytes?: number;
-  /** Milliseconds the upstream took (a miss, a revalidation, a failure). */
+  /** Milliseconds the upstream took (a miss, a revalidation, a stale answer). */
   readonly upstreamMs?: number;
-  /** Why the upstream failed. */
+  /** Why the upstream failed (a stale answer). */
   readonly error?: string;
 }
 
@@ -45,10 +45,6 @@ export class CacheRules {
   constructor(rules: readonly CacheRule[]) {
     this.byPrefix = new Map(rules.filter((r) => r.prefix !== '*').map((r) => [r.prefix, r]));
     this.root = rules.find((r) => r.prefix === '*');
-  }
-
-  get size(): number {
-    return this.byPrefix.size + (this.root ? 1 : 0);
   }
 
   /** True when a rule serves `name` (its repositories are read-only to clients), allowed or not. */
@@ -168,20 +164,14 @@ export class BlobCache {
     // fetches again.
     const size = await this.upstreamSize(name, digest, match);
     if (size === undefined || size > this.options.inlineLimit) return this.fillElsewhere(name, digest, match, size);
-    const owner = randomUUID();
-    const deadline = this.clock.now() + this.options.waitMs;
-    for (;;) {
-      if (await this.claims.claim(digest, owner, this.options.claimSeconds)) break;
-      // Another request fills it: wait for the blob, or for the claim to come free.
-      const done = await this.waitStored(name, digest, Math.min(deadline, this.clock.now() + 2_000));
-      if (done) return { record: done, cache: hit(match) };
-      if (this.clock.now() >= deadline) {
-        throw new UnavailableError(
-          `blob ${digest} of ${name} is being fetched from ${match.rule.upstream.origin} by another request; retry shortly`,
-          5,
-        );
-      }
-    }
+    const claimed = await this.claimOrWait(name, digest, {
+      claimSeconds: this.options.claimSeconds,
+      waitMs: this.options.waitMs,
+      lookMs: 2_000,
+      retryAfterSeconds: 5,
+    });
+    if ('record' in claimed) return { record: claimed.record, cache: hit(match) };
+    const { owner } = claimed;
     try {
       const started = this.clock.now();
       const blob = await upstreamCall(match, () => match.rule.upstream.getBlob(match.remote, digest));
@@ -191,9 +181,7 @@ export class BlobCache {
         await blob.cancel();
         return this.fillElsewhere(name, digest, match, blob.size);
       }
-      const record = await this.fill(name, digest, match, blob, (source) =>
-        this.filler(name, digest, source, blob.size),
-      );
+      const record = await this.fill(name, digest, match, blob);
       return { record, cache: miss(match, record.size, this.clock.now() - started) };
     } finally {
       await this.claims.release(digest, owner).catch(() => {});
@@ -208,18 +196,14 @@ export class BlobCache {
   async openFill(name: string, digest: string, match: CacheMatch): Promise<{ record: BlobRecord } | OpenFill> {
     const stored = await this.linkStored(name, digest);
     if (stored) return { record: stored };
-    const owner = randomUUID();
-    const deadline = this.clock.now() + this.options.fillWaitMs;
-    while (!(await this.claims.claim(digest, owner, this.options.fillClaimSeconds))) {
-      const done = await this.waitStored(name, digest, Math.min(deadline, this.clock.now() + 5_000));
-      if (done) return { record: done };
-      if (this.clock.now() >= deadline) {
-        throw new UnavailableError(
-          `blob ${digest} of ${name} is still being fetched by another request; retry shortly`,
-          10,
-        );
-      }
-    }
+    const claimed = await this.claimOrWait(name, digest, {
+      claimSeconds: this.options.fillClaimSeconds,
+      waitMs: this.options.fillWaitMs,
+      lookMs: 5_000,
+      retryAfterSeconds: 10,
+    });
+    if ('record' in claimed) return claimed;
+    const { owner } = claimed;
     const release = () => this.claims.release(digest, owner).catch(() => {});
     try {
       const started = this.clock.now();
@@ -228,7 +212,7 @@ export class BlobCache {
       return {
         ...(blob.size !== undefined ? { size: blob.size } : {}),
         body: blob.body,
-        store: (source) => this.fill(name, digest, match, blob, (s) => this.filler(name, digest, s, blob.size), source),
+        store: (source) => this.fill(name, digest, match, blob, source),
         release,
         cache: miss(match, blob.size ?? 0, this.clock.now() - started),
       };
@@ -236,6 +220,31 @@ export class BlobCache {
       await release();
       throw err;
     }
+  }
+
+  /**
+   * Takes the fill claim on `digest` for a new owner, or, while another request holds it, waits for
+   * the blob that request stores (looking every `lookMs` whether the claim came free meanwhile, so
+   * that a dead owner's expired claim is taken over). UNAVAILABLE once `waitMs` passed.
+   */
+  private async claimOrWait(
+    name: string,
+    digest: string,
+    wait: { claimSeconds: number; waitMs: number; lookMs: number; retryAfterSeconds: number },
+  ): Promise<{ owner: string } | { record: BlobRecord }> {
+    const owner = randomUUID();
+    const deadline = this.clock.now() + wait.waitMs;
+    while (!(await this.claims.claim(digest, owner, wait.claimSeconds))) {
+      const record = await this.waitStored(name, digest, Math.min(deadline, this.clock.now() + wait.lookMs));
+      if (record) return { record };
+      if (this.clock.now() >= deadline) {
+        throw new UnavailableError(
+          `blob ${digest} of ${name} is being fetched from its upstream by another request; retry shortly`,
+          wait.retryAfterSeconds,
+        );
+      }
+    }
+    return { owner };
   }
 
   /** The blob's size as the upstream's HEAD says it; undefined when it does not say. */
@@ -261,17 +270,19 @@ export class BlobCache {
     );
   }
 
-  /** Stores the upstream's bytes; an upstream that breaks off is UNAVAILABLE (nothing was kept). */
+  /**
+   * Stores the upstream's bytes (`source`: the body itself, or the same bytes as the caller passes
+   * them on); an upstream that breaks off is UNAVAILABLE (nothing was kept).
+   */
   private async fill(
     name: string,
     digest: string,
     match: CacheMatch,
     blob: UpstreamBlob,
-    store: (source: AsyncIterable<Uint8Array>) => Promise<BlobRecord>,
     source: AsyncIterable<Uint8Array> = blob.body,
   ): Promise<BlobRecord> {
     try {
-      return await store(source);
+      return await this.filler(name, digest, source, blob.size);
     } catch (err) {
       await blob.cancel();
       if (
@@ -362,5 +373,5 @@ export function recordCacheEvents(
 /** What a pull event says of a cached repository's pull. */
 export function pulledFrom(cache: CacheOutcome | undefined): { cache?: 'hit' | 'miss' | 'stale' } {
   if (!cache) return {};
-  return { cache: cache.outcome === 'upstreamFailed' ? 'stale' : cache.outcome };
+  return { cache: cache.outcome };
 }
