@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { RequestRecord } from '../../tools/local/gateway';
 import { ensureClients } from '../../tools/local/tools';
-import { explain, dockerAvailable } from '../support/tools';
+import { explain, craneIn, dockerAvailable } from '../support/tools';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
 import { MANIFEST_ACCEPT, startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry';
 
-const run = promisify(execFile);
 const KiB = 1024;
 
 const HAS_DOCKER = dockerAvailable();
@@ -38,14 +35,7 @@ describeWithDocker('the Docker daemon with the registry as its registry-mirror',
   const upstreamHolds = { digest: '', config: '' };
   const work = join(tmpdir().length <= 20 ? tmpdir() : '/tmp', `dm-${process.pid}-${Date.now().toString(36)}`);
 
-  const craneRun = (...args: string[]) =>
-    explain(
-      `crane ${args[0]}`,
-      run(crane, [...args, '--insecure'], {
-        env: { ...process.env, HOME: join(work, 'crane'), DOCKER_CONFIG: join(work, 'crane') },
-        maxBuffer: 1 << 24,
-      }),
-    );
+  const craneRun = (...args: string[]) => craneIn(crane, join(work, 'crane'))(...args);
 
   beforeAll(async () => {
     mkdirSync(join(work, 'crane'), { recursive: true });

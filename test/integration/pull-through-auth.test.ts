@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { systemClock } from '../../lambda/core/ports/clock';
 import { AccountAdmin } from '../../lambda/core/services/account-admin';
 import { ensureClients } from '../../tools/local/tools';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { explain } from '../support/tools';
+import { craneIn } from '../support/tools';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry';
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 const PASSWORD = 'a reader password';
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -32,14 +29,7 @@ describe('pull-through cache with token auth', () => {
   const work = join(tmpdir().length <= 20 ? tmpdir() : '/tmp', `pta-${process.pid}-${Date.now().toString(36)}`);
 
   /** crane as `user`, logged in with its own config directory. */
-  const craneAs = (user: string, ...args: string[]) =>
-    explain(
-      `crane ${args[0]} as ${user}`,
-      run(crane, [...args, '--insecure'], {
-        env: { ...process.env, HOME: join(work, user), DOCKER_CONFIG: join(work, user) },
-        maxBuffer: 1 << 24,
-      }),
-    );
+  const craneAs = (user: string, ...args: string[]) => craneIn(crane, join(work, user))(...args);
 
   beforeAll(async () => {
     crane = ensureClients().crane;

@@ -1,18 +1,15 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { ensureClients } from '../../tools/local/tools';
 import { ContainersTools } from '../support/containers';
 import { startDockerd, type Dockerd } from '../support/dockerd';
 import { startTestStack, type TestStack, STACK_START_TIMEOUT_MS } from '../support/local-registry';
 import { OciLayoutBuilder, type Descriptor } from '../support/oci-layout';
-import { requireTool, explain, dockerAvailable } from '../support/tools';
+import { requireTool, explain, craneIn, dockerAvailable } from '../support/tools';
 import { MANIFEST_ACCEPT, startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry';
 
-const run = promisify(execFile);
 const KiB = 1024;
 const MiB = 1024 * KiB;
 /** The rules' tag TTL: short, so that a moved tag is seen within the test, long enough to see it is not before. */
@@ -135,14 +132,7 @@ describe('pull-through cache with distribution as the upstream', () => {
     for (const arg of args) if (arg.startsWith('oci:')) mkdirSync(dirname(arg.slice(4)), { recursive: true });
     return explain(`skopeo ${args[0]}`, tools.skopeo(...args));
   };
-  const craneRun = (...args: string[]) =>
-    explain(
-      `crane ${args[0]}`,
-      run(crane, [...args, '--insecure'], {
-        env: { ...process.env, HOME: join(work, 'crane'), DOCKER_CONFIG: join(work, 'crane') },
-        maxBuffer: 1 << 24,
-      }),
-    );
+  const craneRun = (...args: string[]) => craneIn(crane, join(work, 'crane'))(...args);
 
   /** The uploader's S3 calls and last log lines, for a failed fill's report. */
   const uploaderReport = () => {

@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { promisify } from 'node:util';
 
 /**
  * Fails the test with an actionable message when a client it drives is not installed: the suite's
@@ -37,4 +38,20 @@ export function dockerAvailable(): boolean {
       return false;
     }
   });
+}
+
+/**
+ * crane with its own home and Docker config directory `home` (its logins kept there), `--insecure`
+ * on every command, and failures that say what crane printed.
+ */
+export function craneIn(crane: string, home: string): (...args: string[]) => Promise<Output> {
+  const run = promisify(execFile);
+  return (...args) =>
+    explain(
+      `crane ${args[0]}`,
+      run(crane, [...args, '--insecure'], {
+        env: { ...process.env, HOME: home, DOCKER_CONFIG: home },
+        maxBuffer: 1 << 24,
+      }),
+    );
 }
