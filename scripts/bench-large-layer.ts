@@ -31,17 +31,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statfsSync,
-  writeFileSync,
-} from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,7 +50,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { createSHA256 } from 'hash-wasm';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startEmulators } from '../tools/local/emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, terminate } from '../tools/local/emulators';
+import { DISTRIBUTION_BINARY, startDistribution } from './distribution-server';
 import { ensureTools } from '../tools/local/tools';
 import { createPushHelper } from '../tools/push-helper/relay';
 
@@ -72,7 +63,6 @@ const PART_SIZE = 16 * MiB;
 const PART_CONCURRENCY = 4;
 /** distribution's S3 `chunksize` (its multipart part size; default 10 MB): set to our part size. */
 const DISTRIBUTION_CHUNK_SIZE = 16 * MiB;
-const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 interface Options {
@@ -410,20 +400,6 @@ interface Child {
   stop(): Promise<void>;
 }
 
-/** Stops a child with SIGTERM, and SIGKILL after 5 s. */
-function stopper(child: ChildProcess): () => Promise<void> {
-  return () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-}
-
 /**
  * Starts local mode's registry (uploader on) as a child process on the given servers, as distribution
  * runs in one: the client's work (reading and sending the blob, hashing what it pulls) and the
@@ -458,104 +434,10 @@ async function startRegistry(s3Endpoint: string, dynamodbEndpoint: string, dataD
     });
   });
   // The registry advertises http://localhost:<port>; talk to the address it listens on.
-  return { url: new URL(`http://127.0.0.1:${port}`), child, stop: stopper(child) };
+  return { url: new URL(`http://127.0.0.1:${port}`), child, stop: () => terminate(child) };
 }
 
 // ---------------------------------------------------------------------------------------------------
-// CNCF distribution 2.8 with the S3 driver.
-
-interface Distribution {
-  url: URL;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts docker-registry serving on a free loopback port, storing in `bucket` on `s3Endpoint`.
- * distribution 2.8 has no `forcepathstyle` parameter: its s3-aws driver forces path-style requests
- * whenever `regionendpoint` is set.
- */
-async function startDistribution(dir: string, s3Endpoint: string, bucket: string): Promise<Distribution> {
-  if (!existsSync(DISTRIBUTION_BINARY))
-    throw new Error(`${DISTRIBUTION_BINARY} is missing: apt-get install -y docker-registry`);
-  const port = await freePort();
-  const config = join(dir, 'distribution.yml');
-  writeFileSync(
-    config,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: warn',
-      '  accesslog:',
-      '    disabled: true',
-      'storage:',
-      '  s3:',
-      `    accesskey: ${LOCAL_CREDENTIALS.accessKeyId}`,
-      `    secretkey: ${LOCAL_CREDENTIALS.secretAccessKey}`,
-      `    region: ${LOCAL_REGION}`,
-      `    regionendpoint: ${s3Endpoint}`,
-      `    bucket: ${bucket}`,
-      '    secure: false',
-      '    v4auth: true',
-      `    chunksize: ${DISTRIBUTION_CHUNK_SIZE}`,
-      '    rootdirectory: /',
-      '  delete:',
-      '    enabled: true',
-      '  redirect:',
-      '    disable: false',
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      '  secret: bench-large-layer',
-      'health:',
-      '  storagedriver:',
-      '    enabled: false',
-      '',
-    ].join('\n'),
-  );
-  // A clean environment: REGISTRY_* variables would override the config file, AWS_* the credentials.
-  const child = spawn(DISTRIBUTION_BINARY, ['serve', config], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-8000);
-  });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  const url = new URL(`http://127.0.0.1:${port}`);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
-    try {
-      const reply = await send('GET', new URL('/v2/', url));
-      if (reply.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`docker-registry did not answer within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, child, stop };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // The blob.
 
@@ -706,7 +588,14 @@ async function main(): Promise<void> {
     const rawBucket = 'bench-raw';
     await raw.send(new CreateBucketCommand({ Bucket: distBucket }));
     await raw.send(new CreateBucketCommand({ Bucket: rawBucket }));
-    const distribution = await startDistribution(work, emulators.s3Endpoint, distBucket);
+    const distribution = await startDistribution(work, {
+      kind: 's3',
+      endpoint: emulators.s3Endpoint,
+      bucket: distBucket,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+      chunkSize: DISTRIBUTION_CHUNK_SIZE,
+    });
     cleanups.push(() => distribution.stop());
     const version = execFileSync(DISTRIBUTION_BINARY, ['--version'], { encoding: 'utf8' }).trim();
     console.log(

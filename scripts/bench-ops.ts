@@ -49,7 +49,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../tools/local/emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, terminate } from '../tools/local/emulators';
 import { LOCAL_ENDPOINTS_FILE, type LocalEndpoints } from '../tools/local/endpoints-file';
 import { DISTRIBUTION_BINARY, startDistribution, type Distribution } from './distribution-server';
 
@@ -553,18 +553,6 @@ async function startLocalMode(
   return { child, endpoints, output: () => output };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Reporting.
 
@@ -616,7 +604,7 @@ async function main(): Promise<void> {
     parts.local = local.child;
     cleanups.push(async () => {
       stopping = true;
-      await stopChild(local.child);
+      await terminate(local.child, 10_000);
     });
     const ours = new URL(local.endpoints.registryUrl.replace('localhost', '127.0.0.1'));
     const s3Endpoint = local.endpoints.s3Endpoint as string;

@@ -9,7 +9,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../tools/local/emulators';
+import { freePort, terminate } from '../tools/local/emulators';
 
 export const DISTRIBUTION_BINARY = '/usr/bin/docker-registry';
 
@@ -133,16 +133,7 @@ export async function startDistribution(
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8000);
   });
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
+  const stop = () => terminate(child);
   const url = new URL(`http://127.0.0.1:${port}`);
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -166,10 +166,11 @@ export async function waitForHttp(url: string, child: ChildProcess, timeoutMs = 
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
-function terminate(child: ChildProcess): Promise<void> {
+/** Stops a child process: SIGTERM, then SIGKILL after `graceMs`; resolves once it exited. */
+export function terminate(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
     child.once('exit', () => {
       clearTimeout(timer);
       resolve();
