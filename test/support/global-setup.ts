@@ -31,8 +31,11 @@ export default async function globalSetup(): Promise<void> {
     (line) => process.stdout.write(`${line}\n`),
     localS3Server({ REGISTRY_S3_SERVER: process.env.REGISTRY_TEST_S3_SERVER ?? 'versitygw' }),
   );
-  const emulators = await startEmulators(tools, mkdtempSync(join(tmpdir(), 'registry-test-')));
+  const dataDir = mkdtempSync(join(tmpdir(), 'registry-test-'));
+  const emulators = await startEmulators(tools, dataDir);
   process.env.REGISTRY_TEST_S3_ENDPOINT = emulators.s3Endpoint;
   process.env.REGISTRY_TEST_DYNAMODB_ENDPOINT = emulators.dynamodbEndpoint;
-  (globalThis as { __registryEmulators?: typeof emulators }).__registryEmulators = emulators;
+  const servers = globalThis as { __registryEmulators?: typeof emulators; __registryDataDir?: string };
+  servers.__registryEmulators = emulators;
+  servers.__registryDataDir = dataDir;
 }
