@@ -2,6 +2,7 @@ import type { DeserializeMiddleware, MetadataBearer } from '@smithy/types';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { AwsClientOptions } from './client-options';
 import { createDynamoDbClient } from './dynamodb/dynamodb-client';
+import { observeReads } from './dynamodb/dynamodb-reads';
 import { createS3Clients, type S3Clients } from './s3/s3-clients';
 
 export type { AwsClientOptions } from './client-options';
@@ -25,7 +26,8 @@ const observed = new WeakSet<AwsClients>();
 
 /**
  * Reports every AWS call that reaches the wire as `service.Operation`. The hook sits at the
- * deserialize step, which presigning never reaches and every retry does.
+ * deserialize step, which presigning never reaches and every retry does, and in the lean read path
+ * before each attempt.
  */
 export function observeCalls(clients: AwsClients, onCall: (operation: string) => void): void {
   if (observed.has(clients)) return;
@@ -37,6 +39,8 @@ export function observeCalls(clients: AwsClients, onCall: (operation: string) =>
     }) as DeserializeMiddleware<object, MetadataBearer>;
   clients.s3.middlewareStack.add(hook('s3'), { step: 'deserialize', name: 'registryCallObserver' });
   clients.dynamodb.middlewareStack.add(hook('dynamodb'), { step: 'deserialize', name: 'registryCallObserver' });
+  // Reads that go beside the SDK's pipeline (dynamodb-reads.ts) are reported by that path.
+  observeReads(clients.dynamodb, onCall);
   // The DynamoDB client resolves its middleware once per command class (dynamodb-client.ts): calls
   // made before the hook was added would keep a stack without it. Observed clients (local mode in
   // one process, tests) resolve it on every call again.

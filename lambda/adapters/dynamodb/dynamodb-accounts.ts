@@ -1,9 +1,7 @@
 import {
   DeleteItemCommand,
   DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   ScanCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -11,6 +9,7 @@ import type { AccessRule } from '../../core/auth/access';
 import { ConcurrentModificationError } from '../../core/errors';
 import type { AccountStore, FailureCount, TokenRecord, UserRecord } from '../../core/ports/accounts';
 import { ddb, eachItem, key, n, num, s, str, type Item } from './table';
+import { dynamoDbReads } from './dynamodb-reads';
 
 /**
  * Users, robot tokens and failed sign-in counters, in a table of their own so that only the
@@ -147,7 +146,7 @@ export class DynamoDbAccounts implements AccountStore {
 
   private async get(k: { pk: string; sk: string }): Promise<Item | undefined> {
     const out = await ddb(() =>
-      this.client.send(new GetItemCommand({ TableName: this.table, Key: key(k), ConsistentRead: true })),
+      dynamoDbReads(this.client).getItem({ TableName: this.table, Key: key(k), ConsistentRead: true }),
     );
     return out.Item;
   }
@@ -159,15 +158,13 @@ export class DynamoDbAccounts implements AccountStore {
   private async queryUser(name: string): Promise<Item[]> {
     const items: Item[] = [];
     const query = (start: Item | undefined) =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': s(A.user(name).pk) },
-          ConsistentRead: true,
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
+      dynamoDbReads(this.client).query({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': s(A.user(name).pk) },
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      });
     for await (const item of eachItem(query)) items.push(item);
     return items;
   }

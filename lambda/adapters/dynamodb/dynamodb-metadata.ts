@@ -2,9 +2,7 @@ import {
   BatchGetItemCommand,
   DeleteItemCommand,
   DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue,
@@ -26,6 +24,7 @@ import type {
   UploadSessionStore,
 } from '../../core/ports/metadata';
 import { UPLOAD_EXPIRY_INDEX } from '../../config/table-schema';
+import { dynamoDbReads, type DynamoDbReads } from './dynamodb-reads';
 import { expiryShard, sessionItem, toSession } from './session-item';
 import { b, bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './table';
 
@@ -34,12 +33,17 @@ import { b, bin, ddb, eachItem, K, key, n, num, s, str, type Item } from './tabl
  * what a client sees is strongly consistent, so a push is visible to the pull that follows it.
  */
 export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSessionStore, ExpiredUploadSessions {
+  /** Reads (GetItem, Query) go the short way (dynamodb-reads.ts); writes through the SDK. */
+  private readonly reads: DynamoDbReads;
+
   constructor(
     private readonly client: DynamoDBClient,
     private readonly table: string,
     /** Epoch ms, for the timestamps garbage collection's grace period is measured against. */
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.reads = dynamoDbReads(client);
+  }
 
   // ---- BlobIndex
 
@@ -273,15 +277,13 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
 
   async repositoryExists(name: string): Promise<boolean> {
     const out = await ddb(() =>
-      this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': s(`repo#${name}`) },
-          Limit: 1,
-          ProjectionExpression: 'pk',
-        }),
-      ),
+      this.reads.query({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': s(`repo#${name}`) },
+        Limit: 1,
+        ProjectionExpression: 'pk',
+      }),
     );
     return (out.Items?.length ?? 0) > 0;
   }
@@ -312,20 +314,18 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     let { shard, start } = decodeExpiryCursor(cursor);
     while (shard < UPLOAD_EXPIRY_INDEX.shards && items.length < limit) {
       const out = await ddb(() =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            IndexName: UPLOAD_EXPIRY_INDEX.name,
-            KeyConditionExpression: '#shard = :shard AND #expires <= :now',
-            ExpressionAttributeNames: {
-              '#shard': UPLOAD_EXPIRY_INDEX.partitionKey,
-              '#expires': UPLOAD_EXPIRY_INDEX.sortKey,
-            },
-            ExpressionAttributeValues: { ':shard': s(expiryShard(shard)), ':now': n(Math.floor(nowSeconds)) },
-            Limit: limit - items.length,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        ),
+        this.reads.query({
+          TableName: this.table,
+          IndexName: UPLOAD_EXPIRY_INDEX.name,
+          KeyConditionExpression: '#shard = :shard AND #expires <= :now',
+          ExpressionAttributeNames: {
+            '#shard': UPLOAD_EXPIRY_INDEX.partitionKey,
+            '#expires': UPLOAD_EXPIRY_INDEX.sortKey,
+          },
+          ExpressionAttributeValues: { ':shard': s(expiryShard(shard)), ':now': n(Math.floor(nowSeconds)) },
+          Limit: limit - items.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
       );
       for (const item of out.Items ?? []) {
         items.push({
@@ -365,9 +365,7 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   // ---- helpers
 
   private async getItem(k: { pk: string; sk: string }): Promise<Item | undefined> {
-    const out = await ddb(() =>
-      this.client.send(new GetItemCommand({ TableName: this.table, Key: key(k), ConsistentRead: true })),
-    );
+    const out = await ddb(() => this.reads.getItem({ TableName: this.table, Key: key(k), ConsistentRead: true }));
     return out.Item;
   }
 
@@ -445,17 +443,15 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     start: Item | undefined,
     projection?: string,
   ) {
-    return this.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': s(pk), ...(prefix ? { ':prefix': s(prefix) } : {}) },
-        ConsistentRead: true,
-        ...(limit !== undefined ? { Limit: limit } : {}),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-        ...(projection ? { ProjectionExpression: projection } : {}),
-      }),
-    );
+    return this.reads.query({
+      TableName: this.table,
+      KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': s(pk), ...(prefix ? { ':prefix': s(prefix) } : {}) },
+      ConsistentRead: true,
+      ...(limit !== undefined ? { Limit: limit } : {}),
+      ...(start ? { ExclusiveStartKey: start } : {}),
+      ...(projection ? { ProjectionExpression: projection } : {}),
+    });
   }
 }
 
