@@ -237,7 +237,7 @@ export const manifestsEndpoint: Endpoint<ManifestsServices> = withEvents(async (
   const { record, body, cache } = await manifests.get(route.name, route.reference, method === 'GET');
   recordCache(req, cache);
   await emit(req, services, caller);
-  if (method === 'GET') await recordPull(services, route.name, record);
+  if (method === 'GET') await recordPull(services, route.name, record, route.reference);
   const headers: Record<string, string> = {
     'Content-Type': record.mediaType,
     'Docker-Content-Digest': record.digest,

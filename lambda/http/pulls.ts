@@ -18,8 +18,10 @@ export async function recordPull(
   services: Pick<ManifestsServices, 'manifests'>,
   name: string,
   record: ManifestRecord,
+  /** The tag or digest it was pulled by. */
+  reference?: string,
 ): Promise<void> {
-  const write = services.manifests.recordPull(name, record).then(
+  const write = services.manifests.recordPull(name, record, reference).then(
     () => undefined,
     (err: unknown) =>
       log('the pull was not recorded', { repository: name, digest: record.digest, ...errorFields(err) }),

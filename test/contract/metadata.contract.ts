@@ -131,11 +131,14 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       const before = Date.now();
       await m.putManifest(repo, a, 'moving');
       const resolved = await m.resolveTag(repo, 'moving');
-      expect(resolved).toEqual({
+      const { body, ...described } = resolved ?? { digest: '' };
+      expect(described).toEqual({
         digest: a.digest,
         descriptor: { digest: a.digest, mediaType: a.mediaType, size: a.size },
         checkedAt: expect.any(Number),
       });
+      // An inline manifest's bytes go with the tag: a GET by tag is one read.
+      expect(Buffer.from(body ?? [])).toEqual(Buffer.from(a.body ?? []));
       // A tag's age (a pull-through cache's TTL) starts when it was set.
       expect(resolved?.checkedAt).toBeGreaterThanOrEqual(before - 5_000);
       await m.putManifest(repo, b, 'moving');
@@ -158,6 +161,36 @@ export function metadataContract(label: string, subject: () => MetadataSubject):
       expect(await m.resolveTag(repo, 'moving')).toBeUndefined();
       expect(await m.resolveTag(repo, 'many-119')).toBeUndefined();
       expect((await m.listTags(repo, 1000)).items.filter((t) => t.startsWith('many-'))).toEqual([]);
+    });
+
+    test('a pull by tag records the day on the revision and on the tag, while the tag points there', async () => {
+      const a = manifest('pulled-a');
+      const b = manifest('pulled-b');
+      await m.putManifest(repo, a, 'pulled');
+      await m.recordPull(repo, a.digest, '2027-01-15', 'pulled');
+      expect((await m.resolveTag(repo, 'pulled'))?.pulledOn).toBe('2027-01-15');
+      expect((await m.getManifest(repo, a.digest))?.pulledOn).toBe('2027-01-15');
+      // Never back to an earlier day.
+      await m.recordPull(repo, a.digest, '2027-01-14', 'pulled');
+      expect((await m.resolveTag(repo, 'pulled'))?.pulledOn).toBe('2027-01-15');
+      // A moved tag starts afresh, and a late write for the revision it left does not touch it.
+      await m.putManifest(repo, b, 'pulled');
+      expect((await m.resolveTag(repo, 'pulled'))?.pulledOn).toBeUndefined();
+      await m.recordPull(repo, a.digest, '2027-01-16', 'pulled');
+      expect((await m.resolveTag(repo, 'pulled'))?.pulledOn).toBeUndefined();
+      expect((await m.getManifest(repo, a.digest))?.pulledOn).toBe('2027-01-16');
+      // Nor is a deleted tag written again.
+      await m.deleteTag(repo, 'pulled');
+      await m.recordPull(repo, b.digest, '2027-01-16', 'pulled');
+      expect(await m.resolveTag(repo, 'pulled')).toBeUndefined();
+      // A manifest kept outside the table leaves no bytes with its tag.
+      const outside = manifest('pulled-outside', { body: undefined, key: 'manifests/pulled-outside' });
+      await m.putManifest(repo, outside, 'outside');
+      expect(await m.resolveTag(repo, 'outside')).toEqual({
+        digest: outside.digest,
+        descriptor: { digest: outside.digest, mediaType: outside.mediaType, size: outside.size },
+        checkedAt: expect.any(Number),
+      });
     });
 
     test('tags list in lexical order with exact pagination', async () => {

@@ -1,7 +1,8 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { Sha256 } from '@smithy/core/checksum';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { classifyOutage } from '../outage';
+import { JsonRequestSigner, type AwsCredentials } from './json-signer';
+
+export type { AwsCredentials } from './json-signer';
 
 /**
  * One AWS service speaking the JSON protocol (`awsJson1_0`/`awsJson1_1`): a POST of the input as
@@ -15,12 +16,6 @@ export interface AwsJsonService {
   readonly jsonVersion: '1.0' | '1.1';
   /** The service's part of `AWS_ENDPOINT_URL_<ID>`, as the SDK names it: `KMS`, `EVENTBRIDGE`. */
   readonly endpointEnvId: string;
-}
-
-export interface AwsCredentials {
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  readonly sessionToken?: string;
 }
 
 export interface AwsJsonClientOptions {
@@ -52,8 +47,7 @@ export class AwsServiceError extends Error {
 
 /**
  * A client for the one or two operations of a JSON-protocol service a function calls: each call is
- * signed with the SDK's own SigV4 signer (`@smithy/signature-v4`, which the S3 and DynamoDB clients
- * bundle already) and sent with Node's own `fetch`, so a function bundles none of
+ * signed by JsonRequestSigner and sent with Node's own `fetch`, so a function bundles none of
  * the service's SDK client, whose exception classes and schemas for every operation are most of its
  * size (the KMS client is 28 KB of a bundle, EventBridge's 16 KB). What the SDK would do besides is
  * kept to what these calls need: credentials from the SDK's own provider chain (bundled anyway with
@@ -64,6 +58,7 @@ export class AwsJsonClient {
   private readonly credentials: () => Promise<AwsCredentials>;
   private readonly maxAttempts: number;
   private readonly attemptTimeoutMs: number;
+  private readonly signers = new Map<string, JsonRequestSigner>();
 
   constructor(
     private readonly service: AwsJsonService,
@@ -97,16 +92,15 @@ export class AwsJsonClient {
   private async attempt(operation: string, body: string, abortSignal: AbortSignal | undefined): Promise<unknown> {
     const region = this.region();
     const url = new URL(this.endpoint(region));
-    const headers = await signedHeaders({
-      url,
-      region,
-      service: this.service.signingName,
+    let signer = this.signers.get(region);
+    if (!signer) this.signers.set(region, (signer = new JsonRequestSigner(this.service.signingName, region)));
+    const headers = signer.sign({
+      host: url.host,
+      path: url.pathname,
+      contentType: `application/x-amz-json-${this.service.jsonVersion}`,
+      target: `${this.service.targetPrefix}.${operation}`,
       body,
       credentials: await this.credentials(),
-      headers: {
-        'content-type': `application/x-amz-json-${this.service.jsonVersion}`,
-        'x-amz-target': `${this.service.targetPrefix}.${operation}`,
-      },
     });
     const timeout = AbortSignal.timeout(this.attemptTimeoutMs);
     const res = await fetch(url, {
@@ -156,40 +150,4 @@ export function dnsSuffix(region: string): string {
   if (region.startsWith('eu-isoe-')) return 'cloud.adc-e.uk';
   if (region.startsWith('eusc-')) return 'amazonaws.eu';
   return 'amazonaws.com';
-}
-
-/**
- * The headers of a SigV4-signed POST of `body` to `url` (Signature Version 4, header form), signed
- * by the SDK's signer: `headers`, `x-amz-date`, the payload hash, the session token when there is
- * one, and `authorization`. `Host` is signed but left out: fetch sets it from the URL, as signed.
- * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
- */
-export async function signedHeaders(request: {
-  readonly url: URL;
-  readonly region: string;
-  readonly service: string;
-  readonly body: string;
-  readonly credentials: AwsCredentials;
-  readonly headers: Record<string, string>;
-  readonly now?: Date;
-}): Promise<Record<string, string>> {
-  const { url, region, service, credentials } = request;
-  // As the SDK's JSON clients sign: no x-amz-content-sha256 header (S3's).
-  const signer = new SignatureV4({ service, region, credentials, sha256: Sha256, applyChecksum: false });
-  const signed = await signer.sign(
-    {
-      method: 'POST',
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname || '/',
-      query: {},
-      headers: { ...request.headers, host: url.host },
-      body: request.body,
-    },
-    request.now ? { signingDate: request.now } : {},
-  );
-  const headers: Record<string, string> = { ...signed.headers };
-  delete headers.host;
-  return headers;
 }

@@ -131,7 +131,8 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
   async putManifest(name: string, record: ManifestRecord, tag?: string, refs?: ManifestRefs): Promise<void> {
     const now = this.now();
     const items: Item[] = [{ ...key(K.manifest(name, record.digest)), ...manifestAttributes(record), putAt: n(now) }];
-    // The tag keeps the revision's descriptor too, so that a HEAD by tag is one read (resolveTag).
+    // The tag keeps the revision's descriptor too, so that a HEAD by tag is one read, and an inline
+    // manifest's bytes, so that a GET by tag is one read too (resolveTag).
     if (tag !== undefined) {
       items.push({
         ...key(K.tag(name, tag)),
@@ -139,6 +140,7 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
         mediaType: s(record.mediaType),
         size: n(record.size),
         updatedAt: n(now),
+        ...(record.body ? { body: b(record.body) } : {}),
       });
     }
     if (record.subject) {
@@ -179,7 +181,7 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     const record = await this.getManifest(name, digest);
     if (!record) return false;
     const doomed: { pk: string; sk: string }[] = [];
-    for (const item of await this.queryAll(`repo#${name}`, 'tag#')) {
+    for (const item of await this.queryAll(`repo#${name}`, 'tag#', 'sk, digest')) {
       if (str(item, 'digest') === digest) doomed.push({ pk: `repo#${name}`, sk: str(item, 'sk') as string });
     }
     if (record.subject) doomed.push(K.referrer(name, record.subject, digest));
@@ -194,14 +196,25 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     return true;
   }
 
-  async recordPull(name: string, digest: string, day: string): Promise<void> {
+  async recordPull(name: string, digest: string, day: string, tag?: string): Promise<void> {
     // Never recreates a deleted revision, and never moves the day back (a late write of yesterday).
-    await this.updateIfStill(
+    const pulled = this.updateIfStill(
       K.manifest(name, digest),
       'SET pulledOn = :day',
       'attribute_exists(pk) AND (attribute_not_exists(pulledOn) OR pulledOn < :day)',
       { ':day': s(day) },
     );
+    // Nor a deleted tag, nor one moved to another revision meanwhile.
+    const tagged =
+      tag === undefined
+        ? undefined
+        : this.updateIfStill(
+            K.tag(name, tag),
+            'SET pulledOn = :day',
+            'digest = :digest AND (attribute_not_exists(pulledOn) OR pulledOn < :day)',
+            { ':day': s(day), ':digest': s(digest) },
+          );
+    await Promise.all([pulled, tagged]);
   }
 
   /** One conditional UpdateItem; a lost condition means the item moved on, and nothing is written. */
@@ -244,10 +257,14 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     const mediaType = str(item, 'mediaType');
     const size = num(item, 'size');
     const checkedAt = Math.max(num(item, 'checkedAt') ?? 0, num(item, 'updatedAt') ?? 0);
+    const body = bin(item, 'body');
+    const pulledOn = str(item, 'pulledOn');
     return {
       digest,
       ...(mediaType !== undefined && size !== undefined ? { descriptor: { digest, mediaType, size } } : {}),
       ...(checkedAt > 0 ? { checkedAt } : {}),
+      ...(body ? { body } : {}),
+      ...(pulledOn ? { pulledOn } : {}),
     };
   }
 
@@ -415,10 +432,11 @@ export class DynamoDbMetadata implements BlobIndex, ManifestIndex, UploadSession
     return found;
   }
 
-  /** Every item of a partition whose sort key starts with `prefix`. */
-  private async queryAll(pk: string, prefix: string): Promise<Item[]> {
+  /** Every item of a partition whose sort key starts with `prefix` (only `projection`'s attributes, when given). */
+  private async queryAll(pk: string, prefix: string, projection?: string): Promise<Item[]> {
     const items: Item[] = [];
-    for await (const item of eachItem((start) => this.queryPage(pk, prefix, undefined, start))) items.push(item);
+    const page = (start: Item | undefined) => this.queryPage(pk, prefix, undefined, start, projection);
+    for await (const item of eachItem(page)) items.push(item);
     return items;
   }
 

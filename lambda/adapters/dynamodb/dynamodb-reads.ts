@@ -1,8 +1,8 @@
 import type { AttributeValue, DynamoDBClient, GetItemCommandInput, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import { HttpRequest } from '@smithy/core/protocols';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2 } from '@smithy/types';
 import { AwsServiceError } from '../aws-json/aws-json-client';
+import { JsonRequestSigner } from '../aws-json/json-signer';
 import { classifyOutage } from '../outage';
 
 type Item = Record<string, AttributeValue>;
@@ -27,7 +27,6 @@ interface ResolvedConfig {
       options?: { abortSignal?: AbortSignal },
     ): Promise<{ response: { statusCode: number; headers: Record<string, string>; body: AsyncIterable<Uint8Array> } }>;
   };
-  readonly sha256: ConstructorParameters<typeof SignatureV4>[0]['sha256'];
   readonly endpoint?: () => Promise<{ protocol: string; hostname: string; port?: number; path: string }>;
   readonly endpointProvider: (params: Record<string, unknown>) => { url: URL };
   readonly useFipsEndpoint: () => Promise<boolean>;
@@ -41,7 +40,7 @@ interface Target {
   readonly port?: number;
   readonly path: string;
   readonly host: string;
-  readonly signer: SignatureV4;
+  readonly signer: JsonRequestSigner;
 }
 
 const observers = new WeakMap<DynamoDBClient, (operation: string) => void>();
@@ -65,7 +64,8 @@ export function observeReads(client: DynamoDBClient, onCall: (operation: string)
  * of CPU per call (endpoint rules, middleware, schema-driven serde, user agent), most of a read;
  * this path costs a fraction of that. What a call relies on is the client's own: its credentials,
  * region and endpoint, its retry strategy (the budgeted standard strategy, with its quota shared
- * with the SDK's calls), its HTTP handler (connection pool and timeouts), and its hash for SigV4.
+ * with the SDK's calls) and its HTTP handler (connection pool and timeouts); requests are signed by
+ * JsonRequestSigner.
  * Errors are AwsServiceError named as the SDK names them, so `ddb()` and `classifyOutage` translate
  * them alike. Writes stay on the SDK: conditional puts rely on its middleware (own-write.ts) and
  * transactions on its idempotency tokens.
@@ -123,22 +123,24 @@ export class DynamoDbReads {
       this.target = undefined;
       throw err;
     }));
+    const signed = target.signer.sign({
+      host: target.host,
+      path: target.path,
+      contentType: 'application/x-amz-json-1.0',
+      target: `DynamoDB_20120810.${operation}`,
+      body,
+      credentials: await this.config.credentials(),
+    });
     const request = new HttpRequest({
       method: 'POST',
       protocol: target.protocol,
       hostname: target.hostname,
       ...(target.port !== undefined ? { port: target.port } : {}),
       path: target.path,
-      headers: {
-        host: target.host,
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `DynamoDB_20120810.${operation}`,
-        'content-length': String(Buffer.byteLength(body)),
-      },
+      headers: { host: target.host, 'content-length': String(Buffer.byteLength(body)), ...signed },
       body,
     });
-    const signed = (await target.signer.sign(request)) as HttpRequest;
-    const { response } = await this.config.requestHandler.handle(signed);
+    const { response } = await this.config.requestHandler.handle(request);
     const chunks: Buffer[] = [];
     for await (const chunk of response.body) chunks.push(Buffer.from(chunk));
     const text = Buffer.concat(chunks).toString('utf8');
@@ -169,14 +171,7 @@ export class DynamoDbReads {
       ...(url.port ? { port: Number(url.port) } : {}),
       path: url.pathname || '/',
       host: url.host,
-      signer: new SignatureV4({
-        service: 'dynamodb',
-        region,
-        credentials: () => config.credentials(),
-        sha256: config.sha256,
-        // As the SDK's JSON clients sign: no x-amz-content-sha256 header (S3's).
-        applyChecksum: false,
-      }),
+      signer: new JsonRequestSigner('dynamodb', region),
     };
   }
 

@@ -22,6 +22,8 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
   readonly tags = new Map<string, string>();
   /** When each tag was set or last found unchanged upstream (epoch ms). */
   readonly tagChecks = new Map<string, number>();
+  /** The last day each tag was pulled by (recordPull with the tag). */
+  readonly tagPulls = new Map<string, string>();
   readonly repositories = new Set<string>();
   readonly uploads = new Map<string, UploadSession>();
 
@@ -65,6 +67,7 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     if (tag !== undefined) {
       this.tags.set(`${name}:${tag}`, record.digest);
       this.tagChecks.set(`${name}:${tag}`, Date.now());
+      this.tagPulls.delete(`${name}:${tag}`);
     }
     this.repositories.add(name);
   }
@@ -73,7 +76,11 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     for (const [key, value] of this.tags) if (key.startsWith(`${name}:`) && value === digest) this.tags.delete(key);
     return true;
   }
-  async recordPull(name: string, digest: string, day: string) {
+  async recordPull(name: string, digest: string, day: string, tag?: string) {
+    const tagKey = `${name}:${tag}`;
+    if (tag !== undefined && this.tags.get(tagKey) === digest && !((this.tagPulls.get(tagKey) ?? '') >= day)) {
+      this.tagPulls.set(tagKey, day);
+    }
     const record = this.manifestRecords.get(`${name}@${digest}`);
     if (!record || (record.pulledOn !== undefined && record.pulledOn >= day)) return;
     this.manifestRecords.set(`${name}@${digest}`, { ...record, pulledOn: day });
@@ -89,16 +96,20 @@ export class MemoryMetadata implements BlobIndex, ManifestIndex, UploadSessionSt
     if (digest === undefined) return undefined;
     const record = this.manifestRecords.get(`${name}@${digest}`);
     const checkedAt = this.tagChecks.get(`${name}:${tag}`);
+    const pulledOn = this.tagPulls.get(`${name}:${tag}`);
     return {
       digest,
       ...(record ? { descriptor: { digest, mediaType: record.mediaType, size: record.size } } : {}),
       ...(checkedAt !== undefined ? { checkedAt } : {}),
+      ...(record?.body ? { body: record.body } : {}),
+      ...(pulledOn !== undefined ? { pulledOn } : {}),
     };
   }
   async markTagChecked(name: string, tag: string, digest: string, at: number) {
     if (this.tags.get(`${name}:${tag}`) === digest) this.tagChecks.set(`${name}:${tag}`, at);
   }
   async deleteTag(name: string, tag: string) {
+    this.tagPulls.delete(`${name}:${tag}`);
     return this.tags.delete(`${name}:${tag}`);
   }
   async listTags(name: string, limit: number, last?: string): Promise<Page<string>> {

@@ -58,6 +58,13 @@ export interface TaggedManifest {
    * (`markTagChecked`): how old the cache's word on it is.
    */
   readonly checkedAt?: number;
+  /**
+   * The revision's bytes, when the tag keeps them (`putManifest` stores a manifest kept inline with
+   * its tag too): a GET by tag is then one read.
+   */
+  readonly body?: Uint8Array;
+  /** The last day the revision was pulled by this tag (`recordPull` with the tag). */
+  readonly pulledOn?: string;
 }
 
 /** What a manifest references in its repository: blobs (config, layers) and manifests (an index's children). */
@@ -84,9 +91,11 @@ export interface ManifestIndex {
   deleteManifest(name: string, digest: string): Promise<boolean>;
   /**
    * Records `day` as the revision's last pull: one conditional write, which does nothing to a
-   * revision that is gone (it is never recreated) or that already holds `day` or a later one.
+   * revision that is gone (it is never recreated) or that already holds `day` or a later one. With
+   * `tag` (a pull by tag), the tag records it too, in a write of its own that does nothing to a tag
+   * that moved or is gone.
    */
-  recordPull(name: string, digest: string, day: string): Promise<void>;
+  recordPull(name: string, digest: string, day: string, tag?: string): Promise<void>;
   /** Digests among `digests` that are not manifests of `name`. */
   missingManifests(name: string, digests: readonly string[]): Promise<string[]>;
   /** The digest a tag points at. One read. */

@@ -117,8 +117,15 @@ export class ManifestService {
     withBody: boolean,
     tagged?: TaggedManifest,
   ): Promise<ManifestContent | undefined> {
-    // What a HEAD answers with the tag keeps: one read instead of two.
-    if (!withBody && tagged?.descriptor) return { record: tagged.descriptor };
+    // What a HEAD answers with, and an inline manifest's bytes, the tag keeps: one read instead of two.
+    if (tagged?.descriptor && !withBody) return { record: tagged.descriptor };
+    if (tagged?.descriptor && tagged.body) {
+      const pulledOn = tagged.pulledOn;
+      return {
+        record: { ...tagged.descriptor, body: tagged.body, ...(pulledOn ? { pulledOn } : {}) },
+        body: tagged.body,
+      };
+    }
     const record = digest && (await this.manifests.getManifest(name, digest));
     if (!record) return undefined;
     if (!withBody) return { record };
@@ -232,13 +239,15 @@ export class ManifestService {
   /**
    * Records that a manifest `get` served (its `record`, which carries the stored day) was pulled
    * today: one conditional write when the stored day is another, nothing otherwise, so a manifest
-   * costs at most one write a day however often it is pulled. Returns whether it wrote. Errors are
-   * the store's; a caller keeps them off the pull's outcome.
+   * costs at most one write a day however often it is pulled. Pulled by a tag (`reference`), the tag
+   * records the day too, as a GET by tag reads the day from the tag: one more write, once a day.
+   * Returns whether it wrote. Errors are the store's; a caller keeps them off the pull's outcome.
    */
-  async recordPull(name: string, record: ManifestRecord): Promise<boolean> {
+  async recordPull(name: string, record: ManifestRecord, reference?: string): Promise<boolean> {
     const today = dayOf((this.options.clock ?? systemClock).now());
     if (record.pulledOn !== undefined && record.pulledOn >= today) return false;
-    await this.manifests.recordPull(name, record.digest, today);
+    const tag = reference !== undefined && !looksLikeDigest(reference) ? reference : undefined;
+    await this.manifests.recordPull(name, record.digest, today, tag);
     return true;
   }
 

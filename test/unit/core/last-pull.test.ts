@@ -33,9 +33,9 @@ async function setup() {
   const writes: string[] = [];
   const metadata = registry.metadata;
   const recordPull = metadata.recordPull.bind(metadata);
-  metadata.recordPull = async (name, digest, day) => {
-    writes.push(`${name}@${digest} ${day}`);
-    return recordPull(name, digest, day);
+  metadata.recordPull = async (name, digest, day, tag) => {
+    writes.push(`${name}@${digest} ${day}${tag !== undefined ? ` tag ${tag}` : ''}`);
+    return recordPull(name, digest, day, tag);
   };
   const manifests = new ManifestService(registry.store, metadata, metadata, {
     maxManifestSize: 4 * 1024 * 1024,
@@ -92,13 +92,19 @@ describe('last pull days', () => {
     expect(await pull('GET', 'v1')).toBe(200);
     expect(await pull('GET', 'v1')).toBe(200);
     expect(await pull('GET', digest)).toBe(200);
-    expect(writes).toEqual([`${NAME}@${digest} 2027-01-15`]);
+    expect(writes).toEqual([`${NAME}@${digest} 2027-01-15 tag v1`]);
     expect(stored()).toBe('2027-01-15');
 
+    // A GET by tag reads the day from the tag: pulled by digest first, the tag still records its own.
     clock.advance(86_400);
     expect(await pull('GET', digest)).toBe(200);
     expect(await pull('GET', 'v1')).toBe(200);
-    expect(writes).toHaveLength(2);
+    expect(await pull('GET', 'v1')).toBe(200);
+    expect(writes).toEqual([
+      `${NAME}@${digest} 2027-01-15 tag v1`,
+      `${NAME}@${digest} 2027-01-16`,
+      `${NAME}@${digest} 2027-01-16 tag v1`,
+    ]);
     expect(stored()).toBe('2027-01-16');
   });
 

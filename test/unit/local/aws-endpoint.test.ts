@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signedHeaders, type AwsCredentials } from '../../../lambda/adapters/aws-json/aws-json-client';
+import { JsonRequestSigner, type AwsCredentials } from '../../../lambda/adapters/aws-json/json-signer';
 import { startAwsEndpoint, type AwsCall, type AwsEndpoint } from '../../../tools/local/stack/aws-endpoint';
 import { AwsStandIns } from '../../../tools/local/stack/standins';
 
@@ -50,13 +50,13 @@ beforeEach(() => {
 async function send(credentials: AwsCredentials, service: string, target: string, input: unknown) {
   const url = new URL(endpoint.url);
   const body = JSON.stringify(input);
-  const headers = await signedHeaders({
-    url,
-    region: 'us-east-1',
-    service,
+  const headers = new JsonRequestSigner(service, 'us-east-1').sign({
+    host: url.host,
+    path: url.pathname,
+    contentType: 'application/x-amz-json-1.1',
+    target,
     body,
     credentials,
-    headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
   });
   const res = await fetch(url, { method: 'POST', headers, body });
   return { status: res.status, body: await res.text() };
