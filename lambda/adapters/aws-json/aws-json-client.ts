@@ -1,8 +1,10 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { classifyOutage } from '../outage';
 import { JsonRequestSigner, type AwsCredentials } from './json-signer';
+import { postJson, serviceError } from './json-transport';
 
 export type { AwsCredentials } from './json-signer';
+export { AwsServiceError } from './json-transport';
 
 /**
  * One AWS service speaking the JSON protocol (`awsJson1_0`/`awsJson1_1`): a POST of the input as
@@ -34,20 +36,9 @@ export interface AwsJsonClientOptions {
   readonly attemptTimeoutMs?: number;
 }
 
-/** An error answer of the service, named as the SDK names it (`ThrottlingException`, `NotFoundException`). */
-export class AwsServiceError extends Error {
-  readonly $metadata: { readonly httpStatusCode: number };
-
-  constructor(name: string, message: string, httpStatusCode: number) {
-    super(message);
-    this.name = name;
-    this.$metadata = { httpStatusCode };
-  }
-}
-
 /**
  * A client for the one or two operations of a JSON-protocol service a function calls: each call is
- * signed by JsonRequestSigner and sent with Node's own `fetch`, so a function bundles none of
+ * signed by JsonRequestSigner and sent by `postJson` (Node's own HTTP client), so a function bundles none of
  * the service's SDK client, whose exception classes and schemas for every operation are most of its
  * size (the KMS client is 28 KB of a bundle, EventBridge's 16 KB). What the SDK would do besides is
  * kept to what these calls need: credentials from the SDK's own provider chain (bundled anyway with
@@ -102,25 +93,12 @@ export class AwsJsonClient {
       body,
       credentials: await this.credentials(),
     });
-    const timeout = AbortSignal.timeout(this.attemptTimeoutMs);
-    const res = await fetch(url, {
-      method: 'POST',
-      headers,
-      body,
-      signal: abortSignal ? AbortSignal.any([abortSignal, timeout]) : timeout,
+    const answer = await postJson(url, headers, body, {
+      timeoutMs: this.attemptTimeoutMs,
+      ...(abortSignal ? { abortSignal } : {}),
     });
-    const text = await res.text();
-    if (res.ok) return text ? JSON.parse(text) : {};
-    let parsed: { __type?: string; code?: string; message?: string; Message?: string } = {};
-    try {
-      parsed = JSON.parse(text) as typeof parsed;
-    } catch {
-      // An answer that is no JSON (a proxy's) is named by its status alone.
-    }
-    // `com.amazonaws.kms#NotFoundException`, or `NotFoundException:http://internal.amazon.com/…`.
-    const type = res.headers.get('x-amzn-errortype') ?? parsed.__type ?? parsed.code ?? `Http${res.status}`;
-    const name = type.split(':')[0]!.split('#').pop()!;
-    throw new AwsServiceError(name, parsed.message ?? parsed.Message ?? `${name} (HTTP ${res.status})`, res.status);
+    if (answer.status >= 200 && answer.status < 300) return answer.text ? JSON.parse(answer.text) : {};
+    throw serviceError(answer);
   }
 
   private region(): string {

@@ -1,6 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { commonClientConfig, retryConfig, type AwsClientOptions } from '../client-options';
+import { API_RETRY } from '../retry-policy';
 import { reuseSigner } from '../reused-signer';
+import { dynamoDbReads } from './dynamodb-reads';
 import { recogniseOwnConditionalPuts } from './own-write';
 
 /**
@@ -25,5 +27,7 @@ export function createDynamoDbClient(options: AwsClientOptions = {}): DynamoDBCl
   reuseSigner(dynamodb);
   // A retried conditional put must not mistake its own first attempt for a concurrent writer.
   recogniseOwnConditionalPuts(dynamodb);
+  // Its reads' short path, with the same timeouts.
+  dynamoDbReads(dynamodb, options.retry ?? API_RETRY);
   return dynamodb;
 }

@@ -1,8 +1,8 @@
 import type { AttributeValue, DynamoDBClient, GetItemCommandInput, QueryCommandInput } from '@aws-sdk/client-dynamodb';
-import { HttpRequest } from '@smithy/core/protocols';
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2 } from '@smithy/types';
-import { AwsServiceError } from '../aws-json/aws-json-client';
 import { JsonRequestSigner } from '../aws-json/json-signer';
+import { postJson, serviceError } from '../aws-json/json-transport';
+import { API_RETRY, type RetrySettings } from '../retry-policy';
 import { classifyOutage } from '../outage';
 
 type Item = Record<string, AttributeValue>;
@@ -21,12 +21,6 @@ interface ResolvedConfig {
   readonly region: () => Promise<string>;
   readonly credentials: () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string }>;
   readonly retryStrategy: () => Promise<RetryStrategyV2>;
-  readonly requestHandler: {
-    handle(
-      request: HttpRequest,
-      options?: { abortSignal?: AbortSignal },
-    ): Promise<{ response: { statusCode: number; headers: Record<string, string>; body: AsyncIterable<Uint8Array> } }>;
-  };
   readonly endpoint?: () => Promise<{ protocol: string; hostname: string; port?: number; path: string }>;
   readonly endpointProvider: (params: Record<string, unknown>) => { url: URL };
   readonly useFipsEndpoint: () => Promise<boolean>;
@@ -35,21 +29,20 @@ interface ResolvedConfig {
 
 /** Where the calls go and how they are signed: resolved on the first call, then kept. */
 interface Target {
-  readonly protocol: string;
-  readonly hostname: string;
-  readonly port?: number;
-  readonly path: string;
-  readonly host: string;
+  readonly url: URL;
   readonly signer: JsonRequestSigner;
 }
 
 const observers = new WeakMap<DynamoDBClient, (operation: string) => void>();
 const readers = new WeakMap<DynamoDBClient, DynamoDbReads>();
 
-/** The lean reads of `client` (one per client). */
-export function dynamoDbReads(client: DynamoDBClient): DynamoDbReads {
+/**
+ * The lean reads of `client` (one per client), whose attempts each end within the settings'
+ * `requestTimeoutMs` (the client's own, when `createDynamoDbClient` made it).
+ */
+export function dynamoDbReads(client: DynamoDBClient, settings: RetrySettings = API_RETRY): DynamoDbReads {
   let reads = readers.get(client);
-  if (!reads) readers.set(client, (reads = new DynamoDbReads(client)));
+  if (!reads) readers.set(client, (reads = new DynamoDbReads(client, settings)));
   return reads;
 }
 
@@ -64,8 +57,8 @@ export function observeReads(client: DynamoDBClient, onCall: (operation: string)
  * of CPU per call (endpoint rules, middleware, schema-driven serde, user agent), most of a read;
  * this path costs a fraction of that. What a call relies on is the client's own: its credentials,
  * region and endpoint, its retry strategy (the budgeted standard strategy, with its quota shared
- * with the SDK's calls) and its HTTP handler (connection pool and timeouts); requests are signed by
- * JsonRequestSigner.
+ * with the SDK's calls); requests are signed by JsonRequestSigner and sent by `postJson`, each
+ * attempt within the client's request timeout.
  * Errors are AwsServiceError named as the SDK names them, so `ddb()` and `classifyOutage` translate
  * them alike. Writes stay on the SDK: conditional puts rely on its middleware (own-write.ts) and
  * transactions on its idempotency tokens.
@@ -73,7 +66,10 @@ export function observeReads(client: DynamoDBClient, onCall: (operation: string)
 export class DynamoDbReads {
   private target?: Promise<Target>;
 
-  constructor(private readonly client: DynamoDBClient) {}
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly settings: RetrySettings,
+  ) {}
 
   getItem(input: GetItemCommandInput): Promise<GetItemResult> {
     return this.call('GetItem', { ...input, Key: toWire(input.Key) });
@@ -123,56 +119,24 @@ export class DynamoDbReads {
       this.target = undefined;
       throw err;
     }));
-    const signed = target.signer.sign({
-      host: target.host,
-      path: target.path,
+    const { url, signer } = target;
+    const headers = signer.sign({
+      host: url.host,
+      path: url.pathname,
       contentType: 'application/x-amz-json-1.0',
       target: `DynamoDB_20120810.${operation}`,
       body,
       credentials: await this.config.credentials(),
     });
-    const request = new HttpRequest({
-      method: 'POST',
-      protocol: target.protocol,
-      hostname: target.hostname,
-      ...(target.port !== undefined ? { port: target.port } : {}),
-      path: target.path,
-      headers: { host: target.host, 'content-length': String(Buffer.byteLength(body)), ...signed },
-      body,
-    });
-    const { response } = await this.config.requestHandler.handle(request);
-    const chunks: Buffer[] = [];
-    for await (const chunk of response.body) chunks.push(Buffer.from(chunk));
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (response.statusCode >= 200 && response.statusCode < 300) return fromWire(JSON.parse(text));
-    let parsed: { __type?: string; message?: string; Message?: string } = {};
-    try {
-      parsed = JSON.parse(text) as typeof parsed;
-    } catch {
-      // A body that is no JSON (a proxy's page) is named by its status alone.
-    }
-    // `com.amazonaws.dynamodb.v20120810#ResourceNotFoundException`, as the SDK names it by the part after '#'.
-    const type = response.headers['x-amzn-errortype'] ?? parsed.__type ?? `Http${response.statusCode}`;
-    const name = type.split(':')[0]!.split('#').pop()!;
-    throw new AwsServiceError(
-      name,
-      parsed.message ?? parsed.Message ?? `${name} (HTTP ${response.statusCode})`,
-      response.statusCode,
-    );
+    const answer = await postJson(url, headers, body, { timeoutMs: this.settings.requestTimeoutMs });
+    if (answer.status >= 200 && answer.status < 300) return fromWire(JSON.parse(answer.text));
+    throw serviceError(answer);
   }
 
   private async resolveTarget(): Promise<Target> {
     const config = this.config;
     const region = await config.region();
-    const url = await this.endpointUrl(region);
-    return {
-      protocol: url.protocol,
-      hostname: url.hostname,
-      ...(url.port ? { port: Number(url.port) } : {}),
-      path: url.pathname || '/',
-      host: url.host,
-      signer: new JsonRequestSigner('dynamodb', region),
-    };
+    return { url: await this.endpointUrl(region), signer: new JsonRequestSigner('dynamodb', region) };
   }
 
   /** The client's endpoint as the SDK picks it: given, configured by the environment, else the region's. */

@@ -1,46 +1,72 @@
-import { Readable } from 'node:stream';
-import { HttpResponse, type HttpRequest } from '@smithy/core/protocols';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createAwsClients, observeCalls } from '../../../lambda/adapters/aws-clients';
 import { dynamoDbReads } from '../../../lambda/adapters/dynamodb/dynamodb-reads';
 import { ddb } from '../../../lambda/adapters/dynamodb/table';
 import { UnavailableError } from '../../../lambda/core/errors';
+import { verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
+
+/**
+ * The short path of the table reads (GetItem, Query) against a server that answers as DynamoDB
+ * would: requests as they arrive on the wire, checked by the local endpoint's SigV4 verifier, and
+ * the client's retry strategy at work on what the service answers.
+ */
+const KEYS = { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret/key+1' };
+const KEY = { pk: { S: 'repo#a' }, sk: { S: 'manifest#x' } };
 
 interface Answer {
   readonly status: number;
   readonly body: unknown;
-  readonly headers?: Record<string, string>;
 }
 
-/** Clients whose DynamoDB requests are answered here in turn, the requests kept. */
-function answeredClients(...answers: Answer[]) {
-  const clients = createAwsClients({
-    region: 'eu-west-1',
-    credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' },
-    dynamodbEndpoint: 'http://127.0.0.1:1',
-    s3Endpoint: 'http://127.0.0.1:1',
+let server: Server;
+let endpoint: string;
+const received: SignedRequest[] = [];
+let answers: Answer[] = [];
+
+function asSigned(req: IncomingMessage, body: Buffer): SignedRequest {
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    query: '',
+    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])),
+    body,
+  };
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push(asSigned(req, Buffer.concat(chunks)));
+      const answer = answers.length > 1 ? answers.shift()! : (answers[0] ?? { status: 200, body: {} });
+      res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(answer.body));
+    });
   });
-  const sent: HttpRequest[] = [];
-  clients.dynamodb.config.requestHandler = {
-    handle: async (request: HttpRequest) => {
-      sent.push(request);
-      const answer = answers[Math.min(sent.length, answers.length) - 1]!;
-      return {
-        response: new HttpResponse({
-          statusCode: answer.status,
-          headers: { 'content-type': 'application/x-amz-json-1.0', ...answer.headers },
-          body: Readable.from([Buffer.from(JSON.stringify(answer.body))]),
-        }),
-      };
-    },
-  } as unknown as typeof clients.dynamodb.config.requestHandler;
-  return { clients, sent, reads: dynamoDbReads(clients.dynamodb) };
-}
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+beforeEach(() => {
+  received.length = 0;
+  answers = [];
+});
 
-const KEY = { pk: { S: 'repo#a' }, sk: { S: 'manifest#x' } };
+/** Clients of the server above; the last answer given repeats. */
+function answeredBy(...given: Answer[]) {
+  answers = given;
+  const clients = createAwsClients({ region: 'eu-west-1', credentials: KEYS, dynamodbEndpoint: endpoint });
+  return { clients, reads: dynamoDbReads(clients.dynamodb) };
+}
 
 describe('the lean DynamoDB reads', () => {
-  test('a GetItem is the SDK-shaped JSON request, signed, and binary attributes come back as bytes', async () => {
-    const { reads, sent } = answeredClients({
+  test('a GetItem is the JSON request the SDK sends, signed, and binary attributes come back as bytes', async () => {
+    const { reads } = answeredBy({
       status: 200,
       body: { Item: { ...KEY, body: { B: Buffer.from('{"a":1}').toString('base64') }, size: { N: '7' } } },
     });
@@ -48,20 +74,22 @@ describe('the lean DynamoDB reads', () => {
     expect(Buffer.from(out.Item!.body!.B!).toString()).toBe('{"a":1}');
     expect(out.Item!.body!.B).toBeInstanceOf(Uint8Array);
     expect(out.Item!.size).toEqual({ N: '7' });
-    const request = sent[0]!;
+    const request = received[0]!;
     expect(request.method).toBe('POST');
-    expect(`${request.protocol}//${request.hostname}:${request.port}${request.path}`).toBe('http://127.0.0.1:1/');
-    expect(request.headers['x-amz-target']).toBe('DynamoDB_20120810.GetItem');
-    expect(request.headers['content-type']).toBe('application/x-amz-json-1.0');
-    expect(request.headers.authorization).toMatch(
-      /^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/dynamodb\/aws4_request, SignedHeaders=[^,]*x-amz-target[^,]*, Signature=[0-9a-f]{64}$/,
-    );
-    expect(JSON.parse(request.body as string)).toEqual({ TableName: 't', Key: KEY, ConsistentRead: true });
+    expect(request.path).toBe('/');
+    expect(request.headers).toMatchObject({
+      'x-amz-target': 'DynamoDB_20120810.GetItem',
+      'content-type': 'application/x-amz-json-1.0',
+    });
+    expect(request.headers.authorization).toMatch(/Credential=AKIDTEST\/\d{8}\/eu-west-1\/dynamodb\/aws4_request/);
+    const secretOf = (id: string) => (id === KEYS.accessKeyId ? KEYS.secretAccessKey : undefined);
+    expect(verifySignature(request, secretOf)).toEqual({ ok: true, accessKeyId: KEYS.accessKeyId, presigned: false });
+    expect(JSON.parse(request.body!.toString())).toEqual({ TableName: 't', Key: KEY, ConsistentRead: true });
   });
 
   test('a Query sends binary start keys as base64 and decodes every item and the last key', async () => {
     const bytes = Buffer.from([0, 1, 2, 255]);
-    const { reads, sent } = answeredClients({
+    const { reads } = answeredBy({
       status: 200,
       body: {
         Items: [{ pk: { S: 'p' }, sk: { B: bytes.toString('base64') }, l: { L: [{ B: bytes.toString('base64') }] } }],
@@ -74,7 +102,7 @@ describe('the lean DynamoDB reads', () => {
       ExpressionAttributeValues: { ':pk': { S: 'p' } },
       ExclusiveStartKey: { pk: { S: 'p' }, sk: { B: new Uint8Array(bytes) } },
     });
-    expect(JSON.parse(sent[0]!.body as string).ExclusiveStartKey).toEqual({
+    expect(JSON.parse(received[0]!.body!.toString()).ExclusiveStartKey).toEqual({
       pk: { S: 'p' },
       sk: { B: bytes.toString('base64') },
     });
@@ -84,26 +112,29 @@ describe('the lean DynamoDB reads', () => {
   });
 
   test('throttling is retried by the client retry strategy, and every attempt is observed', async () => {
-    const throttled = {
-      status: 400,
-      body: { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'slow' },
-    };
-    const { clients, reads, sent } = answeredClients(throttled, { status: 200, body: { Item: KEY } });
+    const { clients, reads } = answeredBy(
+      {
+        status: 400,
+        body: { __type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException', message: 'slow' },
+      },
+      { status: 200, body: { Item: KEY } },
+    );
     const seen: string[] = [];
     observeCalls(clients, (operation) => seen.push(operation));
     const out = await reads.getItem({ TableName: 't', Key: KEY });
     expect(out.Item).toEqual(KEY);
-    expect(sent).toHaveLength(2);
+    expect(received).toHaveLength(2);
     expect(seen).toEqual(['dynamodb.GetItem', 'dynamodb.GetItem']);
   });
 
   test('a 5xx that lasts ends after the attempts as UnavailableError; a client error is not retried', async () => {
-    const failing = answeredClients({ status: 500, body: { __type: 'InternalServerError', message: 'oops' } });
+    const failing = answeredBy({ status: 500, body: { __type: 'InternalServerError', message: 'oops' } });
     const err = await ddb(() => failing.reads.getItem({ TableName: 't', Key: KEY })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
-    expect(failing.sent).toHaveLength(3);
+    expect(received).toHaveLength(3);
 
-    const refused = answeredClients({
+    received.length = 0;
+    const refused = answeredBy({
       status: 400,
       body: { __type: 'com.amazon.coral.validate#ValidationException', message: 'bad key' },
     });
@@ -113,36 +144,46 @@ describe('the lean DynamoDB reads', () => {
       message: 'bad key',
       $metadata: { httpStatusCode: 400 },
     });
-    expect(refused.sent).toHaveLength(1);
+    expect(received).toHaveLength(1);
+  });
+
+  test('a server that does not answer is an unreachable store after the attempts, each within the timeout', async () => {
+    const silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const clients = createAwsClients({
+        region: 'eu-west-1',
+        credentials: KEYS,
+        dynamodbEndpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        retry: { maxAttempts: 2, connectTimeoutMs: 100, requestTimeoutMs: 150, idleTimeoutMs: 150, budgetMs: 2000 },
+      });
+      const started = Date.now();
+      const err = await ddb(() => dynamoDbReads(clients.dynamodb).getItem({ TableName: 't', Key: KEY })).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect((err as UnavailableError).message).toMatch(/did not answer/);
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   test('without a given endpoint, the environment names it, else the region does', async () => {
     const saved = { ...process.env };
     try {
       delete process.env.AWS_ENDPOINT_URL;
-      delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
-      const regional = createAwsClients({
-        region: 'eu-west-1',
-        credentials: { accessKeyId: 'A', secretAccessKey: 's' },
-      });
-      const sentTo: string[] = [];
-      regional.dynamodb.config.requestHandler = {
-        handle: async (request: HttpRequest) => {
-          sentTo.push(`${request.protocol}//${request.hostname}${request.port ? `:${request.port}` : ''}`);
-          return {
-            response: new HttpResponse({ statusCode: 200, headers: {}, body: Readable.from([Buffer.from('{}')]) }),
-          };
-        },
-      } as unknown as typeof regional.dynamodb.config.requestHandler;
-      await dynamoDbReads(regional.dynamodb).getItem({ TableName: 't', Key: KEY });
-      process.env.AWS_ENDPOINT_URL_DYNAMODB = 'http://127.0.0.1:4566';
-      const configured = createAwsClients({
-        region: 'eu-west-1',
-        credentials: { accessKeyId: 'A', secretAccessKey: 's' },
-      });
-      configured.dynamodb.config.requestHandler = regional.dynamodb.config.requestHandler;
+      process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoint;
+      const configured = createAwsClients({ region: 'eu-west-1', credentials: KEYS });
       await dynamoDbReads(configured.dynamodb).getItem({ TableName: 't', Key: KEY });
-      expect(sentTo).toEqual(['https://dynamodb.eu-west-1.amazonaws.com', 'http://127.0.0.1:4566']);
+      expect(received).toHaveLength(1);
+      delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+      const regional = createAwsClients({ region: 'eu-west-1', credentials: KEYS });
+      const target = await (
+        dynamoDbReads(regional.dynamodb) as unknown as { resolveTarget(): Promise<{ url: URL }> }
+      ).resolveTarget();
+      expect(target.url.href).toBe('https://dynamodb.eu-west-1.amazonaws.com/');
     } finally {
       process.env = saved;
     }
