@@ -1,6 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   GROUP_DIMENSION,
   METRICS_NAMESPACE,
@@ -54,18 +53,19 @@ export interface AccessRecord {
   readonly responseBytes: number;
 }
 
-const UNITS: Record<RegistryMetric, (typeof MetricUnit)[keyof typeof MetricUnit]> = {
-  Pushes: MetricUnit.Count,
-  Pulls: MetricUnit.Count,
-  BlobBytesPushed: MetricUnit.Bytes,
-  Errors4xx: MetricUnit.Count,
-  Errors5xx: MetricUnit.Count,
-  Latency: MetricUnit.Milliseconds,
-  UploadsInFlight: MetricUnit.Count,
-  CacheHits: MetricUnit.Count,
-  CacheMisses: MetricUnit.Count,
-  UpstreamFailures: MetricUnit.Count,
-  UpstreamBytes: MetricUnit.Bytes,
+/** CloudWatch's unit of each metric. */
+const UNITS: Record<RegistryMetric, 'Count' | 'Bytes' | 'Milliseconds'> = {
+  Pushes: 'Count',
+  Pulls: 'Count',
+  BlobBytesPushed: 'Bytes',
+  Errors4xx: 'Count',
+  Errors5xx: 'Count',
+  Latency: 'Milliseconds',
+  UploadsInFlight: 'Count',
+  CacheHits: 'Count',
+  CacheMisses: 'Count',
+  UpstreamFailures: 'Count',
+  UpstreamBytes: 'Bytes',
 };
 
 /**
@@ -74,25 +74,26 @@ const UNITS: Record<RegistryMetric, (typeof MetricUnit)[keyof typeof MetricUnit]
  *
  * Metrics are buffered per request and written in one synchronous step when it ends, so a process
  * that serves requests concurrently never mixes two requests' metrics into one line; in Lambda
- * that is one flush per invocation, which is what Powertools' `logMetrics` middleware does.
+ * that is one flush per invocation.
+ *
+ * The line is CloudWatch's embedded metric format, written straight to stdout (as raw lines, which
+ * Lambda's runtime passes on unchanged, and the uploader's awslogs driver too): one directive in
+ * the registry's namespace with the dimensions service and function group, each metric's unit, its
+ * value (or values), and the request id as a property. It was written by Powertools' Metrics
+ * before; the same line built here costs a fraction of the CPU (its validation and console
+ * formatting were about 8 % of a manifest GET's CPU, measured with the V8 profiler).
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
  */
 export class Observability {
   readonly logger: Logger;
-  private readonly metrics?: Metrics;
+  private readonly metrics: boolean;
 
   constructor(readonly options: ObservabilityOptions) {
     this.logger = createLogger({
       ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
       keys: { [GROUP_DIMENSION]: options.group },
     });
-    if (options.metrics !== false) {
-      this.metrics = new Metrics({
-        namespace: METRICS_NAMESPACE,
-        serviceName: SERVICE_NAME,
-        defaultDimensions: { [GROUP_DIMENSION]: options.group },
-        logger: this.logger,
-      });
-    }
+    this.metrics = options.metrics !== false;
   }
 
   get group(): ObservedGroup {
@@ -106,11 +107,25 @@ export class Observability {
 
   /** @internal Writes one request's metrics as one EMF line. */
   publish(values: ReadonlyMap<RegistryMetric, readonly number[]>, requestId: string): void {
-    const metrics = this.metrics;
-    if (!metrics || values.size === 0) return;
-    for (const [name, list] of values) for (const value of list) metrics.addMetric(name, UNITS[name], value);
-    metrics.addMetadata('requestId', requestId);
-    metrics.publishStoredMetrics();
+    if (!this.metrics || values.size === 0) return;
+    const line: Record<string, unknown> = {
+      _aws: {
+        Timestamp: Date.now(),
+        CloudWatchMetrics: [
+          {
+            Namespace: METRICS_NAMESPACE,
+            Dimensions: [['service', GROUP_DIMENSION]],
+            Metrics: [...values.keys()].map((Name) => ({ Name, Unit: UNITS[Name] })),
+          },
+        ],
+      },
+      service: SERVICE_NAME,
+      [GROUP_DIMENSION]: this.options.group,
+    };
+    // EMF takes up to 100 values of a metric in one line; a request records a handful.
+    for (const [name, list] of values) line[name] = list.length === 1 ? list[0] : list.slice(0, 100);
+    line.requestId = requestId;
+    process.stdout.write(`${JSON.stringify(line)}\n`);
   }
 }
 
