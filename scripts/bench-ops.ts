@@ -30,10 +30,12 @@
  *
  *   npx tsx scripts/bench-ops.ts [--requests 2000] [--concurrency 8] [--s3 s3proxy|versitygw]
  *                                [--ops manifest-get-tag,…] [--pull-mib 512] [--pull-runs 3]
- *                                [--steady 0] [--work-dir <tmp>/registry-bench-ops] [--keep]
+ *                                [--steady 0] [--rounds 1] [--work-dir <tmp>/registry-bench-ops] [--keep]
  *
  * `--steady <n>` first sends n untimed requests of every operation to every registry, so that the
- * function environments are past V8's warm-up (steady state) when measured.
+ * function environments are past V8's warm-up (steady state) when measured. `--rounds <n>` measures
+ * everything n times over and prints, per operation and registry, the round of median CPU of its
+ * serving process.
  *
  * Everything listens on 127.0.0.1; all servers are stopped and the work dir removed at the end
  * (unless --keep), also on errors and Ctrl-C.
@@ -90,6 +92,8 @@ interface Options {
   keep: boolean;
   /** Untimed requests of every operation against every registry before any is measured. */
   steady: number;
+  /** Times every operation is measured on every registry; the median round is printed. */
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -101,6 +105,7 @@ function parseArgs(argv: string[]): Options {
     pullMiB: 512,
     steady: 0,
     pullRuns: 3,
+    rounds: 1,
     workDir: join(tmpdir(), 'registry-bench-ops'),
     keep: false,
   };
@@ -120,6 +125,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--work-dir') options.workDir = value();
     else if (arg === '--keep') options.keep = true;
     else if (arg === '--steady') options.steady = Number(value());
+    else if (arg === '--rounds') options.rounds = Number(value());
     else throw new Error(`unknown argument ${arg}`);
   }
   const integer = (name: string, n: number, min: number, max: number) => {
@@ -130,6 +136,7 @@ function parseArgs(argv: string[]): Options {
   integer('--pull-mib', options.pullMiB, 0, 2048);
   integer('--pull-runs', options.pullRuns, 1, 10);
   integer('--steady', options.steady, 0, 20_000);
+  integer('--rounds', options.rounds, 1, 9);
   if (options.s3 !== 's3proxy' && options.s3 !== 'versitygw') throw new Error('--s3 is s3proxy or versitygw');
   for (const op of options.ops) if (!OPERATIONS.includes(op)) throw new Error(`unknown operation ${op}`);
   return options;
@@ -663,24 +670,41 @@ async function main(): Promise<void> {
       'dist-fs': ['dist-fs'],
       'dist-s3': ['dist-s3', 's3'],
     };
-    const perOp = new Map<Operation, Map<string, { rps: number; cpu: Map<Part, number> }>>();
-    for (const op of options.ops) {
-      const row = new Map<string, { rps: number; cpu: Map<Part, number> }>();
-      perOp.set(op, row);
-      for (const target of targets) {
-        await load(target, op, image, warmUp, options.concurrency);
-        const before = cpuSnapshot(parts);
-        const seconds = await load(target, op, image, options.requests, options.concurrency);
-        const after = cpuSnapshot(parts);
-        const cpu = delta(before.byPart, after.byPart);
-        row.set(target.label, { rps: options.requests / seconds, cpu });
-        if (target.label === 'ours') {
-          const fns = [...delta(before.byFunction, after.byFunction)]
-            .filter(([, v]) => v > 0)
-            .map(([k, v]) => `${k} ${ms(v, options.requests)}`);
-          functionLines.push(`  ${op.padEnd(22)} ${fns.join(', ')}`);
+    type Measured = { rps: number; cpu: Map<Part, number>; functions?: Map<string, number> };
+    const rounds = new Map<Operation, Map<string, Measured[]>>();
+    // Every round measures every operation on every registry in turn; each figure printed is the
+    // round of median CPU of that registry's serving process (functions, for ours), so that a
+    // round disturbed by something else (a new function environment's start, another process)
+    // does not decide it.
+    for (let round = 0; round < options.rounds; round++) {
+      for (const op of options.ops) {
+        if (!rounds.has(op)) rounds.set(op, new Map());
+        const row = rounds.get(op) as Map<string, Measured[]>;
+        for (const target of targets) {
+          await load(target, op, image, warmUp, options.concurrency);
+          const before = cpuSnapshot(parts);
+          const seconds = await load(target, op, image, options.requests, options.concurrency);
+          const after = cpuSnapshot(parts);
+          const measured: Measured = { rps: options.requests / seconds, cpu: delta(before.byPart, after.byPart) };
+          if (target.label === 'ours') measured.functions = delta(before.byFunction, after.byFunction);
+          row.set(target.label, [...(row.get(target.label) ?? []), measured]);
         }
       }
+    }
+    const servingPart: Record<string, Part> = { ours: 'functions', 'dist-fs': 'dist-fs', 'dist-s3': 'dist-s3' };
+    const perOp = new Map<Operation, Map<string, Measured>>();
+    for (const [op, row] of rounds) {
+      const chosen = new Map<string, Measured>();
+      for (const [label, measured] of row) {
+        const part = servingPart[label] as Part;
+        const sorted = [...measured].sort((a, b) => (a.cpu.get(part) ?? 0) - (b.cpu.get(part) ?? 0));
+        chosen.set(label, sorted[Math.floor((sorted.length - 1) / 2)] as Measured);
+      }
+      perOp.set(op, chosen);
+      const fns = [...(chosen.get('ours')?.functions ?? [])]
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${ms(v, options.requests)}`);
+      functionLines.push(`  ${op.padEnd(22)} ${fns.join(', ')}`);
     }
 
     const n = options.requests;
@@ -704,6 +728,7 @@ async function main(): Promise<void> {
     console.log('');
     console.log(
       `${n} requests per operation and registry at concurrency ${options.concurrency}, after ${warmUp} untimed` +
+        `${options.rounds > 1 ? `, median of ${options.rounds} rounds` : ''}` +
         `${options.steady > 0 ? ` (and ${options.steady} of every operation before any was measured)` : ''}; ` +
         `CPU from /proc (10 ms ticks); local mode's functions log at ${process.env.REGISTRY_LOG_LEVEL ?? 'WARN'}; ` +
         `S3 server ${options.s3} (shared by ours and dist-s3)`,

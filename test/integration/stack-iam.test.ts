@@ -63,26 +63,37 @@ describe('the synthesized stack', () => {
     expect(calls.filter((c) => c.denied)).toEqual([]);
   });
 
-  test('a pull records its day within the manifests role (UpdateItem on repository items only)', async () => {
+  test('a pull records its day within the manifests role (UpdateItem on repository items only), and a GET by tag is one read', async () => {
     const registry = new RegistryClient(stack.url);
     const { digest } = await registry.pushImage('iam/pulled', 'v1');
     const from = stack.calls.length;
     expect((await registry.request('GET', '/v2/iam/pulled/manifests/v1')).status).toBe(200);
-    // The pull waits only a moment for its record: the write may land just after the response.
-    const pulledOn = await until('the pull day', async () => {
+    // The pull waits only a moment for its record: the writes may land just after the response.
+    const dayOf = async (sk: string) => {
       const item = await clients.dynamodb.send(
         new GetItemCommand({
           TableName: stack.names.table,
-          Key: { pk: { S: 'repo#iam/pulled' }, sk: { S: `manifest#${digest}` } },
+          Key: { pk: { S: 'repo#iam/pulled' }, sk: { S: sk } },
           ConsistentRead: true,
         }),
       );
       return item.Item?.pulledOn?.S;
-    });
-    expect(pulledOn).toBe(new Date().toISOString().slice(0, 10));
+    };
+    const today = new Date().toISOString().slice(0, 10);
+    // The revision's day, and the tag's: a GET by tag reads the tag's item alone.
+    expect(await until('the revision pull day', () => dayOf(`manifest#${digest}`))).toBe(today);
+    expect(await until('the tag pull day', () => dayOf('tag#v1'))).toBe(today);
     const updates = stack.calls.slice(from).filter((c) => c.service === 'dynamodb' && c.operation === 'UpdateItem');
-    expect(updates).toEqual([expect.objectContaining({ status: 200 })]);
-    expect(updates[0]?.denied).toBeUndefined();
+    expect(updates).toEqual([expect.objectContaining({ status: 200 }), expect.objectContaining({ status: 200 })]);
+    expect(updates.filter((u) => u.denied)).toEqual([]);
+
+    // The bundles make the reads the call budget counts in one process: one GetItem, nothing more.
+    const again = stack.calls.length;
+    const res = await registry.request('GET', '/v2/iam/pulled/manifests/v1');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('docker-content-digest')).toBe(digest);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stack.calls.slice(again).map((c) => `${c.service}.${c.operation}`)).toEqual(['dynamodb.GetItem']);
   });
 
   test('a missing key answers 403 without s3:ListBucket, and the registry answers MANIFEST_UNKNOWN, not 500', async () => {

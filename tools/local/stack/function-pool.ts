@@ -109,7 +109,8 @@ export class FunctionPool {
           new Promise<void>((resolve) => {
             if (e.child.exitCode !== null || e.child.signalCode !== null) return resolve();
             e.child.once('exit', () => resolve());
-            e.child.kill('SIGKILL');
+            // A profiled environment ends itself on SIGTERM, so that V8 writes its profile.
+            e.child.kill(cpuProfileDir() ? 'SIGTERM' : 'SIGKILL');
           }),
       ),
     );
@@ -153,7 +154,7 @@ export class FunctionPool {
       env: { ...this.options.environment, LAMBDA_TASK_ROOT: fn.codeDir, _HANDLER: fn.handler },
       // Not this process's flags (tsx's loader): the bundle runs on plain Node. Lambda's runtime
       // sizes the old space to about 90 % of the function's memory.
-      execArgv: [`--max-old-space-size=${Math.floor(fn.memoryMb * 0.9)}`],
+      execArgv: [`--max-old-space-size=${Math.floor(fn.memoryMb * 0.9)}`, ...cpuProfileArgs()],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     for (const stream of [child.stdout, child.stderr]) {
@@ -196,4 +197,14 @@ export class FunctionPool {
     this.environments.push(environment);
     return environment;
   }
+}
+
+/** Where each environment writes a V8 CPU profile when it ends (REGISTRY_CPU_PROFILE_DIR), if anywhere. */
+function cpuProfileDir(): string | undefined {
+  return process.env.REGISTRY_CPU_PROFILE_DIR || undefined;
+}
+
+function cpuProfileArgs(): string[] {
+  const dir = cpuProfileDir();
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }

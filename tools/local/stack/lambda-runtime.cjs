@@ -30,6 +30,8 @@ process.on('message', (message) => {
   );
 });
 process.on('disconnect', () => process.exit(0));
+// Profiled (REGISTRY_CPU_PROFILE_DIR): V8 writes the profile on an exit, which SIGTERM alone is not.
+if (process.execArgv.includes('--cpu-prof')) process.on('SIGTERM', () => process.exit(0));
 // As in the managed runtime: an exception nobody catches ends the environment.
 process.on('uncaughtException', (err) => {
   console.error(`Uncaught exception: ${err && err.stack ? err.stack : err}`);
