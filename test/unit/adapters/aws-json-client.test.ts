@@ -1,8 +1,8 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { AwsJsonClient, AwsServiceError, dnsSuffix } from '../../../lambda/adapters/aws-json/aws-json-client';
 import { KMS_SERVICE } from '../../../lambda/adapters/kms/kms-public-keys';
 import { verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
+import { startRecordingServer, type RecordingServer } from '../../support/recording-server';
 
 /**
  * The JSON-protocol client the functions call KMS with: its requests as they arrive on the wire,
@@ -12,9 +12,9 @@ import { verifySignature, type SignedRequest } from '../../../tools/local/stack/
 const ROLE = { accessKeyId: 'AKIAROLE0000000000', secretAccessKey: 'role/secret+key', sessionToken: 'session/token' };
 const secretOf = (id: string) => (id === ROLE.accessKeyId ? ROLE.secretAccessKey : undefined);
 
-let server: Server;
+let server: RecordingServer;
 let endpoint: string;
-const received: SignedRequest[] = [];
+let received: SignedRequest[];
 /** Answers the next requests, one each; an empty queue answers `{}`, `'hang'` never answers. */
 let answers: ((res: ServerResponse) => void)[] | 'hang' = [];
 const json =
@@ -24,33 +24,15 @@ const json =
     res.end(JSON.stringify(body));
   };
 
-function asSigned(req: IncomingMessage, body: Buffer): SignedRequest {
-  return {
-    method: req.method ?? 'GET',
-    path: req.url ?? '/',
-    query: '',
-    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])),
-    body,
-  };
-}
-
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push(asSigned(req, Buffer.concat(chunks)));
-      if (answers === 'hang') return;
-      (answers.shift() ?? json(200, {}))(res);
-    });
+  server = await startRecordingServer((_, res) => {
+    if (answers === 'hang') return;
+    (answers.shift() ?? json(200, {}))(res);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
+  received = server.received;
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.stop());
 beforeEach(() => {
   received.length = 0;
   answers = [];

@@ -1,10 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAwsClients, observeCalls } from '../../../lambda/adapters/aws-clients';
 import { dynamoDbReads } from '../../../lambda/adapters/dynamodb/dynamodb-reads';
 import { ddb } from '../../../lambda/adapters/dynamodb/table';
 import { UnavailableError } from '../../../lambda/core/errors';
 import { verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
+import { startRecordingServer, type RecordingServer } from '../../support/recording-server';
 
 /**
  * The short path of the table reads (GetItem, Query) against a server that answers as DynamoDB
@@ -19,39 +20,21 @@ interface Answer {
   readonly body: unknown;
 }
 
-let server: Server;
+let server: RecordingServer;
 let endpoint: string;
-const received: SignedRequest[] = [];
+let received: SignedRequest[];
 let answers: Answer[] = [];
 
-function asSigned(req: IncomingMessage, body: Buffer): SignedRequest {
-  return {
-    method: req.method ?? 'GET',
-    path: req.url ?? '/',
-    query: '',
-    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])),
-    body,
-  };
-}
-
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push(asSigned(req, Buffer.concat(chunks)));
-      const answer = answers.length > 1 ? answers.shift()! : (answers[0] ?? { status: 200, body: {} });
-      res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(JSON.stringify(answer.body));
-    });
+  server = await startRecordingServer((_, res) => {
+    const answer = answers.length > 1 ? answers.shift()! : (answers[0] ?? { status: 200, body: {} });
+    res.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
+    res.end(JSON.stringify(answer.body));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
+  received = server.received;
 });
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => server.stop());
 beforeEach(() => {
   received.length = 0;
   answers = [];

@@ -1,5 +1,3 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   DeleteObjectsCommand,
@@ -11,6 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { presignForward, signForward, verifySignature, type SignedRequest } from '../../../tools/local/stack/sigv4';
+import { startRecordingServer, type RecordingServer } from '../../support/recording-server';
 
 /**
  * The local AWS endpoint's signature checks, against what the AWS SDK itself signs: requests of the
@@ -20,35 +19,19 @@ const ROLE = { accessKeyId: 'AKIAROLE0000000000', secretAccessKey: 'role/secret+
 const ROOT = { accessKeyId: 'registrylocal', secretAccessKey: 'registrylocalsecret' };
 const secretOf = (id: string) => (id === ROLE.accessKeyId ? ROLE.secretAccessKey : undefined);
 
-let server: Server;
+let server: RecordingServer;
 let endpoint: string;
-const received: SignedRequest[] = [];
-
-function asSigned(req: IncomingMessage, body: Buffer): SignedRequest {
-  const url = req.url ?? '/';
-  return {
-    method: req.method ?? 'GET',
-    path: url.split('?')[0] ?? '/',
-    query: url.includes('?') ? url.slice(url.indexOf('?') + 1) : '',
-    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])),
-    body,
-  };
-}
+let received: SignedRequest[];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push(asSigned(req, Buffer.concat(chunks)));
-      res.writeHead(200, { 'content-type': 'application/json', etag: '"e"' });
-      res.end(req.headers['x-amz-target'] ? '{}' : '');
-    });
+  server = await startRecordingServer((request, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', etag: '"e"' });
+    res.end(request.headers['x-amz-target'] ? '{}' : '');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = server.url;
+  received = server.received;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => server.stop());
 
 const s3 = () =>
   new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: ROLE, maxAttempts: 1 });
