@@ -1,5 +1,3 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createAwsClients, observeCalls } from '../../../lambda/adapters/aws-clients';
 import { dynamoDbReads } from '../../../lambda/adapters/dynamodb/dynamodb-reads';
 import { ddb } from '../../../lambda/adapters/dynamodb/table';
@@ -131,13 +129,12 @@ describe('the lean DynamoDB reads', () => {
   });
 
   test('a server that does not answer is an unreachable store after the attempts, each within the timeout', async () => {
-    const silent = createServer(() => {});
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silent = await startRecordingServer(() => {});
     try {
       const clients = createAwsClients({
         region: 'eu-west-1',
         credentials: KEYS,
-        dynamodbEndpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        dynamodbEndpoint: silent.url,
         retry: { maxAttempts: 2, connectTimeoutMs: 100, requestTimeoutMs: 150, idleTimeoutMs: 150, budgetMs: 2000 },
       });
       const started = Date.now();
@@ -148,8 +145,7 @@ describe('the lean DynamoDB reads', () => {
       expect((err as UnavailableError).message).toMatch(/did not answer/);
       expect(Date.now() - started).toBeLessThan(1500);
     } finally {
-      silent.closeAllConnections();
-      await new Promise((r) => silent.close(r));
+      await silent.stop();
     }
   });
 
