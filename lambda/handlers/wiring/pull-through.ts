@@ -10,15 +10,21 @@ import type { BlobIndex } from '../../core/ports/metadata';
 /** Blobs up to this size are filled by the blobs function itself: 64 MiB stream to S3 well within the API's 30 s. */
 export const FUNCTION_FILL_LIMIT = 64 * 1024 * 1024;
 
+const built = new WeakMap<NonNullable<RegistryConfig['pullThrough']>, CacheRules>();
+
 /**
  * The pull-through cache's rules with their upstreams (docs/pull-through-cache.md); undefined when
  * none is configured. Upstream credentials are read from their secrets when an upstream first asks
- * for them, through a Secrets Manager client created then.
+ * for them, through a Secrets Manager client created then. One set per configuration: the blob and
+ * manifest services of a process share each upstream, with its tokens and credentials.
  */
 export function cacheRules(config: Pick<RegistryConfig, 'pullThrough'>): CacheRules | undefined {
-  const rules = config.pullThrough?.rules;
-  if (!rules || rules.length === 0) return undefined;
-  return new CacheRules(
+  const pullThrough = config.pullThrough;
+  const rules = pullThrough?.rules;
+  if (!pullThrough || !rules || rules.length === 0) return undefined;
+  const kept = built.get(pullThrough);
+  if (kept) return kept;
+  const made = new CacheRules(
     rules.map((rule) => ({
       prefix: rule.prefix,
       upstream: new HttpUpstream(rule.upstream, {
@@ -29,6 +35,8 @@ export function cacheRules(config: Pick<RegistryConfig, 'pullThrough'>): CacheRu
       dockerHub: DOCKER_HUB_HOSTS.includes(new URL(rule.upstream).hostname),
     })),
   );
+  built.set(pullThrough, made);
+  return made;
 }
 
 /**

@@ -7,6 +7,8 @@ import { compose } from '../../../lambda/handlers/compose';
 import { composeDiscovery } from '../../../lambda/handlers/discovery';
 import { composeManifests } from '../../../lambda/handlers/manifests';
 import { composeToken } from '../../../lambda/handlers/token';
+import { cacheRules } from '../../../lambda/handlers/wiring/pull-through';
+import type { BlobService } from '../../../lambda/core/services/blob-service';
 import {
   EventPublisherOnFirstUse,
   ModeStoreOnFirstUse,
@@ -57,6 +59,17 @@ describe('each function composes the services of its own routes', () => {
       expect(services).not.toHaveProperty('events');
       expect(services).not.toHaveProperty('mode');
     }
+  });
+
+  test('the blob and manifest services of a process share one set of pull-through rules and upstreams', () => {
+    const cached = config({
+      [ENV.pullThrough]: JSON.stringify([{ prefix: 'hub', upstream: 'https://registry-1.docker.io' }]),
+    });
+    const rules = cacheRules(cached);
+    expect(rules).toBeDefined();
+    expect(cacheRules(cached)).toBe(rules);
+    expect((compose(cached).blobs as BlobService).cacheRules).toBe(rules);
+    expect(cacheRules(config())).toBeUndefined();
   });
 
   test('a malformed token key fails composition, before any request needs it', () => {
