@@ -4,7 +4,7 @@
  * use it (its dashboard and alarms name the same metrics the handlers emit).
  */
 
-/** `service` on every log line and the `service` dimension Powertools adds to every metric. */
+/** `service` on every log line, and the `service` dimension of every metric. */
 export const SERVICE_NAME = 'serverless-oci-registry';
 
 /** CloudWatch namespace of the registry's own (EMF) metrics. */
