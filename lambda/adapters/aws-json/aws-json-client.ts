@@ -1,7 +1,7 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { classifyOutage } from '../outage';
 import { JsonRequestSigner, type AwsCredentials } from './json-signer';
-import { postJson, serviceError } from './json-transport';
+import { configuredEndpoint, postJson, serviceError } from './json-transport';
 
 export type { AwsCredentials } from './json-signer';
 export { AwsServiceError } from './json-transport';
@@ -109,12 +109,9 @@ export class AwsJsonClient {
 
   private endpoint(region: string): string {
     if (this.options.endpoint) return this.options.endpoint;
-    const env = process.env;
-    if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== 'true') {
-      const configured = env[`AWS_ENDPOINT_URL_${this.service.endpointEnvId}`] ?? env.AWS_ENDPOINT_URL;
-      if (configured) return configured;
-    }
-    const fips = env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
+    const configured = configuredEndpoint(this.service.endpointEnvId);
+    if (configured) return configured;
+    const fips = process.env.AWS_USE_FIPS_ENDPOINT === 'true' ? '-fips' : '';
     return `https://${this.service.signingName}${fips}.${region}.${dnsSuffix(region)}`;
   }
 }

@@ -20,6 +20,16 @@ export class AwsServiceError extends Error {
   }
 }
 
+/**
+ * The endpoint the environment configures for a service, as the SDK reads it:
+ * `AWS_ENDPOINT_URL_<ID>` (`KMS`, `DYNAMODB`), then `AWS_ENDPOINT_URL`, unless
+ * `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`; undefined when none is.
+ */
+export function configuredEndpoint(endpointEnvId: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
+  return env[`AWS_ENDPOINT_URL_${endpointEnvId}`] ?? env.AWS_ENDPOINT_URL;
+}
+
 /** Connections are kept open between calls, as the SDK's handler keeps them (50 per origin). */
 const AGENT_OPTIONS = { keepAlive: true, maxSockets: 50 };
 const agents = { 'http:': new http.Agent(AGENT_OPTIONS), 'https:': new https.Agent(AGENT_OPTIONS) };

@@ -1,7 +1,7 @@
 import type { AttributeValue, DynamoDBClient, GetItemCommandInput, QueryCommandInput } from '@aws-sdk/client-dynamodb';
 import type { RetryErrorInfo, RetryErrorType, RetryStrategyV2 } from '@smithy/types';
 import { JsonRequestSigner } from '../aws-json/json-signer';
-import { postJson, serviceError } from '../aws-json/json-transport';
+import { configuredEndpoint, postJson, serviceError } from '../aws-json/json-transport';
 import { API_RETRY, type RetrySettings } from '../retry-policy';
 import { classifyOutage } from '../outage';
 
@@ -146,11 +146,8 @@ export class DynamoDbReads {
       const e = await config.endpoint();
       return new URL(`${e.protocol}//${e.hostname}${e.port ? `:${e.port}` : ''}${e.path}`);
     }
-    const env = process.env;
-    if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS !== 'true') {
-      const configured = env.AWS_ENDPOINT_URL_DYNAMODB ?? env.AWS_ENDPOINT_URL;
-      if (configured) return new URL(configured);
-    }
+    const configured = configuredEndpoint('DYNAMODB');
+    if (configured) return new URL(configured);
     return new URL(
       config.endpointProvider({
         Region: region,
