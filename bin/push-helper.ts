@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --import tsx
+import type { AddressInfo } from 'node:net';
 import '../tools/quiet-warnings';
 import {
   createPushHelper,
@@ -17,7 +18,7 @@ import {
  */
 const USAGE = `usage: npm run push-helper -- <registry URL> [port] [--chunks]
 
-A registry on localhost:<port> (default 5000) that relays pushes to <registry URL>: layer bodies go
+A registry on localhost:<port> (default 5000; 0 takes a free one) that relays pushes to <registry URL>: layer bodies go
 straight to the registry's bucket through presigned part URLs (--chunks: through the registry in
 chunks its functions accept). Then \`docker push localhost:<port>/team/app:1.0\` works for any layer.
 
@@ -43,6 +44,9 @@ const server = createPushHelper({
   log: (line) => console.log(line),
 });
 server.requestTimeout = 0;
+process.title = 'push-helper';
 server.listen(Number(port), '127.0.0.1', () => {
-  console.log(`push helper on http://localhost:${port}, relaying to ${upstream} (${chunks ? 'chunks' : 'direct'})`);
+  // Port 0 takes a free port: say which.
+  const { port: listening } = server.address() as AddressInfo;
+  console.log(`push helper on http://localhost:${listening}, relaying to ${upstream} (${chunks ? 'chunks' : 'direct'})`);
 });

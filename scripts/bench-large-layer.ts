@@ -4,9 +4,9 @@
  *   (a) this registry in local mode (startLocalRegistry, streaming uploader on) in a process of its
  *       own (scripts/bench-registry.ts, named `registry`), as distribution runs in its own, on
  *       DynamoDB Local and versitygw started here with a temporary data dir;
- *  (a') the same registry through the push helper (in this process, next to the client, as it runs
- *       on a user's machine) in direct mode: the helper sends the body to versitygw through presigned
- *       part URLs, and the registry reads it back to verify it;
+ *  (a') the same registry through the push helper (`npm run push-helper`, a process of its own beside
+ *       the client, as it runs on a user's machine) in direct mode: the helper sends the body to
+ *       versitygw through presigned part URLs, and the registry reads it back to verify it;
  *   (b) CNCF distribution 2.8 (`/usr/bin/docker-registry`, Debian) with its S3 driver on the SAME
  *       versitygw server (its own bucket), blob GETs redirected to S3 like ours;
  *   (c) raw S3 on that versitygw: one PutObject + one GetObject, and, for reference, a multipart upload
@@ -22,6 +22,7 @@
  *
  *   npx tsx scripts/bench-large-layer.ts [--size-mib 1024] [--runs 1] [--body chunked|length]
  *                                        [--work-dir <tmp>/registry-bench] [--hash-bench]
+ *                                        [--only patch,put,helper,distribution]
  *
  * Each registry row pushes a fresh blob (new digest), so no registry can skip an upload it already
  * has; each measurement runs `--runs` times; the table shows the best (shortest) time of the runs,
@@ -34,7 +35,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,7 +53,6 @@ import { createSHA256 } from 'hash-wasm';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startEmulators, terminate } from '../tools/local/emulators';
 import { DISTRIBUTION_BINARY, startDistribution } from './distribution-server';
 import { ensureTools } from '../tools/local/tools';
-import { createPushHelper } from '../tools/push-helper/relay';
 
 const MiB = 1024 * 1024;
 const MAX_SIZE_MIB = 4096;
@@ -71,6 +70,8 @@ interface Options {
   body: 'chunked' | 'length';
   workDir: string;
   hashBench: boolean;
+  /** Registry rows to run (all by default); the raw S3 rows always run, as the ratios' reference. */
+  only?: Set<string>;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -93,6 +94,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--body') options.body = value() as Options['body'];
     else if (arg === '--work-dir') options.workDir = value();
     else if (arg === '--hash-bench') options.hashBench = true;
+    else if (arg === '--only') options.only = new Set(value().split(','));
     else throw new Error(`unknown argument ${arg}`);
   }
   if (!Number.isInteger(options.sizeMiB) || options.sizeMiB < 1 || options.sizeMiB > MAX_SIZE_MIB)
@@ -100,6 +102,9 @@ function parseArgs(argv: string[]): Options {
   if (!Number.isInteger(options.runs) || options.runs < 1 || options.runs > MAX_RUNS)
     throw new Error(`--runs must be an integer from 1 to ${MAX_RUNS}`);
   if (options.body !== 'chunked' && options.body !== 'length') throw new Error('--body is chunked or length');
+  for (const row of options.only ?? []) {
+    if (!['patch', 'put', 'helper', 'distribution'].includes(row)) throw new Error(`--only: no registry row ${row}`);
+  }
   return options;
 }
 
@@ -406,21 +411,31 @@ interface Child {
  * registry's then run side by side, as they do when the client is on another machine, and the CPU
  * seconds of each are counted apart (`registry` and `node`).
  */
-async function startRegistry(s3Endpoint: string, dynamodbEndpoint: string, dataDir: string): Promise<Child> {
-  const script = join(__dirname, 'bench-registry.ts');
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', script, s3Endpoint, dynamodbEndpoint, dataDir, 'bench-ours'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+function startRegistry(s3Endpoint: string, dynamodbEndpoint: string, dataDir: string): Promise<Child> {
+  return startScript(
+    join(__dirname, 'bench-registry.ts'),
+    [s3Endpoint, dynamodbEndpoint, dataDir, 'bench-ours'],
+    /listening (\d+)/,
   );
+}
+
+/**
+ * Starts the push helper (`npm run push-helper`) in a process of its own, relaying to `upstream`, as
+ * a user runs it beside docker: its CPU seconds are counted apart (`push-helper`) from the client's.
+ */
+function startPushHelper(upstream: URL): Promise<Child> {
+  return startScript(join(__dirname, '..', 'bin', 'push-helper.ts'), [upstream.origin, '0'], /localhost:(\d+)/);
+}
+
+/** Runs a TypeScript entry point in a process of its own until it prints the port it listens on. */
+async function startScript(script: string, args: string[], listening: RegExp): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the registry did not start within 60 s: ${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${script} did not start within 60 s: ${output}`)), 60_000);
     const read = (d: Buffer) => {
       output = (output + d.toString()).slice(-8000);
-      const match = /listening (\d+)/.exec(output);
+      const match = listening.exec(output);
       if (match) {
         clearTimeout(timer);
         resolve(Number(match[1]));
@@ -430,10 +445,10 @@ async function startRegistry(s3Endpoint: string, dynamodbEndpoint: string, dataD
     child.stderr?.on('data', read);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the registry exited with ${code}: ${output}`));
+      reject(new Error(`${script} exited with ${code}: ${output}`));
     });
   });
-  // The registry advertises http://localhost:<port>; talk to the address it listens on.
+  // Both advertise http://localhost:<port>; talk to the address they listen on.
   return { url: new URL(`http://127.0.0.1:${port}`), child, stop: () => terminate(child) };
 }
 
@@ -603,10 +618,9 @@ async function main(): Promise<void> {
         `DynamoDB Local ${emulators.dynamodbEndpoint}, ours ${oursUrl.origin}, ${version} on ${distribution.url.origin}`,
     );
 
-    const helper = createPushHelper({ upstream: oursUrl.origin });
-    await new Promise<void>((resolve) => helper.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => helper.close(() => resolve())));
-    const helperUrl = new URL(`http://127.0.0.1:${(helper.address() as AddressInfo).port}`);
+    const helper = await startPushHelper(oursUrl);
+    cleanups.push(() => helper.stop());
+    const helperUrl = helper.url;
 
     const rows = Object.keys(ROW_LABELS) as Row[];
     const push = Object.fromEntries(rows.map((r) => [r, [] as number[]])) as Record<Row, number[]>;
@@ -648,6 +662,7 @@ async function main(): Promise<void> {
 
     /** Pushes a fresh blob through a registry row and pulls it back from the registry at `pullBase`. */
     const registryRow = async (row: Row, run: number, base: URL, style: PushStyle, pullBase = base) => {
+      if (options.only && !options.only.has(row)) return;
       const blob = await freshBlob(blobPath, size);
       const name = `bench/${row}-${run}`;
       const measured = await withRssPeak(async () => {
@@ -697,6 +712,7 @@ async function main(): Promise<void> {
       `${''.padEnd(40)}${'push MB/s'.padStart(10)}${'pull MB/s'.padStart(10)}${'push s'.padStart(9)}${'pull s'.padStart(9)}`,
     );
     for (const row of Object.keys(ROW_LABELS) as Row[]) {
+      if (push[row].length === 0) continue;
       const ps = best(push[row]);
       const gs = best(pull[row]);
       console.log(
@@ -704,7 +720,7 @@ async function main(): Promise<void> {
           `${ps.toFixed(2).padStart(9)}${gs.toFixed(2).padStart(9)}`,
       );
     }
-    const ratio = (a: number[], b: number[]) => (best(b) / best(a)).toFixed(2);
+    const ratio = (a: number[], b: number[]) => (a.length && b.length ? (best(b) / best(a)).toFixed(2) : '-');
     console.log(
       `throughput ratios: put/raw-single ${ratio(push.put, push.single)}, ` +
         `patch/raw-multipart ${ratio(push.patch, push.multipart)}, ` +
@@ -720,17 +736,19 @@ async function main(): Promise<void> {
     const stalledParts =
       Math.floor(size / DISTRIBUTION_CHUNK_SIZE) + (size % DISTRIBUTION_CHUNK_SIZE > 2 * MiB ? 1 : 0);
     const distAdjusted = best(push.distribution) - stalledParts;
-    console.log(
+    if (push.distribution.length > 0) console.log(
       `note: distribution push includes ~${stalledParts} s of Expect: 100-Continue stalls (1 s x ${stalledParts} parts, ` +
         `a versitygw quirk); without them (estimate): ${mbps(size, distAdjusted)} MB/s, ${distAdjusted.toFixed(2)} s; ` +
         `push patch/distribution ${(distAdjusted / best(push.patch)).toFixed(2)}`,
     );
     console.log(
-      `peak RSS: this process (bench client and push helper) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
+      `peak RSS: this process (bench client) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
         `(${(rssBefore / MiB).toFixed(0)} MiB before); over their lifetimes (VmHWM): our registry ` +
-        `${peakOf('registry')}, docker-registry ${peakOf('docker-registry')}, versitygw ${peakOf('versitygw')}`,
+        `${peakOf('registry')}, push helper ${peakOf('push-helper')}, docker-registry ${peakOf('docker-registry')}, versitygw ${peakOf('versitygw')}`,
     );
-    console.log('steps (wall s; CPU s per process: node = bench client and push helper, registry = ours; 2 cores):');
+    console.log(
+      'steps (wall s; CPU s per process: node = bench client, registry = ours, push-helper = the helper; 2 cores):',
+    );
     for (const line of cpu) console.log(line);
   } finally {
     process.removeListener('SIGINT', onSignal);
