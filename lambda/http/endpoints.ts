@@ -158,11 +158,13 @@ function declaredLength(req: RegistryRequest): number | undefined {
 }
 
 const PART_RANGE = /^(\d{1,5})-(\d{1,5})$/;
+const SIZE = /^\d{1,16}$/;
 
 /**
  * The push helper's direct protocol (docs/large-uploads.md, "Direct uploads"), an extension on an
  * upload's URL: `POST ?parts=<first>-<last>` answers presigned part URLs for the client to PUT its
- * bytes to storage; `POST ?digest=` verifies them by reading them back and answers 201 like a
+ * bytes to storage; `POST ?put=<size>&digest=<digest>` one URL, and the headers to send with it, for a
+ * whole blob that storage checks against its digest; `POST ?digest=` verifies them by reading them back and answers 201 like a
  * finishing PUT, or 202 while verification goes on (the client repeats the request).
  */
 async function direct(
@@ -172,7 +174,14 @@ async function direct(
   route: Extract<OciRoute, { kind: 'upload' }>,
 ): Promise<HttpResponse> {
   const parts = req.query.get('parts');
+  const put = req.query.get('put');
   const digest = req.query.get('digest');
+  if (put !== null) {
+    if (!SIZE.test(put) || !digest)
+      throw new BlobUploadInvalidError(`POST ?put= takes the blob's size in bytes and ?digest=`);
+    const target = await services.uploads.singlePut(route.name, route.id, Number(put), digest);
+    return json(200, target, { 'Docker-Upload-UUID': route.id });
+  }
   if (parts !== null) {
     const m = PART_RANGE.exec(parts);
     if (!m) throw new BlobUploadInvalidError(`parts=${parts} is not of the form <first>-<last>`);
@@ -188,7 +197,9 @@ async function direct(
       [VERIFIED_HEADER]: `${result.verified}/${result.total}`,
     });
   }
-  throw new UnsupportedError('POST on an upload takes ?parts=<first>-<last> or ?digest= (direct uploads)');
+  throw new UnsupportedError(
+    'POST on an upload takes ?parts=<first>-<last>, ?put=<size>&digest= or ?digest= (direct uploads)',
+  );
 }
 
 /** On a 202 from a direct upload's finish: bytes verified so far, of the total. */

@@ -328,4 +328,114 @@ describe('direct uploads (presigned multipart)', () => {
       await small.stop();
     }
   });
+
+  describe('one checksummed PUT (POST ?put=<size>&digest=)', () => {
+    interface SinglePut {
+      url: string;
+      headers: Record<string, string>;
+    }
+
+    async function singlePut(location: string, size: number, digest: string): Promise<SinglePut> {
+      const res = await api(`${location}?put=${size}&digest=${digest}`, { method: 'POST' });
+      expect(res.status).toBe(200);
+      return (await res.json()) as SinglePut;
+    }
+
+    test('storage checks the bytes against the digest; the registry then reads nothing back', async () => {
+      const bytes = randomBytes(7 * MiB);
+      const digest = sha256(bytes);
+      const location = await start('direct/single');
+      const before = registry.requests.length;
+      const target = await singlePut(location, bytes.length, digest);
+      const u = new URL(target.url);
+      expect(u.origin).toBe(testS3Endpoint());
+      expect(u.pathname).toMatch(/\/blobs\/assembled\/[0-9a-f-]{36}-[0-9a-f]{8}$/);
+      expect(Number(u.searchParams.get('X-Amz-Expires'))).toBe(DIRECT_UPLOAD_OPTIONS.partUrlTtlSeconds);
+      // The checksum and the length are signed headers, not parameters a client could leave out.
+      expect(u.searchParams.get('X-Amz-SignedHeaders')).toBe('content-length;host;x-amz-checksum-sha256');
+      expect(checksumParameters(target.url)).toEqual([]);
+      expect(target.headers).toEqual({
+        'content-length': String(bytes.length),
+        'x-amz-checksum-sha256': Buffer.from(digest.slice('sha256:'.length), 'hex').toString('base64'),
+      });
+
+      // Without the checksum header, with another checksum, or with other bytes: refused, nothing kept.
+      const checksum = target.headers['x-amz-checksum-sha256'] as string;
+      const other = Buffer.from(bytes);
+      other[0] = (other[0] as number) ^ 1;
+      const refused = [
+        await fetch(target.url, { method: 'PUT', body: bytes }),
+        await fetch(target.url, {
+          method: 'PUT',
+          body: other,
+          headers: { 'x-amz-checksum-sha256': Buffer.from(sha256(other).slice(7), 'hex').toString('base64') },
+        }),
+        await fetch(target.url, { method: 'PUT', body: other, headers: { 'x-amz-checksum-sha256': checksum } }),
+      ];
+      expect(refused.map((r) => r.status)).toEqual([403, 403, 400]);
+      const early = await api(`${location}?digest=${digest}`, { method: 'POST' });
+      expect(early.status).toBe(400);
+      expect(await errorCode(early)).toBe('BLOB_UPLOAD_INVALID');
+
+      // Asking again gives a URL for the same object; parts can no longer be asked for.
+      const again = await singlePut(location, bytes.length, digest);
+      expect(new URL(again.url).pathname).toBe(u.pathname);
+      expect((await api(`${location}?parts=1-1`, { method: 'POST' })).status).toBe(400);
+      expect((await api(`${location}?put=${bytes.length + 1}&digest=${digest}`, { method: 'POST' })).status).toBe(400);
+
+      expect(
+        (await fetch(again.url, { method: 'PUT', body: bytes, headers: { 'x-amz-checksum-sha256': checksum } })).status,
+      ).toBe(200);
+      const done = await api(`${location}?digest=${digest}`, { method: 'POST' });
+      expect(done.status).toBe(201);
+      expect(done.headers.get('docker-content-digest')).toBe(digest);
+      const redirect = await api(`/v2/direct/single/blobs/${digest}`);
+      expect(redirect.status).toBe(307);
+      expect(sha256(Buffer.from(await (await fetch(redirect.headers.get('location') as string)).arrayBuffer()))).toBe(
+        digest,
+      );
+      expect(registry.requests.slice(before).every((r) => r.method !== 'PATCH' && r.method !== 'PUT')).toBe(true);
+      expect((await inventory(registry)).sessions).toEqual([]);
+    });
+
+    test('a finish that names another digest, a sha512 digest or an oversized blob is refused', async () => {
+      const before = await inventory(registry);
+      const bytes = randomBytes(1024);
+      const location = await start('direct/single-bad');
+      const target = await singlePut(location, bytes.length, sha256(bytes));
+      expect((await fetch(target.url, { method: 'PUT', body: bytes, headers: target.headers })).status).toBe(200);
+      const wrong = await api(`${location}?digest=${sha256(randomBytes(8))}`, { method: 'POST' });
+      expect(wrong.status).toBe(400);
+      expect(await errorCode(wrong)).toBe('DIGEST_INVALID');
+      expect((await api(location)).status).toBe(404);
+      expect(await inventory(registry)).toEqual(before);
+
+      const fresh = await start('direct/single-bad');
+      const sha512 = `sha512:${'a'.repeat(128)}`;
+      const refusals = [
+        await api(`${fresh}?put=10&digest=${sha512}`, { method: 'POST' }),
+        await api(`${fresh}?put=${5 * 1024 * MiB + 1}&digest=${sha256(bytes)}`, { method: 'POST' }),
+        await api(`${fresh}?put=ten&digest=${sha256(bytes)}`, { method: 'POST' }),
+      ];
+      expect(await Promise.all(refusals.map(async (r) => `${r.status} ${await errorCode(r)}`))).toEqual([
+        '400 DIGEST_INVALID',
+        '400 SIZE_INVALID',
+        '400 BLOB_UPLOAD_INVALID',
+      ]);
+      expect((await api(fresh, { method: 'DELETE' })).status).toBe(204);
+    });
+
+    test('an expired session frees the object its URL wrote', async () => {
+      const before = await inventory(registry);
+      const past = Date.now() - 1.5 * 86_400 * 1000;
+      const old = uploadsAt(registry, clockAt(past), 86_400);
+      const session = await old.start('direct/single-expired');
+      const bytes = randomBytes(2048);
+      const target = await old.singlePut('direct/single-expired', session.id, bytes.length, sha256(bytes));
+      expect((await fetch(target.url, { method: 'PUT', body: bytes, headers: target.headers })).status).toBe(200);
+      const swept = await composeUploadSweeper(registry.config, registry.clients, clockAt(Date.now())).sweep();
+      expect(swept).toMatchObject({ sessions: 1, failed: 0 });
+      expect(await inventory(registry)).toEqual(before);
+    });
+  });
 });

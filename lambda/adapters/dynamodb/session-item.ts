@@ -16,8 +16,9 @@ const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
 
 /**
  * The item of an upload session (docs/storage.md). `direct` tells the kinds apart, `multipartId` a
- * receiving direct session from one whose object is assembled (`tail`), and `nativeDigest` a
- * natively hashed chunked session, or a verified direct one. A chunked session's parts are summed up
+ * receiving direct session from one whose object is assembled (`tail`), `expectedDigest` one whose
+ * client writes its object through one checksummed URL, and `nativeDigest` a natively hashed chunked
+ * session, or a verified direct one. A chunked session's parts are summed up
  * in `parts`, a JSON object (the part ledger), never listed, so the item does not grow with them.
  * An item written while `parts` was a JSON list of the parts is read as the ledger of that list.
  * The reverse matters on a rollback: code that expects the list fails on the object before it writes
@@ -51,6 +52,10 @@ export function sessionItem(session: UploadSession): Item {
   switch (session.phase) {
     case 'receiving':
       return Object.assign(item, multipartAttributes(session.multipart));
+    case 'sending':
+      item.tail = s(JSON.stringify([session.object]));
+      item.expectedDigest = s(session.digest);
+      return item;
     case 'verifying':
       item.tail = s(JSON.stringify([session.object]));
       item.hashState = b(session.hashState);
@@ -89,6 +94,8 @@ export function toSession(id: string, item: Item): UploadSession {
   const [object] = tail;
   if (!object || tail.length !== 1) throw new Error(`direct upload ${id} has no assembled object`);
   if (nativeDigest) return { ...base, kind: 'direct', phase: 'verified', object, size, digest: nativeDigest };
+  const expectedDigest = str(item, 'expectedDigest');
+  if (expectedDigest) return { ...base, kind: 'direct', phase: 'sending', object, digest: expectedDigest, size: 0 };
   const resumableVerify = item.resumableVerify?.BOOL === true;
   return { ...base, kind: 'direct', phase: 'verifying', object, size, hashState, resumableVerify };
 }

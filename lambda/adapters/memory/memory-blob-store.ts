@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { concatBytes } from '../../core/bytes';
 import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
-import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
+import type { BlobStore, MultipartListing, PartRef, PresignedPut, StoredPart } from '../../core/ports/blob-store';
 import type { StoredObject } from '../../core/ports/gc';
 
 /** Test double of the blob store, with S3's multipart rules (part size, ETag check). Not a product. */
@@ -13,6 +13,8 @@ export class MemoryBlobStore implements BlobStore {
   >();
   /** When each object was written (epoch ms), for listings. */
   readonly written = new Map<string, number>();
+  /** The SHA-256 (hex) each object was written with and checked against, as S3 keeps it. */
+  readonly checksums = new Map<string, string>();
 
   constructor(private readonly minPartSize = 5 * 1024 * 1024) {}
 
@@ -23,6 +25,8 @@ export class MemoryBlobStore implements BlobStore {
     // A copy: the caller may reuse its buffer (Buffer's own slice would not copy).
     this.objects.set(key, new Uint8Array(body));
     this.written.set(key, Date.now());
+    if (sha256) this.checksums.set(key, sha256);
+    else this.checksums.delete(key);
   }
 
   async putStream(key: string, body: AsyncIterable<Uint8Array>, size: number, sha256: string): Promise<void> {
@@ -44,7 +48,10 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   async delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) this.objects.delete(key);
+    for (const key of keys) {
+      this.objects.delete(key);
+      this.checksums.delete(key);
+    }
   }
 
   async presignGet(key: string, expiresInSeconds: number): Promise<string> {
@@ -77,6 +84,7 @@ export class MemoryBlobStore implements BlobStore {
       return part.body;
     });
     this.objects.set(key, concatBytes(bodies));
+    this.checksums.delete(key);
     this.multiparts.delete(multipartId);
   }
 
@@ -86,6 +94,23 @@ export class MemoryBlobStore implements BlobStore {
 
   async presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number) {
     return `memory://${key}?uploadId=${multipartId}&partNumber=${partNumber}&expires=${expiresInSeconds}`;
+  }
+
+  async presignPut(key: string, size: number, sha256: string, expiresInSeconds: number): Promise<PresignedPut> {
+    return {
+      url: `memory://${key}?size=${size}&expires=${expiresInSeconds}`,
+      headers: {
+        'content-length': String(size),
+        'x-amz-checksum-sha256': Buffer.from(sha256, 'hex').toString('base64'),
+      },
+    };
+  }
+
+  async checksum(key: string): Promise<{ size: number; sha256?: string } | undefined> {
+    const body = this.objects.get(key);
+    if (!body) return undefined;
+    const sha256 = this.checksums.get(key);
+    return { size: body.length, ...(sha256 ? { sha256 } : {}) };
   }
 
   async listParts(key: string, multipartId: string): Promise<StoredPart[]> {

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BuildMiddleware, MetadataBearer, MiddlewareStack, SerializeMiddleware } from '@smithy/types';
 import { BlobUnknownError, BlobUploadInvalidError, DigestInvalidError } from '../../core/errors';
-import type { BlobStore, MultipartListing, PartRef, StoredPart } from '../../core/ports/blob-store';
+import type { BlobStore, MultipartListing, PartRef, PresignedPut, StoredPart } from '../../core/ports/blob-store';
 import type { ObjectLister, StoredObject } from '../../core/ports/gc';
 import { outageError } from '../outage';
 import { GetUrlSigner } from './get-url-signer';
@@ -36,6 +36,8 @@ export interface S3BlobStoreOptions {
 }
 
 /** What a call does to its key, for the errors that mean different things for reads and writes. */
+/** The header of a body's SHA-256 (base64) that S3 checks the body against. */
+const CHECKSUM_SHA256_HEADER = 'x-amz-checksum-sha256';
 const READ = 'read';
 const OTHER = 'other';
 type CallKind = typeof READ | typeof OTHER;
@@ -288,6 +290,42 @@ export class S3BlobStore implements BlobStore, ObjectLister {
       new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: multipartId, PartNumber: partNumber }),
       { expiresIn: expiresInSeconds },
     );
+  }
+
+  async presignPut(key: string, size: number, sha256: string, expiresInSeconds: number): Promise<PresignedPut> {
+    await this.checkPresignClient();
+    const checksum = Buffer.from(sha256, 'hex').toString('base64');
+    const url = await getSignedUrl(
+      this.presignClient,
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentLength: size, ChecksumSHA256: checksum }),
+      // As a signed header, not a query parameter: S3 then must be sent the checksum, and checks the
+      // body against it; the length is signed too.
+      { expiresIn: expiresInSeconds, unhoistableHeaders: new Set([CHECKSUM_SHA256_HEADER]) },
+    );
+    return { url, headers: { 'content-length': String(size), [CHECKSUM_SHA256_HEADER]: checksum } };
+  }
+
+  async checksum(key: string): Promise<{ size: number; sha256?: string } | undefined> {
+    // A GET, not a HEAD: without s3:ListBucket a missing key is a 403, which only a GET's error body
+    // tells apart from a bad signature. Only the headers are read; the body is dropped unread.
+    let out;
+    try {
+      out = await this.call(
+        key,
+        () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' })),
+        READ,
+      );
+    } catch (err) {
+      if (err instanceof BlobUnknownError) return undefined;
+      throw err;
+    }
+    (out.Body as Readable | undefined)?.destroy();
+    // A composite checksum (of a multipart upload's parts, `<checksum>-<parts>`) is not the content's.
+    const sha256 = out.ChecksumType !== 'COMPOSITE' && out.ChecksumSHA256 && !out.ChecksumSHA256.includes('-');
+    return {
+      size: out.ContentLength ?? 0,
+      ...(sha256 ? { sha256: Buffer.from(out.ChecksumSHA256 as string, 'base64').toString('hex') } : {}),
+    };
   }
 
   async listParts(key: string, multipartId: string): Promise<StoredPart[]> {

@@ -43,6 +43,19 @@ export interface BlobStore {
    * with `Content-Length`) for `expiresInSeconds`, and nothing else. No network call.
    */
   presignUploadPart(key: string, multipartId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /**
+   * A URL that lets anyone holding it write `key` once, with exactly `size` bytes that hash to
+   * `sha256` (hex), for `expiresInSeconds`: the request must carry `headers`, which the URL is signed
+   * with, and the store refuses bytes of another hash before it keeps anything (S3: one `PutObject`
+   * with a signed `x-amz-checksum-sha256`). At most `MAX_STREAMED_PUT_SIZE`. No network call.
+   */
+  presignPut(key: string, size: number, sha256: string, expiresInSeconds: number): Promise<PresignedPut>;
+  /**
+   * The size of an object and the SHA-256 (hex) of its whole content as the store verified it when the
+   * object was written with one (S3: `HeadObject` with checksum mode, a full-object checksum), or
+   * undefined when absent. `sha256` is missing when the store keeps none for the object.
+   */
+  checksum(key: string): Promise<{ readonly size: number; readonly sha256?: string } | undefined>;
   /** The parts uploaded so far, in part-number order; throws `BlobUnknownError` for an unknown upload. */
   listParts(key: string, multipartId: string): Promise<StoredPart[]>;
   /** Streams an object from byte `start` to its end; throws `BlobUnknownError` when absent. */
@@ -53,6 +66,13 @@ export interface BlobStore {
 
 /** The largest object written in one request (S3: 5 GiB for one `PutObject`). */
 export const MAX_STREAMED_PUT_SIZE = 5 * 1024 * 1024 * 1024;
+
+/** Where and how to write an object through `presignPut`. */
+export interface PresignedPut {
+  readonly url: string;
+  /** Headers the request must carry, exactly (the URL's signature covers them). */
+  readonly headers: Readonly<Record<string, string>>;
+}
 
 /** A multipart upload in progress, as listed. */
 export interface MultipartListing {

@@ -114,13 +114,33 @@ export type ChunkedUploadSession = ResumablyHashedSession | NativelyHashedSessio
  * straight to storage through presigned part URLs, never through the registry, and count for nothing
  * until they were read back and verified.
  */
-export type DirectUploadSession = DirectReceivingSession | DirectVerifyingSession | DirectVerifiedSession;
+export type DirectUploadSession =
+  | DirectReceivingSession
+  | DirectSendingSession
+  | DirectVerifyingSession
+  | DirectVerifiedSession;
 
 /** The client writes parts of `multipart` through presigned URLs. */
 export interface DirectReceivingSession extends UploadSessionBase {
   readonly kind: 'direct';
   readonly phase: 'receiving';
   readonly multipart: MultipartUpload;
+  /** No byte is verified yet. */
+  readonly size: 0;
+}
+
+/**
+ * The client writes the whole blob as `object` through one presigned URL that the blob store checks
+ * against `digest` (its SHA-256) before it keeps anything: once the object exists, the store has
+ * verified it, and nothing needs to be read back.
+ */
+export interface DirectSendingSession extends UploadSessionBase {
+  readonly kind: 'direct';
+  readonly phase: 'sending';
+  /** Where the blob goes, and its size (the URL is signed for exactly that many bytes). */
+  readonly object: StoredObject;
+  /** The sha256 digest the URL is signed for. */
+  readonly digest: string;
   /** No byte is verified yet. */
   readonly size: 0;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { assertValidName } from '../names';
-import type { BlobStore } from '../ports/blob-store';
+import type { BlobStore, PresignedPut } from '../ports/blob-store';
 import type { Clock } from '../ports/clock';
 import type { EventRecorder } from '../ports/events';
 import type { BlobIndex, BlobRecord, ChunkedUploadSession, UploadSession, UploadSessionStore } from '../ports/metadata';
@@ -151,8 +151,22 @@ export class UploadService {
   }
 
   /**
-   * Finishes a direct session: completes its multipart upload from the parts storage holds, then
-   * reads the assembled object back and hashes it, at most `verifyBudget` per request, saving the hash
+   * Direct mode for a whole blob whose size and digest the client knows: one presigned URL that
+   * writes exactly `size` bytes, which the blob store checks against `digest` before it keeps
+   * anything, so `finishDirect` needs to read nothing back. Turns a fresh session direct; asking again
+   * with the same size and digest gives a fresh URL for the same object.
+   * @throws DigestInvalidError for a digest other than sha256.
+   * @throws SizeInvalidError for more than `MAX_STREAMED_PUT_SIZE` bytes (send parts then).
+   * @throws BlobUploadInvalidError for a session holding bytes, or direct in another way.
+   */
+  singlePut(name: string, id: string, size: number, digest: string): Promise<PresignedPut> {
+    return this.direct.singlePut(name, id, size, digest);
+  }
+
+  /**
+   * Finishes a direct session. One sent through `singlePut` is the blob once storage reports the
+   * object with the size and SHA-256 its URL was signed for. Otherwise: completes its multipart
+   * upload from the parts storage holds, then reads the assembled object back and hashes it, at most `verifyBudget` per request, saving the hash
    * state in between. Only when every byte hashed to `digest` does the object become the blob; until
    * then nothing refers to it, and a mismatch deletes it.
    * @throws DigestInvalidError on a mismatch, or for a digest other than sha256.

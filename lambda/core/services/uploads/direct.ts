@@ -6,13 +6,17 @@ import {
   ConcurrentModificationError,
   DigestInvalidError,
   RangeInvalidError,
+  SizeInvalidError,
 } from '../../errors';
 import { keys } from '../../keys';
+import { MAX_STREAMED_PUT_SIZE, type PresignedPut } from '../../ports/blob-store';
 import type {
   DirectReceivingSession,
+  DirectSendingSession,
   DirectUploadSession,
   DirectVerifiedSession,
   DirectVerifyingSession,
+  StoredObject,
 } from '../../ports/metadata';
 import { ResumableSha256 } from '../../resumable-hash';
 import { mismatch, nativeHasher, type DigestingHasher } from './hashing';
@@ -54,6 +58,63 @@ export class DirectUploads {
         url: await this.ctx.store.presignUploadPart(key, multipartId, first + i, partUrlTtlSeconds),
       })),
     );
+  }
+
+  /**
+   * One presigned URL for the whole blob, `size` bytes that hash to `digest`, which the blob store
+   * checks before it keeps anything: the session turns direct, sending. Asking again for the same
+   * blob gives a fresh URL for the same object (a retry after the first expired).
+   */
+  async singlePut(name: string, id: string, size: number, digest: string): Promise<PresignedPut> {
+    const { algorithm, encoded: hex } = parseDigest(digest);
+    if (algorithm !== 'sha256') {
+      throw new DigestInvalidError(
+        `a blob sent through one URL is checked as sha256; ${algorithm} is not supported here`,
+      );
+    }
+    if (!(Number.isSafeInteger(size) && size >= 0 && size <= MAX_STREAMED_PUT_SIZE)) {
+      throw new SizeInvalidError(
+        `a blob sent through one URL has 0 to ${MAX_STREAMED_PUT_SIZE} bytes; send ${size} bytes in parts (?parts=)`,
+      );
+    }
+    const session = await this.lifecycle.status(name, id);
+    const expiresAt = this.lifecycle.expiry();
+    let object: StoredObject;
+    if (session.kind === 'direct') {
+      if (session.phase !== 'sending' || session.digest !== digest || session.object.size !== size) {
+        throw new BlobUploadInvalidError('this upload is already sending other bytes; start a new one');
+      }
+      object = session.object;
+      await this.ctx.sessions
+        .update({ ...session, version: session.version + 1, expiresAt }, session.version)
+        .catch((err: unknown) => {
+          if (!(err instanceof ConcurrentModificationError)) throw err;
+        });
+    } else {
+      if (session.size > 0 || session.tail.length > 0 || session.multipart) {
+        throw new BlobUploadInvalidError(
+          'this upload already holds bytes sent through the registry; a direct upload needs a fresh upload',
+        );
+      }
+      object = { key: keys.assembled(session.id, randomUUID().slice(0, 8)), size };
+      const next: DirectSendingSession = {
+        ...baseOf(session),
+        kind: 'direct',
+        phase: 'sending',
+        object,
+        digest,
+        size: 0,
+        version: session.version + 1,
+        expiresAt,
+      };
+      await this.ctx.sessions.update(next, session.version).catch((err: unknown) => {
+        if (err instanceof ConcurrentModificationError) {
+          throw new RangeInvalidError('another request changed this upload first', id, name, 0);
+        }
+        throw err;
+      });
+    }
+    return this.ctx.store.presignPut(object.key, size, hex, this.ctx.options.partUrlTtlSeconds);
   }
 
   /** The session in direct mode, turning a fresh one direct; extends its life either way. */
@@ -112,6 +173,7 @@ export class DirectUploads {
       await this.lifecycle.destroy(session);
       throw new DigestInvalidError(`direct uploads are verified as sha256; ${algorithm} is not supported here`);
     }
+    if (session.phase === 'sending') return this.finishSent(session, digest);
     const assembled = session.phase === 'receiving' ? await this.assemble(session) : session;
     // A request that verified every byte but failed before recording the blob left its digest.
     if (assembled.phase === 'verified') return this.record(assembled, digest, assembled.digest);
@@ -151,13 +213,53 @@ export class DirectUploads {
   }
 
   /**
+   * Finishes a blob sent through one checksummed URL: the blob store checked its bytes against the
+   * digest, so what it reports of the object decides. A store that keeps no checksum for it has the
+   * object read back and hashed like an assembled one.
+   */
+  private async finishSent(session: DirectSendingSession, digest: string): Promise<DirectFinish> {
+    if (digest !== session.digest) {
+      await this.lifecycle.destroy(session);
+      throw mismatch(session.digest, digest);
+    }
+    const { object } = session;
+    const stored = await this.ctx.store.checksum(object.key);
+    if (!stored) {
+      throw new BlobUploadInvalidError(
+        'the blob has not been written to its URL (POST ?put=) yet; write it, then finish',
+      );
+    }
+    if (stored.size !== object.size || (stored.sha256 !== undefined && `sha256:${stored.sha256}` !== digest)) {
+      await this.lifecycle.destroy(session);
+      throw new DigestInvalidError(
+        `the stored object has ${stored.size} bytes${stored.sha256 ? ` and digest sha256:${stored.sha256}` : ''}, ` +
+          `not the ${object.size} bytes of ${digest} its URL was signed for`,
+      );
+    }
+    if (stored.sha256 !== undefined) return this.record(session, digest, digest);
+    const verifying: DirectVerifyingSession = {
+      ...baseOf(session),
+      kind: 'direct',
+      phase: 'verifying',
+      object,
+      size: 0,
+      hashState: (await ResumableSha256.create()).save(),
+      resumableVerify: false,
+      version: session.version + 1,
+      expiresAt: this.lifecycle.expiry(),
+    };
+    await this.lifecycle.save(verifying, session.version);
+    return this.finishDirect(session.name, session.id, digest);
+  }
+
+  /**
    * Makes the verified object the blob. Saving the session first claims it: a sweep or cancel that
    * read it earlier can no longer delete the object about to become the blob (they delete only an
    * unchanged session).
    * @throws DigestInvalidError when the bytes hashed to `actual`, not `digest`; the object goes then.
    */
   private async record(
-    session: DirectVerifyingSession | DirectVerifiedSession,
+    session: DirectSendingSession | DirectVerifyingSession | DirectVerifiedSession,
     digest: string,
     actual: string,
   ): Promise<DirectFinish> {
