@@ -36,6 +36,8 @@ describe('push helper relaying to a registry without the upload data path', () =
   let helperHost: string;
   let chunksHelper: Server;
   let chunksHost: string;
+  let partsHelper: Server;
+  let partsHost: string;
   const work = mkdtempSync(join(tmpdir(), 'push-helper-'));
   const tools = new ContainersTools(work);
 
@@ -46,10 +48,13 @@ describe('push helper relaying to a registry without the upload data path', () =
     helperHost = await listen(helper);
     chunksHelper = createPushHelper({ upstream: registry.url, mode: 'chunks' });
     chunksHost = await listen(chunksHelper);
+    partsHelper = createPushHelper({ upstream: registry.url, spool: false });
+    partsHost = await listen(partsHelper);
   }, STACK_START_TIMEOUT_MS);
   afterAll(async () => {
     await new Promise((resolve) => helper?.close(resolve));
     await new Promise((resolve) => chunksHelper?.close(resolve));
+    await new Promise((resolve) => partsHelper?.close(resolve));
     await registry?.stop();
     rmSync(work, { recursive: true, force: true });
   });
@@ -80,24 +85,27 @@ describe('push helper relaying to a registry without the upload data path', () =
     return { layout, layer: manifest.layers[0] as Descriptor };
   }
 
-  test('skopeo: in direct mode no byte of the layer passes through the registry', async () => {
-    const { layout } = layoutWith64MiBLayer('direct-img');
-    const served = await servedDuring(() =>
-      tools.skopeo(
-        'copy',
-        '--dest-tls-verify=false',
-        `oci:${layout.dir}:v1`,
-        `docker://${helperHost}/helper/direct:v1`,
-      ),
-    );
-    expect(served.filter((r) => r.method === 'PATCH' || r.method === 'PUT').map((r) => r.path)).toEqual([
-      '/v2/helper/direct/manifests/v1',
-    ]);
-    // Part URLs (4 of 16 MiB for the layer, 1 for the config), then one verifying finish per blob.
-    const posts = served.filter((r) => r.method === 'POST' && r.path !== '/v2/helper/direct/blobs/uploads/');
-    expect(posts.map((r) => r.status).sort()).toEqual([200, 200, 201, 201]);
-    await pullsBackIntact(helperHost, 'helper/direct:v1');
-  }, 180_000);
+  test.each([
+    ['spooled, one checked PUT per blob', 'direct'],
+    ['in parts (--parts), read back', 'parts'],
+  ])(
+    'skopeo: in direct mode no byte of the layer passes through the registry (%s)',
+    async (_, repo) => {
+      const host = repo === 'parts' ? partsHost : helperHost;
+      const { layout } = layoutWith64MiBLayer(`${repo}-img`);
+      const served = await servedDuring(() =>
+        tools.skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:v1`, `docker://${host}/helper/${repo}:v1`),
+      );
+      expect(served.filter((r) => r.method === 'PATCH' || r.method === 'PUT').map((r) => r.path)).toEqual([
+        `/v2/helper/${repo}/manifests/v1`,
+      ]);
+      // Per blob (layer and config): one URL request (?put=, or ?parts= for 4 parts of 16 MiB), one finish.
+      const posts = served.filter((r) => r.method === 'POST' && r.path !== `/v2/helper/${repo}/blobs/uploads/`);
+      expect(posts.map((r) => r.status).sort()).toEqual([200, 200, 201, 201]);
+      await pullsBackIntact(host, `helper/${repo}:v1`);
+    },
+    180_000,
+  );
 
   test('docker (Docker Engine): `docker push localhost:<port>/…` through the helper, layer direct to the bucket', async () => {
     const { layout, layer } = layoutWith64MiBLayer('docker-img');

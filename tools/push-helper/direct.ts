@@ -6,8 +6,12 @@
  * functions or of a proxy in front of them applies. docs/large-uploads.md, "Direct uploads".
  */
 
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { dirname, join } from 'node:path';
 
 /** The upload's answer that is not what the helper needs: handed back to the client as it is. */
 export class UpstreamAnswer extends Error {
@@ -34,6 +38,25 @@ export interface DirectUploadOptions {
   readonly putPart?: (url: string, body: readonly Uint8Array[], size: number) => Promise<Response>;
   /** Milliseconds since some fixed point (tests). */
   readonly now?: () => number;
+  /**
+   * A directory to keep the client's bytes in until its digest is known: then a blob of up to
+   * `MAX_SINGLE_PUT` bytes goes to the blob store in one request that the store checks against the
+   * digest (`POST ?put=`), and the registry has nothing to read back. Without it (or for larger
+   * blobs, or towards a registry that does not offer that), bytes go in parts as they arrive.
+   */
+  readonly spoolDir?: string;
+  /** Sends a whole spooled blob to its URL (by default with node:http). */
+  readonly putFile?: (url: string, headers: Record<string, string>, path: string) => Promise<Response>;
+}
+
+/** The largest blob sent in one request: S3's limit on one `PutObject`. */
+export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024;
+
+/** The registry offers no direct uploads; the spooled bytes, at `path`, are to be relayed otherwise. */
+export class NoDirectUploads extends Error {
+  constructor(readonly path: string) {
+    super('the registry offers no direct uploads');
+  }
 }
 
 /** Part URLs asked for at a time: enough for several parts in flight, few enough to stay fresh. */
@@ -72,6 +95,8 @@ export class DirectUpload {
   touchedAt = Date.now();
   /** The upload's id (the last segment of its URL). */
   readonly id: string;
+  /** The file the client's bytes are kept in (spooling), until they are sent. */
+  private spool?: { readonly path: string; readonly file: WriteStream };
 
   constructor(
     /** The upload's URL on the registry. */
@@ -93,6 +118,17 @@ export class DirectUpload {
    * offer direct uploads (it predates them); throws `UpstreamAnswer` for other refusals (401, 404).
    */
   async open(): Promise<boolean> {
+    if (this.options.spoolDir) {
+      // How the bytes go is decided at the finish, once their digest and size are known.
+      const path = join(await mkdtemp(join(this.options.spoolDir, 'push-helper-')), 'blob');
+      this.spool = { path, file: createWriteStream(path) };
+      return true;
+    }
+    return this.openParts();
+  }
+
+  /** Turns the upload direct with part URLs; false when the registry does not offer that. */
+  private async openParts(): Promise<boolean> {
     const res = await this.options.send('POST', this.query('parts', `1-${URL_BATCH}`), this.headers);
     if (res.status === 200) {
       this.remember((await res.json()) as { parts: { partNumber: number; url: string }[] });
@@ -108,6 +144,19 @@ export class DirectUpload {
   /** Takes one body of the client's: full parts go out now, the rest waits. */
   async write(body: AsyncIterable<Uint8Array>): Promise<void> {
     this.touchedAt = Date.now();
+    if (this.spool) {
+      const { file } = this.spool;
+      for await (const chunk of body) {
+        this.received += chunk.length;
+        if (!file.write(chunk)) await once(file, 'drain');
+      }
+      this.touchedAt = Date.now();
+      return;
+    }
+    await this.writeParts(body);
+  }
+
+  private async writeParts(body: AsyncIterable<Uint8Array>): Promise<void> {
     for await (const chunk of body) {
       if (chunk.length === 0) continue;
       this.pending.push(chunk);
@@ -115,7 +164,6 @@ export class DirectUpload {
       this.received += chunk.length;
       while (this.pendingSize >= this.partSize()) await this.send(this.take(this.partSize()));
     }
-    this.touchedAt = Date.now();
   }
 
   /**
@@ -124,9 +172,100 @@ export class DirectUpload {
    * (201, or the error it found).
    */
   async finish(digest: string): Promise<Response> {
+    if (this.spool) return this.finishSpooled(digest, this.spool);
+    return this.finishParts(digest);
+  }
+
+  /** Frees what the helper holds of this upload (its spooled bytes). */
+  async discard(): Promise<void> {
+    const spool = this.spool;
+    this.spool = undefined;
+    if (!spool) return;
+    spool.file.destroy();
+    await rm(dirname(spool.path), { recursive: true, force: true });
+  }
+
+  /**
+   * Sends the spooled blob in one checked request when the registry offers that and it is small
+   * enough, else in parts; the spool is gone afterwards, whatever happened.
+   */
+  private async finishSpooled(digest: string, spool: { path: string; file: WriteStream }): Promise<Response> {
+    spool.file.end();
+    await once(spool.file, 'close');
+    let handedOver = false;
+    try {
+      if (this.received <= MAX_SINGLE_PUT) {
+        const sent = await this.putWhole(digest, spool.path);
+        if (sent) return sent;
+      }
+      if (!(await this.openParts())) {
+        handedOver = true;
+        throw new NoDirectUploads(spool.path);
+      }
+      this.spool = undefined;
+      await this.writeParts(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }));
+      return await this.finishParts(digest);
+    } finally {
+      if (!handedOver) await this.discard();
+      else this.spool = undefined;
+    }
+  }
+
+  /**
+   * One checked request for the whole blob, then the finish. Undefined when the registry does not
+   * offer it (the blob then goes in parts); the registry's refusal otherwise.
+   */
+  private async putWhole(digest: string, path: string): Promise<Response | undefined> {
+    const ask = async () => {
+      const url = this.query('put', String(this.received));
+      url.searchParams.set('digest', digest);
+      const res = await this.options.send('POST', url, this.headers);
+      if (res.status === 200) return (await res.json()) as { url: string; headers: Record<string, string> };
+      if (res.status === 405 || res.status === 415 || (res.status === 400 && (await isUnsupported(res.clone())))) {
+        await res.arrayBuffer();
+        return undefined;
+      }
+      throw new UpstreamAnswer(res);
+    };
+    let target = await ask();
+    if (!target) return undefined;
+    const putFile = this.options.putFile ?? putFileWithNodeHttp;
+    for (let attempt = 1; ; attempt++) {
+      const res = await putFile(target.url, target.headers, path).catch((err: unknown) => err as Error);
+      if (res instanceof Response) {
+        const text = await res.text();
+        if (res.ok) break;
+        if (res.status === 400 && /BadDigest|InvalidDigest/.test(text)) {
+          // The bytes are not the digest's: the blob store kept none of them.
+          await this.options.send('DELETE', this.location, this.headers).then(
+            (r) => r.arrayBuffer(),
+            () => undefined,
+          );
+          return digestInvalid(digest);
+        }
+        const passing = res.status >= 500 || res.status === 403 || res.status === 408 || res.status === 429;
+        if (attempt >= PART_ATTEMPTS || !passing) {
+          throw new Error(`the blob store refused the blob: ${res.status} ${text.slice(0, 200)}`);
+        }
+      } else if (attempt >= PART_ATTEMPTS) {
+        throw new Error(`the blob could not reach the blob store: ${res.message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      // A fresh URL for the same object: the first may have expired with its signing credentials.
+      target = (await ask()) ?? target;
+    }
+    return this.verify(digest);
+  }
+
+  private async finishParts(digest: string): Promise<Response> {
     if (this.pendingSize > 0 || this.nextPart === 1) await this.send(this.take(this.pendingSize));
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
+    return this.verify(digest);
+  }
+
+  /** Has the registry verify the upload against `digest`, as many requests as it takes. */
+  private async verify(digest: string): Promise<Response> {
     for (;;) {
       const res = await this.options.send('POST', this.query('digest', digest), this.headers);
       if (res.status !== 202) return res;
@@ -340,15 +479,46 @@ function putWithNodeHttp(url: string, body: readonly Uint8Array[], size: number)
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
-        res.on('end', () => {
-          const status = res.statusCode ?? 502;
-          const text = Buffer.concat(chunks);
-          resolve(new Response(text.length > 0 && ![204, 205, 304].includes(status) ? text : null, { status }));
-        });
+        res.on('end', () => resolve(asResponse(res.statusCode ?? 502, Buffer.concat(chunks))));
       },
     );
     req.on('error', reject);
     for (const piece of body) req.write(piece);
     req.end();
   });
+}
+
+/** The answer a registry gives for bytes that do not hash to the digest named. */
+function digestInvalid(digest: string): Response {
+  const message = `uploaded content does not match ${digest}: the blob store refused it`;
+  return new Response(JSON.stringify({ errors: [{ code: 'DIGEST_INVALID', message, detail: { digest } }] }), {
+    status: 400,
+    headers: { 'Content-Type': 'application/json' },
+  });
+}
+
+/** PUTs a file to a presigned URL with the headers it was signed with, streaming it from disk. */
+function putFileWithNodeHttp(url: string, headers: Record<string, string>, path: string): Promise<Response> {
+  const target = new URL(url);
+  const secure = target.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(
+      target,
+      { method: 'PUT', agent: secure ? agents.https : agents.http, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => resolve(asResponse(res.statusCode ?? 502, Buffer.concat(chunks))));
+      },
+    );
+    req.on('error', reject);
+    const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    file.on('error', (err) => req.destroy(err));
+    file.pipe(req);
+  });
+}
+
+function asResponse(status: number, text: Buffer): Response {
+  return new Response(text.length > 0 && ![204, 205, 304].includes(status) ? text : null, { status });
 }

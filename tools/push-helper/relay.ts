@@ -5,9 +5,13 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseOciPath } from '../../lambda/core/paths';
-import { DirectUpload, UpstreamAnswer } from './direct';
+import { DirectUpload, NoDirectUploads, UpstreamAnswer } from './direct';
 
 export interface PushHelperOptions {
   /** The registry to relay to, e.g. `https://registry.example.com`. */
@@ -27,6 +31,14 @@ export interface PushHelperOptions {
   readonly partSize?: number;
   /** Direct mode: most parts sent at once; the helper adds parts in flight while that helps. */
   readonly partConcurrency?: number;
+  /**
+   * Direct mode: keep each blob on disk until its digest is known, then send one of up to 5 GiB in a
+   * single request the blob store checks against the digest, so the registry reads nothing back
+   * (the default, `true`). `false`: parts as the bytes arrive, verified by reading them back.
+   */
+  readonly spool?: boolean;
+  /** Where blobs are kept meanwhile (the system's temporary directory by default). */
+  readonly spoolDir?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -64,11 +76,16 @@ export function createPushHelper(options: PushHelperOptions): Server {
   const upstream = new URL(options.upstream);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const log = options.log ?? (() => {});
+  const spoolDir = options.spool === false ? undefined : (options.spoolDir ?? tmpdir());
   /** Direct uploads in progress, by upload id; ids the registry would not make direct map to null. */
   const directs = new Map<string, DirectUpload | null>();
   const forgetIdle = setInterval(() => {
-    for (const [id, upload] of directs)
-      if (!upload || Date.now() - upload.touchedAt > IDLE_UPLOAD_MS) directs.delete(id);
+    for (const [id, upload] of directs) {
+      if (!upload || Date.now() - upload.touchedAt > IDLE_UPLOAD_MS) {
+        directs.delete(id);
+        void upload?.discard();
+      }
+    }
   }, IDLE_UPLOAD_MS / 4);
   forgetIdle.unref();
   const server = createServer((req, res) => {
@@ -99,7 +116,10 @@ export function createPushHelper(options: PushHelperOptions): Server {
     if (known && route?.kind === 'upload') {
       known.headers = auth;
       if (method === 'GET' || method === 'HEAD') return replyUpload(res, known, 204);
-      if (method === 'DELETE') directs.delete(route.id);
+      if (method === 'DELETE') {
+        directs.delete(route.id);
+        await known.discard();
+      }
     }
     const finishing = method === 'PUT' && url.searchParams.has('digest');
     if ((upload || (known && finishing)) && (options.mode ?? 'direct') === 'direct') {
@@ -124,8 +144,26 @@ export function createPushHelper(options: PushHelperOptions): Server {
       offset = range ? Number(range[1]) : await sessionSize(location, auth);
       location.searchParams.delete('digest');
     }
+    return relayChunks(res, req, method, location, offset, auth, digest);
+  }
+
+  /**
+   * Sends `source` to the upload at `location` in `Content-Range` PATCHes from `offset`, then, for a
+   * PUT, finishes it with `digest`; answers the client as the registry answered.
+   */
+  async function relayChunks(
+    res: ServerResponse,
+    source: AsyncIterable<Buffer>,
+    method: string,
+    start: URL,
+    from: number,
+    auth: Record<string, string>,
+    digest: string | null,
+  ): Promise<void> {
+    let location = start;
+    let offset = from;
     let last: Response | undefined;
-    for await (const chunk of chunks(req, chunkSize)) {
+    for await (const chunk of chunks(source, chunkSize)) {
       last = await send(
         'PATCH',
         location,
@@ -177,6 +215,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
           partSize: options.partSize ?? DEFAULT_PART_SIZE,
           concurrency: options.partConcurrency ?? DEFAULT_PART_CONCURRENCY,
           send,
+          ...(spoolDir ? { spoolDir } : {}),
         });
         if (!(await opened.open())) {
           log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
@@ -206,7 +245,20 @@ export function createPushHelper(options: PushHelperOptions): Server {
         replyUpload(res, upload, 202);
         return true;
       }
-      const answer = await upload.finish(digest);
+      const finishing = upload;
+      const answer = await finishing.finish(digest).catch(async (err: unknown) => {
+        if (!(err instanceof NoDirectUploads)) throw err;
+        // Spooled, then found the registry offers no direct uploads: the spool goes in chunks.
+        log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
+        directs.delete(finishing.id);
+        try {
+          await relayChunks(res, createReadStream(err.path), method, finishing.location, 0, auth, digest);
+        } finally {
+          await rm(dirname(err.path), { recursive: true, force: true });
+        }
+        return undefined;
+      });
+      if (!answer) return true;
       if (answer.status === 201 || (answer.status >= 400 && answer.status !== 401)) {
         directs.delete(upload.id);
       }
@@ -220,6 +272,7 @@ export function createPushHelper(options: PushHelperOptions): Server {
       if (upload) {
         // A part that could not be sent spoils the upload: free it upstream; the client starts over.
         directs.delete(upload.id);
+        await upload.discard();
         await send('DELETE', upload.location, upload.headers).then(
           (r) => r.arrayBuffer(),
           () => undefined,
