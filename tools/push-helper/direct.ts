@@ -9,7 +9,7 @@
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 
@@ -469,20 +469,7 @@ const agents = {
  * connections kept open between parts. Answers as a `Response`, like `fetch`.
  */
 function putWithNodeHttp(url: string, body: readonly Uint8Array[], size: number): Promise<Response> {
-  const target = new URL(url);
-  const secure = target.protocol === 'https:';
-  return new Promise((resolve, reject) => {
-    const req = (secure ? httpsRequest : httpRequest)(
-      target,
-      { method: 'PUT', agent: secure ? agents.https : agents.http, headers: { 'Content-Length': String(size) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('error', reject);
-        res.on('end', () => resolve(asResponse(res.statusCode ?? 502, Buffer.concat(chunks))));
-      },
-    );
-    req.on('error', reject);
+  return putWith(url, { 'Content-Length': String(size) }, (req) => {
     for (const piece of body) req.write(piece);
     req.end();
   });
@@ -499,6 +486,15 @@ function digestInvalid(digest: string): Response {
 
 /** PUTs a file to a presigned URL with the headers it was signed with, streaming it from disk. */
 function putFileWithNodeHttp(url: string, headers: Record<string, string>, path: string): Promise<Response> {
+  return putWith(url, headers, (req) => {
+    const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
+    file.on('error', (err) => req.destroy(err));
+    file.pipe(req);
+  });
+}
+
+/** A PUT over kept-open connections, its body written by `send`; answers as a `Response`, like `fetch`. */
+function putWith(url: string, headers: OutgoingHttpHeaders, send: (req: ClientRequest) => void): Promise<Response> {
   const target = new URL(url);
   const secure = target.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -513,9 +509,7 @@ function putFileWithNodeHttp(url: string, headers: Record<string, string>, path:
       },
     );
     req.on('error', reject);
-    const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
-    file.on('error', (err) => req.destroy(err));
-    file.pipe(req);
+    send(req);
   });
 }
 

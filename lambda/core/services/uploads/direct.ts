@@ -237,18 +237,7 @@ export class DirectUploads {
       );
     }
     if (stored.sha256 !== undefined) return this.record(session, digest, digest);
-    const verifying: DirectVerifyingSession = {
-      ...baseOf(session),
-      kind: 'direct',
-      phase: 'verifying',
-      object,
-      size: 0,
-      hashState: (await ResumableSha256.create()).save(),
-      resumableVerify: false,
-      version: session.version + 1,
-      expiresAt: this.lifecycle.expiry(),
-    };
-    await this.lifecycle.save(verifying, session.version);
+    await this.startVerifying(session, object);
     return this.finishDirect(session.name, session.id, digest);
   }
 
@@ -306,11 +295,19 @@ export class DirectUploads {
       id,
       parts.map(({ partNumber, etag }) => ({ partNumber, etag })),
     );
+    return this.startVerifying(session, { key, size: parts.reduce((sum, p) => sum + p.size, 0) });
+  }
+
+  /** Saves `session` as one whose `object` is to be read back and hashed from its first byte. */
+  private async startVerifying(
+    session: DirectReceivingSession | DirectSendingSession,
+    object: StoredObject,
+  ): Promise<DirectVerifyingSession> {
     const next: DirectVerifyingSession = {
       ...baseOf(session),
       kind: 'direct',
       phase: 'verifying',
-      object: { key, size: parts.reduce((sum, p) => sum + p.size, 0) },
+      object,
       size: 0,
       hashState: (await ResumableSha256.create()).save(),
       resumableVerify: false,
