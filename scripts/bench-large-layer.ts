@@ -736,11 +736,12 @@ async function main(): Promise<void> {
     const stalledParts =
       Math.floor(size / DISTRIBUTION_CHUNK_SIZE) + (size % DISTRIBUTION_CHUNK_SIZE > 2 * MiB ? 1 : 0);
     const distAdjusted = best(push.distribution) - stalledParts;
-    if (push.distribution.length > 0) console.log(
-      `note: distribution push includes ~${stalledParts} s of Expect: 100-Continue stalls (1 s x ${stalledParts} parts, ` +
-        `a versitygw quirk); without them (estimate): ${mbps(size, distAdjusted)} MB/s, ${distAdjusted.toFixed(2)} s; ` +
-        `push patch/distribution ${(distAdjusted / best(push.patch)).toFixed(2)}`,
-    );
+    if (push.distribution.length > 0)
+      console.log(
+        `note: distribution push includes ~${stalledParts} s of Expect: 100-Continue stalls (1 s x ${stalledParts} parts, ` +
+          `a versitygw quirk); without them (estimate): ${mbps(size, distAdjusted)} MB/s, ${distAdjusted.toFixed(2)} s; ` +
+          `push patch/distribution ${(distAdjusted / best(push.patch)).toFixed(2)}`,
+      );
     console.log(
       `peak RSS: this process (bench client) ${(oursPeakRss / MiB).toFixed(0)} MiB ` +
         `(${(rssBefore / MiB).toFixed(0)} MiB before); over their lifetimes (VmHWM): our registry ` +

@@ -115,10 +115,7 @@ export type ChunkedUploadSession = ResumablyHashedSession | NativelyHashedSessio
  * until they were read back and verified.
  */
 export type DirectUploadSession =
-  | DirectReceivingSession
-  | DirectSendingSession
-  | DirectVerifyingSession
-  | DirectVerifiedSession;
+  DirectReceivingSession | DirectSendingSession | DirectVerifyingSession | DirectVerifiedSession;
 
 /** The client writes parts of `multipart` through presigned URLs. */
 export interface DirectReceivingSession extends UploadSessionBase {
