@@ -6,12 +6,10 @@
  * functions or of a proxy in front of them applies. docs/large-uploads.md, "Direct uploads".
  */
 
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { dirname, join } from 'node:path';
+import { Spool } from './spool';
 
 /** The upload's answer that is not what the helper needs: handed back to the client as it is. */
 export class UpstreamAnswer extends Error {
@@ -96,7 +94,7 @@ export class DirectUpload {
   /** The upload's id (the last segment of its URL). */
   readonly id: string;
   /** The file the client's bytes are kept in (spooling), until they are sent. */
-  private spool?: { readonly path: string; readonly file: WriteStream };
+  private spool?: Spool;
 
   constructor(
     /** The upload's URL on the registry. */
@@ -120,8 +118,7 @@ export class DirectUpload {
   async open(): Promise<boolean> {
     if (this.options.spoolDir) {
       // How the bytes go is decided at the finish, once their digest and size are known.
-      const path = join(await mkdtemp(join(this.options.spoolDir, 'push-helper-')), 'blob');
-      this.spool = { path, file: createWriteStream(path) };
+      this.spool = await Spool.create(this.options.spoolDir);
       return true;
     }
     return this.openParts();
@@ -145,10 +142,9 @@ export class DirectUpload {
   async write(body: AsyncIterable<Uint8Array>): Promise<void> {
     this.touchedAt = Date.now();
     if (this.spool) {
-      const { file } = this.spool;
       for await (const chunk of body) {
         this.received += chunk.length;
-        if (!file.write(chunk)) await once(file, 'drain');
+        await this.spool.append(chunk);
       }
       this.touchedAt = Date.now();
       return;
@@ -180,18 +176,15 @@ export class DirectUpload {
   async discard(): Promise<void> {
     const spool = this.spool;
     this.spool = undefined;
-    if (!spool) return;
-    spool.file.destroy();
-    await rm(dirname(spool.path), { recursive: true, force: true });
+    await spool?.remove();
   }
 
   /**
    * Sends the spooled blob in one checked request when the registry offers that and it is small
    * enough, else in parts; the spool is gone afterwards, whatever happened.
    */
-  private async finishSpooled(digest: string, spool: { path: string; file: WriteStream }): Promise<Response> {
-    spool.file.end();
-    await once(spool.file, 'close');
+  private async finishSpooled(digest: string, spool: Spool): Promise<Response> {
+    await spool.close();
     let handedOver = false;
     try {
       if (this.received <= MAX_SINGLE_PUT) {
@@ -206,8 +199,9 @@ export class DirectUpload {
       await this.writeParts(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }));
       return await this.finishParts(digest);
     } finally {
-      if (!handedOver) await this.discard();
-      else this.spool = undefined;
+      this.spool = undefined;
+      // Handed over, the relay sends the file on and removes it.
+      if (!handedOver) await spool.remove();
     }
   }
 

@@ -1,4 +1,7 @@
-import { DirectUpload, MAX_PART_SIZE, PartFlow, partSizeFor } from '../../../tools/push-helper/direct';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirectUpload, MAX_PART_SIZE, NoDirectUploads, PartFlow, partSizeFor } from '../../../tools/push-helper/direct';
 
 const json = (value: unknown, status = 200) =>
   new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json' } });
@@ -196,5 +199,135 @@ describe('push helper: part sizes and parts in flight', () => {
     const middle = new PartFlow(8 * MiB, 4, () => clock.ms);
     drive(middle, clock, [{ bytes: 16 * MiB, seconds: 0.25 }]);
     expect(middle.partSize()).toBe(32 * MiB);
+  });
+});
+
+describe('push helper: spooled upload, one checked PUT', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'spool-test-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const bytes = (...sizes: number[]) => sizes.map((size, i) => new Uint8Array(size).fill(i + 1));
+  async function* pieces(chunks: Uint8Array[]) {
+    yield* chunks;
+  }
+
+  /** A registry that offers `?put=` (or refuses it as unsupported), parts, and verifies at once. */
+  function registryWithPut(put: 'offered' | 'unsupported') {
+    const requests: string[] = [];
+    const send = async (method: string, url: URL) => {
+      requests.push(`${method} ${url.search}`);
+      if (url.searchParams.has('put')) {
+        if (put === 'unsupported') return json({ errors: [{ code: 'UNSUPPORTED', message: '?put' }] }, 400);
+        return json({ url: 'https://bucket.example/blob', headers: { 'x-amz-checksum-sha256': 'c2hh' } });
+      }
+      const parts = url.searchParams.get('parts');
+      if (parts)
+        return json({ parts: [1, 2, 3].map((n) => ({ partNumber: n, url: `https://bucket.example/part-${n}` })) });
+      return new Response(null, { status: method === 'DELETE' ? 204 : 201 });
+    };
+    return { requests, send };
+  }
+
+  test("the client's bytes wait on disk; then one PUT with the signed headers, then the finish", async () => {
+    const registry = registryWithPut('offered');
+    const put: { url: string; headers: Record<string, string>; body: Buffer }[] = [];
+    const upload = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: registry.send,
+        spoolDir: dir,
+        putFile: async (url, headers, path) => {
+          put.push({ url, headers, body: readFileSync(path) });
+          return new Response(null, { status: 200 });
+        },
+      },
+    );
+    expect(await upload.open()).toBe(true);
+    const chunks = bytes(7, 7, 12);
+    await upload.write(pieces(chunks.slice(0, 2)));
+    await upload.write(pieces(chunks.slice(2)));
+    expect(registry.requests).toEqual([]);
+    expect((await upload.finish('sha256:x')).status).toBe(201);
+    expect(registry.requests).toEqual(['POST ?put=26&digest=sha256%3Ax', 'POST ?digest=sha256%3Ax']);
+    expect(put.map((p) => [p.url, p.headers])).toEqual([
+      ['https://bucket.example/blob', { 'x-amz-checksum-sha256': 'c2hh' }],
+    ]);
+    expect(put[0]?.body).toEqual(Buffer.concat(chunks));
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('bytes the blob store refuses as another digest are DIGEST_INVALID, and the upload is cancelled', async () => {
+    const registry = registryWithPut('offered');
+    const upload = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: registry.send,
+        spoolDir: dir,
+        putFile: async () => new Response('<Error><Code>BadDigest</Code></Error>', { status: 400 }),
+      },
+    );
+    await upload.open();
+    await upload.write(pieces(bytes(5)));
+    const answer = await upload.finish('sha256:x');
+    expect(answer.status).toBe(400);
+    expect(((await answer.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe('DIGEST_INVALID');
+    expect(registry.requests).toEqual(['POST ?put=5&digest=sha256%3Ax', 'DELETE ']);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('a registry without ?put= gets parts from the file; one without direct uploads gets the file back', async () => {
+    const registry = registryWithPut('unsupported');
+    const sent: number[] = [];
+    const upload = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: registry.send,
+        spoolDir: dir,
+        putPart: async (_, __, size) => {
+          sent.push(size);
+          return new Response(null, { status: 200 });
+        },
+      },
+    );
+    await upload.open();
+    await upload.write(pieces(bytes(7, 7, 12)));
+    expect((await upload.finish('sha256:x')).status).toBe(201);
+    expect(sent.sort()).toEqual([10, 10, 6]);
+    expect(registry.requests).toEqual([
+      'POST ?put=26&digest=sha256%3Ax',
+      'POST ?parts=1-16',
+      'POST ?digest=sha256%3Ax',
+    ]);
+    expect(readdirSync(dir)).toEqual([]);
+
+    const none = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u2'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: async () => json({ errors: [{ code: 'UNSUPPORTED', message: 'no' }] }, 405),
+        spoolDir: dir,
+      },
+    );
+    await none.open();
+    await none.write(pieces(bytes(3)));
+    const handedOver = (await none.finish('sha256:x').catch((err: unknown) => err)) as NoDirectUploads;
+    expect(handedOver).toBeInstanceOf(NoDirectUploads);
+    expect(readFileSync(handedOver.path)).toEqual(Buffer.from(bytes(3)[0] as Uint8Array));
+    rmSync(join(handedOver.path, '..'), { recursive: true });
+    expect(existsSync(handedOver.path)).toBe(false);
   });
 });
