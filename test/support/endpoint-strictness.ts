@@ -25,6 +25,8 @@ export const STRICTNESSES = {
   putSha256: 'refuse a PutObject body whose x-amz-checksum-sha256 does not match it',
   putCrc32: 'refuse a PutObject body whose x-amz-checksum-crc32 does not match it',
   partSha256: 'refuse an UploadPart body whose x-amz-checksum-sha256 does not match it',
+  presignedPutChecksum:
+    'refuse a presigned PutObject sent without the x-amz-checksum-sha256 header it was signed with, or with a body that does not match it',
 } as const;
 
 /** One refusal of S3 that tests may depend on; see `STRICTNESSES`. */
@@ -41,7 +43,7 @@ const ENV = 'REGISTRY_ENDPOINT_LACKS';
  * again, and records in the environment (which test files inherit) the ones it lacks.
  * @returns the strictnesses the endpoint lacks.
  */
-export async function probeEndpoint(s3: S3Client): Promise<Strictness[]> {
+export async function probeEndpoint(s3: S3Client, presign: S3Client): Promise<Strictness[]> {
   const Bucket = `registry-probe-${randomUUID().slice(0, 8)}`;
   await s3.send(new CreateBucketCommand({ Bucket }));
   const keys: string[] = [];
@@ -78,7 +80,25 @@ export async function probeEndpoint(s3: S3Client): Promise<Strictness[]> {
         'crc32',
       ),
       partSha256: false,
+      presignedPutChecksum: false,
     };
+    // Signed as the registry signs a whole blob's URL (S3BlobStore.presignPut).
+    keys.push('presigned-put');
+    const checksum = createHash('sha256').update(body).digest('base64');
+    const putUrl = await getSignedUrl(
+      presign,
+      new PutObjectCommand({ Bucket, Key: 'presigned-put', ContentLength: body.length, ChecksumSHA256: checksum }),
+      { expiresIn: 60, unhoistableHeaders: new Set(['x-amz-checksum-sha256']) },
+    );
+    const accepted = (init: RequestInit) =>
+      fetch(putUrl, { method: 'PUT', ...init }).then(
+        (res) => res.ok,
+        () => false,
+      );
+    strict.presignedPutChecksum =
+      !(await accepted({ body })) &&
+      !(await accepted({ body: Buffer.from('PROBE'), headers: { 'x-amz-checksum-sha256': checksum } })) &&
+      !(await stored('presigned-put'));
     const { UploadId } = await s3.send(
       new CreateMultipartUploadCommand({ Bucket, Key: 'part', ChecksumAlgorithm: 'SHA256' }),
     );

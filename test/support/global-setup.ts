@@ -17,11 +17,12 @@ export default async function globalSetup(): Promise<void> {
   if (state.__registryServersReady) return;
   state.__registryServersReady = true;
   if (process.env.REGISTRY_EXTERNAL_ENDPOINTS === '1') {
-    const { s3 } = createAwsClients({ forcePathStyle: true });
+    const { s3, presign } = createAwsClients({ forcePathStyle: true });
     try {
-      await probeEndpoint(s3);
+      await probeEndpoint(s3, presign);
     } finally {
       s3.destroy();
+      presign.destroy();
     }
     for (const reason of endpointLacks().values()) process.stdout.write(`tests depending on it skip: ${reason}\n`);
     return;
