@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
 import { Spool } from './spool';
 
 /** The upload's answer that is not what the helper needs: handed back to the client as it is. */
@@ -45,6 +46,14 @@ export interface DirectUploadOptions {
   readonly spoolDir?: string;
   /** Sends a whole spooled blob to its URL (by default with node:http). */
   readonly putFile?: (url: string, headers: Record<string, string>, path: string) => Promise<Response>;
+  /** Sends a whole blob from the client's body to its URL (by default with node:http). */
+  readonly putStream?: (url: string, headers: Record<string, string>, body: Readable) => Promise<Response>;
+}
+
+/** Where and how to send a whole blob in one checked request (`POST <upload>?put=`). */
+interface PresignedPut {
+  readonly url: string;
+  readonly headers: Record<string, string>;
 }
 
 /** The largest blob sent in one request: S3's limit on one `PutObject`. */
@@ -188,7 +197,13 @@ export class DirectUpload {
     let handedOver = false;
     try {
       if (this.received <= MAX_SINGLE_PUT) {
-        const sent = await this.putWhole(digest, spool.path);
+        const putFile = this.options.putFile ?? putFileWithNodeHttp;
+        const sent = await this.putWhole(
+          digest,
+          this.received,
+          (target) => putFile(target.url, target.headers, spool.path),
+          PART_ATTEMPTS,
+        );
         if (sent) return sent;
       }
       if (!(await this.openParts())) {
@@ -206,26 +221,51 @@ export class DirectUpload {
   }
 
   /**
-   * One checked request for the whole blob, then the finish. Undefined when the registry does not
-   * offer it (the blob then goes in parts); the registry's refusal otherwise.
+   * A whole blob whose digest and size the client named before sending it (a `PUT ?digest=` with
+   * `Content-Length`, as containerd, BuildKit, oras and regctl push): streamed straight into one
+   * checked request, without keeping it on disk, then finished. A failure cannot be retried here (the
+   * body is gone), so it is the client's to retry. Undefined when that does not apply or the registry
+   * does not offer it; nothing was read from `body` then.
    */
-  private async putWhole(digest: string, path: string): Promise<Response | undefined> {
-    const ask = async () => {
-      const url = this.query('put', String(this.received));
-      url.searchParams.set('digest', digest);
-      const res = await this.options.send('POST', url, this.headers);
-      if (res.status === 200) return (await res.json()) as { url: string; headers: Record<string, string> };
-      if (res.status === 405 || res.status === 415 || (res.status === 400 && (await isUnsupported(res.clone())))) {
-        await res.arrayBuffer();
-        return undefined;
-      }
-      throw new UpstreamAnswer(res);
-    };
-    let target = await ask();
+  async putStreamed(digest: string, size: number, body: Readable): Promise<Response | undefined> {
+    if (this.received > 0 || size > MAX_SINGLE_PUT || !this.spool) return undefined;
+    const putStream = this.options.putStream ?? putStreamWithNodeHttp;
+    const answer = await this.putWhole(digest, size, (target) => putStream(target.url, target.headers, body), 1);
+    if (answer) {
+      this.received = size;
+      await this.discard();
+    }
+    return answer;
+  }
+
+  /** A URL for one checked request of the whole blob; undefined when the registry does not offer it. */
+  private async askPut(digest: string, size: number): Promise<PresignedPut | undefined> {
+    const url = this.query('put', String(size));
+    url.searchParams.set('digest', digest);
+    const res = await this.options.send('POST', url, this.headers);
+    if (res.status === 200) return (await res.json()) as PresignedPut;
+    if (res.status === 405 || res.status === 415 || (res.status === 400 && (await isUnsupported(res.clone())))) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    throw new UpstreamAnswer(res);
+  }
+
+  /**
+   * One checked request for the whole blob (`put`, up to `attempts` times, each with a fresh URL),
+   * then the finish. Undefined when the registry does not offer it (the blob then goes in parts);
+   * `DIGEST_INVALID` when the blob store found the bytes are not the digest's.
+   */
+  private async putWhole(
+    digest: string,
+    size: number,
+    put: (target: PresignedPut) => Promise<Response>,
+    attempts: number,
+  ): Promise<Response | undefined> {
+    let target = await this.askPut(digest, size);
     if (!target) return undefined;
-    const putFile = this.options.putFile ?? putFileWithNodeHttp;
     for (let attempt = 1; ; attempt++) {
-      const res = await putFile(target.url, target.headers, path).catch((err: unknown) => err as Error);
+      const res = await put(target).catch((err: unknown) => err as Error);
       if (res instanceof Response) {
         const text = await res.text();
         if (res.ok) break;
@@ -238,15 +278,15 @@ export class DirectUpload {
           return digestInvalid(digest);
         }
         const passing = res.status >= 500 || res.status === 403 || res.status === 408 || res.status === 429;
-        if (attempt >= PART_ATTEMPTS || !passing) {
+        if (attempt >= attempts || !passing) {
           throw new Error(`the blob store refused the blob: ${res.status} ${text.slice(0, 200)}`);
         }
-      } else if (attempt >= PART_ATTEMPTS) {
+      } else if (attempt >= attempts) {
         throw new Error(`the blob could not reach the blob store: ${res.message}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
       // A fresh URL for the same object: the first may have expired with its signing credentials.
-      target = (await ask()) ?? target;
+      target = (await this.askPut(digest, size)) ?? target;
     }
     return this.verify(digest);
   }
@@ -484,6 +524,14 @@ function putFileWithNodeHttp(url: string, headers: Record<string, string>, path:
     const file = createReadStream(path, { highWaterMark: 1024 * 1024 });
     file.on('error', (err) => req.destroy(err));
     file.pipe(req);
+  });
+}
+
+/** PUTs a request body as it arrives to a presigned URL with the headers it was signed with. */
+function putStreamWithNodeHttp(url: string, headers: Record<string, string>, body: Readable): Promise<Response> {
+  return putWith(url, headers, (req) => {
+    body.on('error', (err) => req.destroy(err));
+    body.pipe(req);
   });
 }
 

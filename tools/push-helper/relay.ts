@@ -239,8 +239,18 @@ export function createPushHelper(options: PushHelperOptions): Server {
         res.end(() => req.destroy());
         return true;
       }
-      await upload.write(req);
       const digest = url.searchParams.get('digest');
+      const length = Number(req.headers['content-length'] ?? Number.NaN);
+      if (digest && method !== 'PATCH' && !range && Number.isSafeInteger(length)) {
+        // The whole blob, its digest and size named up front: straight to the blob store.
+        const streamed = await upload.putStreamed(digest, length, req);
+        if (streamed) {
+          directs.delete(upload.id);
+          await reply(res, streamed, method);
+          return true;
+        }
+      }
+      await upload.write(req);
       if (method === 'PATCH' || !digest) {
         replyUpload(res, upload, 202);
         return true;

@@ -1,5 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { DirectUpload, MAX_PART_SIZE, NoDirectUploads, PartFlow, partSizeFor } from '../../../tools/push-helper/direct';
 
@@ -329,5 +330,49 @@ describe('push helper: spooled upload, one checked PUT', () => {
     expect(readFileSync(handedOver.path)).toEqual(Buffer.from(bytes(3)[0] as Uint8Array));
     rmSync(join(handedOver.path, '..'), { recursive: true });
     expect(existsSync(handedOver.path)).toBe(false);
+  });
+
+  test('a whole blob named up front streams into one PUT without waiting on disk', async () => {
+    const registry = registryWithPut('offered');
+    const streamed: Buffer[] = [];
+    const upload = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: registry.send,
+        spoolDir: dir,
+        putStream: async (_, headers, body) => {
+          expect(headers).toEqual({ 'x-amz-checksum-sha256': 'c2hh' });
+          for await (const chunk of body) streamed.push(chunk as Buffer);
+          return new Response(null, { status: 200 });
+        },
+      },
+    );
+    await upload.open();
+    const chunks = bytes(6, 6);
+    const answer = await upload.putStreamed('sha256:x', 12, Readable.from(chunks.map((c) => Buffer.from(c))));
+    expect(answer?.status).toBe(201);
+    expect(Buffer.concat(streamed)).toEqual(Buffer.concat(chunks));
+    expect(registry.requests).toEqual(['POST ?put=12&digest=sha256%3Ax', 'POST ?digest=sha256%3Ax']);
+    expect(readdirSync(dir)).toEqual([]);
+
+    // Towards a registry without ?put=, nothing is read and the upload goes on as before.
+    const older = new DirectUpload(
+      new URL('https://registry.example/v2/a/blobs/uploads/u2'),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send: registryWithPut('unsupported').send,
+        spoolDir: dir,
+      },
+    );
+    await older.open();
+    const body = Readable.from([Buffer.from('abc')]);
+    expect(await older.putStreamed('sha256:x', 3, body)).toBeUndefined();
+    expect(older.received).toBe(0);
+    await older.discard();
   });
 });
