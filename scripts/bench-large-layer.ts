@@ -5,8 +5,9 @@
  *       own (scripts/bench-registry.ts, named `registry`), as distribution runs in its own, on
  *       DynamoDB Local and versitygw started here with a temporary data dir;
  *  (a') the same registry through the push helper (`npm run push-helper`, a process of its own beside
- *       the client, as it runs on a user's machine) in direct mode: the helper sends the body to
- *       versitygw through presigned part URLs, and the registry reads it back to verify it;
+ *       the client, as it runs on a user's machine) in direct mode: the helper keeps the PATCHed body
+ *       on disk until the digest comes, then sends it to versitygw in one PUT checked against the
+ *       digest; pushed a second time with one PUT ?digest=, which it streams straight through;
  *   (b) CNCF distribution 2.8 (`/usr/bin/docker-registry`, Debian) with its S3 driver on the SAME
  *       versitygw server (its own bucket), blob GETs redirected to S3 like ours;
  *   (c) raw S3 on that versitygw: one PutObject + one GetObject, and, for reference, a multipart upload
@@ -22,7 +23,7 @@
  *
  *   npx tsx scripts/bench-large-layer.ts [--size-mib 1024] [--runs 1] [--body chunked|length]
  *                                        [--work-dir <tmp>/registry-bench] [--hash-bench]
- *                                        [--only patch,put,helper,distribution]
+ *                                        [--only patch,put,helper,helper-put,distribution]
  *
  * Each registry row pushes a fresh blob (new digest), so no registry can skip an upload it already
  * has; each measurement runs `--runs` times; the table shows the best (shortest) time of the runs,
@@ -103,7 +104,8 @@ function parseArgs(argv: string[]): Options {
     throw new Error(`--runs must be an integer from 1 to ${MAX_RUNS}`);
   if (options.body !== 'chunked' && options.body !== 'length') throw new Error('--body is chunked or length');
   for (const row of options.only ?? []) {
-    if (!['patch', 'put', 'helper', 'distribution'].includes(row)) throw new Error(`--only: no registry row ${row}`);
+    if (!['patch', 'put', 'helper', 'helper-put', 'distribution'].includes(row))
+      throw new Error(`--only: no registry row ${row}`);
   }
   return options;
 }
@@ -512,11 +514,12 @@ async function hashBench(size: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------------
 // Reporting.
 
-type Row = 'patch' | 'put' | 'helper' | 'distribution' | 'single' | 'multipart';
+type Row = 'patch' | 'put' | 'helper' | 'helper-put' | 'distribution' | 'single' | 'multipart';
 const ROW_LABELS: Record<Row, string> = {
   patch: 'ours, uploader, PATCH + PUT ?digest',
   put: 'ours, uploader, one PUT ?digest',
   helper: 'ours through the push helper (direct)',
+  'helper-put': 'push helper, one PUT ?digest',
   distribution: 'distribution 2.8.2 + S3 driver',
   single: 'raw S3 single PutObject/GetObject',
   multipart: 'raw S3 multipart 16 MiB x4 / GetObject',
@@ -549,9 +552,9 @@ async function main(): Promise<void> {
     const s = statfsSync(options.workDir);
     return s.bavail * s.bsize;
   })();
-  // blob file + per run: ours (PATCH: parts + assembled; PUT; helper: parts + assembled) and
+  // blob file + per run: ours (PATCH: parts + assembled; PUT; helper: spool + object, twice) and
   // distribution (parts, object, copy), a raw object.
-  const needed = size * (2 + options.runs * 9);
+  const needed = size * (2 + options.runs * 10);
   if (free < needed)
     throw new Error(`${options.workDir} has ${(free / 2 ** 30).toFixed(1)} GiB free; need about ${needed / 2 ** 30}`);
 
@@ -679,6 +682,7 @@ async function main(): Promise<void> {
       await registryRow('patch', run, oursUrl, 'patch');
       await registryRow('put', run, oursUrl, 'put');
       await registryRow('helper', run, helperUrl, 'patch', oursUrl);
+      await registryRow('helper-put', run, helperUrl, 'put', oursUrl);
       await registryRow('distribution', run, distribution.url, 'patch');
 
       const blob = await freshBlob(blobPath, size);
@@ -705,7 +709,7 @@ async function main(): Promise<void> {
     console.log(
       `blob ${options.sizeMiB} MiB (${size} bytes); best (shortest) of ${options.runs} run(s); MB = 10^6 bytes; ` +
         `PATCH body: ${options.body === 'chunked' ? 'Transfer-Encoding: chunked' : 'Content-Length'}; ` +
-        `parts: ours 16 MiB x 4 in flight, helper from 16 MiB x 2 adapting (up to 64 MiB x 8), ` +
+        `parts: ours 16 MiB x 4 in flight, helper one checked PUT per blob (parts only over 5 GiB), ` +
         `raw multipart 16 MiB x 4, distribution chunksize 16 MiB; a PUT with Content-Length is one PutObject`,
     );
     console.log(
@@ -725,6 +729,7 @@ async function main(): Promise<void> {
       `throughput ratios: put/raw-single ${ratio(push.put, push.single)}, ` +
         `patch/raw-multipart ${ratio(push.patch, push.multipart)}, ` +
         `helper/raw-multipart ${ratio(push.helper, push.multipart)}, ` +
+        `helper-put/raw-single ${ratio(push['helper-put'], push.single)}, ` +
         `pull/distribution ${ratio(pull.patch, pull.distribution)}; ` +
         `also push put/raw-multipart ${ratio(push.put, push.multipart)}, patch/raw-single ${ratio(push.patch, push.single)}, ` +
         `patch/distribution ${ratio(push.patch, push.distribution)}; ` +

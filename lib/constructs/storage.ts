@@ -157,7 +157,8 @@ export class RegistryStorage extends Construct {
    * Deletes are limited to staging and assembled objects: no upload can remove a blob stored under
    * its digest. Direct uploads (the push helper) add listing the parts of an assembled object's
    * multipart upload; the part URLs they hand out are signed with this PutObject, but each names one
-   * part of one multipart upload, whose bytes count only once read back and verified.
+   * part of one multipart upload, whose bytes count only once read back and verified. A whole-blob
+   * URL names one assembled object and carries its SHA-256 as a signed header, which S3 checks.
    */
   grantUploadWrite(fn: StorageGrantee): void {
     this.bind(fn);
