@@ -208,8 +208,13 @@ describe('garbage collection (local mode)', () => {
   // Against moto this race fails now and then (a live tag's manifest answered 404 after a
   // collection, about 2 runs in 10, the same at 5a5ca11 as now) and never against DynamoDB Local,
   // where every run races it. Until the cause is found it runs on the embedded servers only.
+  // moto 5.2.5 copies the whole table before a TransactWriteItems and, when a condition fails, puts
+  // that copy back (moto/dynamodb/models/__init__.py, transact_write_items): every write other
+  // requests committed in between is lost. Here a collector's conditional delete that loses its race
+  // (by design) erased a concurrent push's manifest and tag after the push was answered 201, traced in
+  // about 1 run in 8. DynamoDB isolates transactions per item and never does this.
   const raceTest = embeddedServersTest(
-    'against moto a live tag is answered 404 after a collection in about 2 runs in 10, cause not yet found; it runs against DynamoDB Local',
+    "moto's TransactWriteItems undoes a failed transaction by restoring a copy of the whole table, erasing concurrent writes; it runs against DynamoDB Local",
   );
 
   raceTest(
