@@ -10,7 +10,7 @@ import { AuthService, type AuthSettings } from '../../lambda/core/services/auth-
 import { BlobService } from '../../lambda/core/services/blob-service';
 import { DiscoveryService } from '../../lambda/core/services/discovery-service';
 import { ManifestService } from '../../lambda/core/services/manifest-service';
-import { UploadService } from '../../lambda/core/services/upload-service';
+import { UploadService, type UploadServiceOptions } from '../../lambda/core/services/upload-service';
 import { requestEvents } from '../../lambda/http/event-scope';
 import type { Services } from '../../lambda/http/services';
 
@@ -44,6 +44,19 @@ export async function testTokenKeys(): Promise<TokenKeys> {
   return FileTokenKeys.open(await mkdtemp(join(tmpdir(), 'token-keys-')));
 }
 
+/** Upload options with parts of a few bytes (16 by default), so part handling is exercised cheaply. */
+export function tinyUploadOptions(minPartSize = 16, partSize = minPartSize * 2): UploadServiceOptions {
+  return {
+    minPartSize,
+    partSize,
+    concurrency: 2,
+    maxParts: 10_000,
+    sessionTtlSeconds: 3600,
+    maxRereadSize: 1024,
+    ...DIRECT_UPLOAD_OPTIONS,
+  };
+}
+
 /** Services over the memory doubles, with a tiny part size so chunk folding is exercised cheaply. */
 export function memoryRegistry(
   options: {
@@ -68,15 +81,7 @@ export function memoryRegistry(
       metadata,
       metadata,
       clock,
-      {
-        minPartSize,
-        partSize: options.partSize ?? minPartSize * 2,
-        concurrency: 2,
-        maxParts: 10_000,
-        sessionTtlSeconds: 3600,
-        maxRereadSize: 1024,
-        ...DIRECT_UPLOAD_OPTIONS,
-      },
+      tinyUploadOptions(minPartSize, options.partSize),
       requestEvents,
     ),
     manifests: new ManifestService(store, metadata, metadata, {

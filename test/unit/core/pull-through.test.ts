@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { MemoryBlobStore } from '../../../lambda/adapters/memory/memory-blob-store';
 import { MemoryFillClaims } from '../../../lambda/adapters/memory/memory-fill-claims';
 import { MemoryMetadata } from '../../../lambda/adapters/memory/memory-metadata';
-import { DIRECT_UPLOAD_OPTIONS } from '../../../lambda/handlers/compose';
 import { BlobService } from '../../../lambda/core/services/blob-service';
 import { ManifestService } from '../../../lambda/core/services/manifest-service';
 import { BlobCache, CacheRules, type CacheRule } from '../../../lambda/core/services/pull-through';
@@ -14,7 +13,7 @@ import {
   type UpstreamManifest,
   type UpstreamRegistry,
 } from '../../../lambda/core/ports/upstream';
-import { ManualClock } from '../../support/memory-registry';
+import { ManualClock, tinyUploadOptions } from '../../support/memory-registry';
 import { requestEvents, takeRecorded, withEventScope } from '../../../lambda/http/event-scope';
 import { MemoryEventPublisher } from '../../../lambda/adapters/memory/memory-event-publisher';
 
@@ -97,15 +96,7 @@ function setup(options: { allow?: string[]; inlineLimit?: number; fill?: boolean
   const rules = new CacheRules([rule]);
   const store = new MemoryBlobStore(16);
   const metadata = new MemoryMetadata();
-  const uploads = new UploadService(store, metadata, metadata, clock, {
-    minPartSize: 16,
-    partSize: 32,
-    concurrency: 2,
-    maxParts: 10_000,
-    sessionTtlSeconds: 3600,
-    maxRereadSize: 1024,
-    ...DIRECT_UPLOAD_OPTIONS,
-  });
+  const uploads = new UploadService(store, metadata, metadata, clock, tinyUploadOptions());
   const claims = new MemoryFillClaims(() => clock.now());
   const blobCache = new BlobCache(
     metadata,

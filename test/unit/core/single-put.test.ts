@@ -1,25 +1,11 @@
 import { createHash } from 'node:crypto';
-import { MemoryBlobStore } from '../../../lambda/adapters/memory/memory-blob-store';
-import { MemoryMetadata } from '../../../lambda/adapters/memory/memory-metadata';
-import { UploadService } from '../../../lambda/core/services/upload-service';
-import { DIRECT_UPLOAD_OPTIONS } from '../../../lambda/handlers/compose';
-import { ManualClock } from '../../support/memory-registry';
+import { memoryRegistry } from '../../support/memory-registry';
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 function services() {
-  const store = new MemoryBlobStore(16);
-  const metadata = new MemoryMetadata();
-  const uploads = new UploadService(store, metadata, metadata, new ManualClock(), {
-    minPartSize: 16,
-    partSize: 32,
-    concurrency: 2,
-    maxParts: 10_000,
-    sessionTtlSeconds: 3600,
-    maxRereadSize: 1024,
-    ...DIRECT_UPLOAD_OPTIONS,
-  });
-  return { store, metadata, uploads };
+  const { store, metadata, services } = memoryRegistry();
+  return { store, metadata, uploads: services.uploads };
 }
 
 /** The key a presigned single-PUT URL of the memory store writes. */

@@ -2,7 +2,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { DirectUpload, MAX_PART_SIZE, NoDirectUploads, PartFlow, partSizeFor } from '../../../tools/push-helper/direct';
+import {
+  DirectUpload,
+  MAX_PART_SIZE,
+  NoDirectUploads,
+  PartFlow,
+  partSizeFor,
+  type DirectUploadOptions,
+} from '../../../tools/push-helper/direct';
 
 const json = (value: unknown, status = 200) =>
   new Response(JSON.stringify(value), { status, headers: { 'Content-Type': 'application/json' } });
@@ -210,6 +217,20 @@ describe('push helper: spooled upload, one checked PUT', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** A spooling upload of `id` towards a registry answering with `send`. */
+  const spooled = (id: string, send: DirectUploadOptions['send'], extra: Partial<DirectUploadOptions> = {}) =>
+    new DirectUpload(
+      new URL(`https://registry.example/v2/a/blobs/uploads/${id}`),
+      {},
+      {
+        partSize: 10,
+        concurrency: 2,
+        send,
+        spoolDir: dir,
+        ...extra,
+      },
+    );
+
   const bytes = (...sizes: number[]) => sizes.map((size, i) => new Uint8Array(size).fill(i + 1));
   async function* pieces(chunks: Uint8Array[]) {
     yield* chunks;
@@ -235,20 +256,12 @@ describe('push helper: spooled upload, one checked PUT', () => {
   test("the client's bytes wait on disk; then one PUT with the signed headers, then the finish", async () => {
     const registry = registryWithPut('offered');
     const put: { url: string; headers: Record<string, string>; body: Buffer }[] = [];
-    const upload = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: registry.send,
-        spoolDir: dir,
-        putFile: async (url, headers, path) => {
-          put.push({ url, headers, body: readFileSync(path) });
-          return new Response(null, { status: 200 });
-        },
+    const upload = spooled('u1', registry.send, {
+      putFile: async (url, headers, path) => {
+        put.push({ url, headers, body: readFileSync(path) });
+        return new Response(null, { status: 200 });
       },
-    );
+    });
     expect(await upload.open()).toBe(true);
     const chunks = bytes(7, 7, 12);
     await upload.write(pieces(chunks.slice(0, 2)));
@@ -265,17 +278,9 @@ describe('push helper: spooled upload, one checked PUT', () => {
 
   test('bytes the blob store refuses as another digest are DIGEST_INVALID, and the upload is cancelled', async () => {
     const registry = registryWithPut('offered');
-    const upload = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: registry.send,
-        spoolDir: dir,
-        putFile: async () => new Response('<Error><Code>BadDigest</Code></Error>', { status: 400 }),
-      },
-    );
+    const upload = spooled('u1', registry.send, {
+      putFile: async () => new Response('<Error><Code>BadDigest</Code></Error>', { status: 400 }),
+    });
     await upload.open();
     await upload.write(pieces(bytes(5)));
     const answer = await upload.finish('sha256:x');
@@ -288,20 +293,12 @@ describe('push helper: spooled upload, one checked PUT', () => {
   test('a registry without ?put= gets parts from the file; one without direct uploads gets the file back', async () => {
     const registry = registryWithPut('unsupported');
     const sent: number[] = [];
-    const upload = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: registry.send,
-        spoolDir: dir,
-        putPart: async (_, __, size) => {
-          sent.push(size);
-          return new Response(null, { status: 200 });
-        },
+    const upload = spooled('u1', registry.send, {
+      putPart: async (_, __, size) => {
+        sent.push(size);
+        return new Response(null, { status: 200 });
       },
-    );
+    });
     await upload.open();
     await upload.write(pieces(bytes(7, 7, 12)));
     expect((await upload.finish('sha256:x')).status).toBe(201);
@@ -313,16 +310,7 @@ describe('push helper: spooled upload, one checked PUT', () => {
     ]);
     expect(readdirSync(dir)).toEqual([]);
 
-    const none = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u2'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: async () => json({ errors: [{ code: 'UNSUPPORTED', message: 'no' }] }, 405),
-        spoolDir: dir,
-      },
-    );
+    const none = spooled('u2', async () => json({ errors: [{ code: 'UNSUPPORTED', message: 'no' }] }, 405));
     await none.open();
     await none.write(pieces(bytes(3)));
     const handedOver = (await none.finish('sha256:x').catch((err: unknown) => err)) as NoDirectUploads;
@@ -335,21 +323,13 @@ describe('push helper: spooled upload, one checked PUT', () => {
   test('a whole blob named up front streams into one PUT without waiting on disk', async () => {
     const registry = registryWithPut('offered');
     const streamed: Buffer[] = [];
-    const upload = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u1'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: registry.send,
-        spoolDir: dir,
-        putStream: async (_, headers, body) => {
-          expect(headers).toEqual({ 'x-amz-checksum-sha256': 'c2hh' });
-          for await (const chunk of body) streamed.push(chunk as Buffer);
-          return new Response(null, { status: 200 });
-        },
+    const upload = spooled('u1', registry.send, {
+      putStream: async (_, headers, body) => {
+        expect(headers).toEqual({ 'x-amz-checksum-sha256': 'c2hh' });
+        for await (const chunk of body) streamed.push(chunk as Buffer);
+        return new Response(null, { status: 200 });
       },
-    );
+    });
     await upload.open();
     const chunks = bytes(6, 6);
     const answer = await upload.putStreamed('sha256:x', 12, Readable.from(chunks.map((c) => Buffer.from(c))));
@@ -359,16 +339,7 @@ describe('push helper: spooled upload, one checked PUT', () => {
     expect(readdirSync(dir)).toEqual([]);
 
     // Towards a registry without ?put=, nothing is read and the upload goes on as before.
-    const older = new DirectUpload(
-      new URL('https://registry.example/v2/a/blobs/uploads/u2'),
-      {},
-      {
-        partSize: 10,
-        concurrency: 2,
-        send: registryWithPut('unsupported').send,
-        spoolDir: dir,
-      },
-    );
+    const older = spooled('u2', registryWithPut('unsupported').send);
     await older.open();
     const body = Readable.from([Buffer.from('abc')]);
     expect(await older.putStreamed('sha256:x', 3, body)).toBeUndefined();
