@@ -724,6 +724,14 @@ async function main(): Promise<void> {
       table.push(
         `${''.padEnd(22)}functions / distribution process: ${ratio('dist-fs', 'dist-fs')}x (fs), ${ratio('dist-s3', 'dist-s3')}x (s3)`,
       );
+      if (options.rounds > 1) {
+        // How far the rounds lay apart: a ratio is only as firm as the spread of both its sides.
+        const spread = [...(rounds.get(op) ?? [])].map(([label, measured]) => {
+          const values = measured.map((m) => (m.cpu.get(servingPart[label] as Part) ?? 0) / n);
+          return `${label} ${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
+        });
+        table.push(`${''.padEnd(22)}rounds, CPU ms per request of the serving process: ${spread.join(', ')}`);
+      }
     }
     console.log('');
     console.log(
