@@ -727,8 +727,8 @@ async function main(): Promise<void> {
       if (options.rounds > 1) {
         // How far the rounds lay apart: a ratio is only as firm as the spread of both its sides.
         const spread = [...(rounds.get(op) ?? [])].map(([label, measured]) => {
-          const values = measured.map((m) => (m.cpu.get(servingPart[label] as Part) ?? 0) / n);
-          return `${label} ${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`;
+          const values = measured.map((m) => m.cpu.get(servingPart[label] as Part) ?? 0);
+          return `${label} ${ms(Math.min(...values), n)}–${ms(Math.max(...values), n)}`;
         });
         table.push(`${''.padEnd(22)}rounds, CPU ms per request of the serving process: ${spread.join(', ')}`);
       }
