@@ -163,8 +163,9 @@ const SIZE = /^\d{1,16}$/;
 /**
  * The push helper's direct protocol (docs/large-uploads.md, "Direct uploads"), an extension on an
  * upload's URL: `POST ?parts=<first>-<last>` answers presigned part URLs for the client to PUT its
- * bytes to storage; `POST ?put=<size>&digest=<digest>` one URL, and the headers to send with it, for a
- * whole blob that storage checks against its digest; `POST ?digest=` verifies them by reading them back and answers 201 like a
+ * bytes to storage; `POST ?put=<size>&digest=<digest>` one URL, and the headers to send with it, for
+ * a whole blob that storage checks against its digest. `POST ?digest=` finishes: it reads parts back
+ * and verifies them (a checked whole blob only needs storage's checksum) and answers 201 like a
  * finishing PUT, or 202 while verification goes on (the client repeats the request).
  */
 async function direct(

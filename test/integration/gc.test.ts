@@ -206,9 +206,8 @@ describe('garbage collection (local mode)', () => {
   });
 
   // Against moto this race fails now and then (a live tag's manifest answered 404 after a
-  // collection, about 2 runs in 10, the same at 5a5ca11 as now) and never against DynamoDB Local,
-  // where every run races it. Until the cause is found it runs on the embedded servers only.
-  // moto 5.2.5 copies the whole table before a TransactWriteItems and, when a condition fails, puts
+  // collection) and never against DynamoDB Local, where every run races it, so it runs on the
+  // embedded servers only. The cause: moto 5.2.5 copies the whole table before a TransactWriteItems and, when a condition fails, puts
   // that copy back (moto/dynamodb/models/__init__.py, transact_write_items): every write other
   // requests committed in between is lost. Here a collector's conditional delete that loses its race
   // (by design) erased a concurrent push's manifest and tag after the push was answered 201, traced in

@@ -18,8 +18,8 @@ const SESSION_ITEM_TTL_MARGIN_SECONDS = 86_400;
  * The item of an upload session (docs/storage.md). `direct` tells the kinds apart, `multipartId` a
  * receiving direct session from one whose object is assembled (`tail`), `expectedDigest` one whose
  * client writes its object through one checksummed URL, and `nativeDigest` a natively hashed chunked
- * session, or a verified direct one. A chunked session's parts are summed up
- * in `parts`, a JSON object (the part ledger), never listed, so the item does not grow with them.
+ * session, or a verified direct one. A chunked session's parts are summed up in `parts`, a JSON
+ * object (the part ledger), never listed, so the item does not grow with them.
  * An item written while `parts` was a JSON list of the parts is read as the ledger of that list.
  * The reverse matters on a rollback: code that expects the list fails on the object before it writes
  * anything, instead of taking an upload for one without parts and completing it with some missing.

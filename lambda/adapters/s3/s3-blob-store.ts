@@ -35,9 +35,9 @@ export interface S3BlobStoreOptions {
   readonly presignClient?: S3Client;
 }
 
-/** What a call does to its key, for the errors that mean different things for reads and writes. */
 /** The header of a body's SHA-256 (base64) that S3 checks the body against. */
 const CHECKSUM_SHA256_HEADER = 'x-amz-checksum-sha256';
+/** What a call does to its key, for the errors that mean different things for reads and writes. */
 const READ = 'read';
 const OTHER = 'other';
 type CallKind = typeof READ | typeof OTHER;

@@ -166,8 +166,8 @@ export class UploadService {
   /**
    * Finishes a direct session. One sent through `singlePut` is the blob once storage reports the
    * object with the size and SHA-256 its URL was signed for. Otherwise: completes its multipart
-   * upload from the parts storage holds, then reads the assembled object back and hashes it, at most `verifyBudget` per request, saving the hash
-   * state in between. Only when every byte hashed to `digest` does the object become the blob; until
+   * upload from the parts storage holds, then reads the assembled object back and hashes it, at most
+   * `verifyBudget` per request, saving the hash state in between. Only when every byte hashed to `digest` does the object become the blob; until
    * then nothing refers to it, and a mismatch deletes it.
    * @throws DigestInvalidError on a mismatch, or for a digest other than sha256.
    * @throws BlobUploadInvalidError when parts are missing or too small, or the session is not direct.

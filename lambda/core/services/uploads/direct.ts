@@ -11,6 +11,7 @@ import {
 import { keys } from '../../keys';
 import { MAX_STREAMED_PUT_SIZE, type PresignedPut } from '../../ports/blob-store';
 import type {
+  ChunkedUploadSession,
   DirectReceivingSession,
   DirectSendingSession,
   DirectUploadSession,
@@ -85,17 +86,9 @@ export class DirectUploads {
         throw new BlobUploadInvalidError('this upload is already sending other bytes; start a new one');
       }
       object = session.object;
-      await this.ctx.sessions
-        .update({ ...session, version: session.version + 1, expiresAt }, session.version)
-        .catch((err: unknown) => {
-          if (!(err instanceof ConcurrentModificationError)) throw err;
-        });
+      await this.keepAlive(session, expiresAt);
     } else {
-      if (session.size > 0 || session.tail.length > 0 || session.multipart) {
-        throw new BlobUploadInvalidError(
-          'this upload already holds bytes sent through the registry; a direct upload needs a fresh upload',
-        );
-      }
+      assertFresh(session);
       object = { key: keys.assembled(session.id, randomUUID().slice(0, 8)), size };
       const next: DirectSendingSession = {
         ...baseOf(session),
@@ -117,26 +110,24 @@ export class DirectUploads {
     return this.ctx.store.presignPut(object.key, size, hex, this.ctx.options.partUrlTtlSeconds);
   }
 
+  /** Extends a direct session's life; another request extending it at the same moment does as well. */
+  private keepAlive<S extends DirectUploadSession>(session: S, expiresAt: number): Promise<S> {
+    const next = { ...session, version: session.version + 1, expiresAt };
+    return this.ctx.sessions.update(next, session.version).then(
+      () => next,
+      (err: unknown) => {
+        if (err instanceof ConcurrentModificationError) return session;
+        throw err;
+      },
+    );
+  }
+
   /** The session in direct mode, turning a fresh one direct; extends its life either way. */
   private async openDirect(name: string, id: string): Promise<DirectUploadSession> {
     const session = await this.lifecycle.status(name, id);
     const expiresAt = this.lifecycle.expiry();
-    if (session.kind === 'direct') {
-      const next = { ...session, version: session.version + 1, expiresAt };
-      // Another request extending it at the same moment does as well.
-      return this.ctx.sessions.update(next, session.version).then(
-        () => next,
-        (err: unknown) => {
-          if (err instanceof ConcurrentModificationError) return session;
-          throw err;
-        },
-      );
-    }
-    if (session.size > 0 || session.tail.length > 0 || session.multipart) {
-      throw new BlobUploadInvalidError(
-        'this upload already holds bytes sent through the registry; direct part uploads need a fresh upload',
-      );
-    }
+    if (session.kind === 'direct') return this.keepAlive(session, expiresAt);
+    assertFresh(session);
     const key = keys.assembled(session.id, randomUUID().slice(0, 8));
     const multipart = { id: await this.ctx.store.createMultipart(key), key };
     const next: DirectReceivingSession = {
@@ -316,5 +307,14 @@ export class DirectUploads {
     };
     await this.lifecycle.save(next, session.version);
     return next;
+  }
+}
+
+/** A session turns direct only while it holds no bytes sent through the registry. */
+function assertFresh(session: ChunkedUploadSession): void {
+  if (session.size > 0 || session.tail.length > 0 || session.multipart) {
+    throw new BlobUploadInvalidError(
+      'this upload already holds bytes sent through the registry; direct uploads need a fresh upload',
+    );
   }
 }
