@@ -10,6 +10,7 @@ import { createReadStream } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
+import { MAX_STREAMED_PUT_SIZE, type PresignedPut } from '../../lambda/core/ports/blob-store';
 import { Spool } from './spool';
 
 /** The upload's answer that is not what the helper needs: handed back to the client as it is. */
@@ -39,9 +40,9 @@ export interface DirectUploadOptions {
   readonly now?: () => number;
   /**
    * A directory to keep the client's bytes in until its digest is known: then a blob of up to
-   * `MAX_SINGLE_PUT` bytes goes to the blob store in one request that the store checks against the
-   * digest (`POST ?put=`), and the registry has nothing to read back. Without it (or for larger
-   * blobs, or towards a registry that does not offer that), bytes go in parts as they arrive.
+   * `MAX_STREAMED_PUT_SIZE` bytes goes to the blob store in one request that the store checks
+   * against the digest (`POST ?put=`), and the registry has nothing to read back. Without it (or for
+   * larger blobs, or towards a registry that does not offer that), bytes go in parts as they arrive.
    */
   readonly spoolDir?: string;
   /** Sends a whole spooled blob to its URL (by default with node:http). */
@@ -50,18 +51,12 @@ export interface DirectUploadOptions {
   readonly putStream?: (url: string, headers: Record<string, string>, body: Readable) => Promise<Response>;
 }
 
-/** Where and how to send a whole blob in one checked request (`POST <upload>?put=`). */
-interface PresignedPut {
-  readonly url: string;
-  readonly headers: Record<string, string>;
-}
-
-/** The largest blob sent in one request: S3's limit on one `PutObject`. */
-export const MAX_SINGLE_PUT = 5 * 1024 * 1024 * 1024;
-
-/** The registry offers no direct uploads; the spooled bytes, at `path`, are to be relayed otherwise. */
+/** The registry offers no direct uploads; the spooled bytes are the caller's to relay otherwise. */
 export class NoDirectUploads extends Error {
-  constructor(readonly path: string) {
+  constructor(
+    /** The client's bytes, closed; the caller removes it once sent. */
+    readonly spool: Spool,
+  ) {
     super('the registry offers no direct uploads');
   }
 }
@@ -140,10 +135,7 @@ export class DirectUpload {
       this.remember((await res.json()) as { parts: { partNumber: number; url: string }[] });
       return true;
     }
-    if (res.status === 405 || res.status === 415 || (res.status === 400 && (await isUnsupported(res.clone())))) {
-      await res.arrayBuffer();
-      return false;
-    }
+    if (await notOffered(res)) return false;
     throw new UpstreamAnswer(res);
   }
 
@@ -155,10 +147,10 @@ export class DirectUpload {
         this.received += chunk.length;
         await this.spool.append(chunk);
       }
-      this.touchedAt = Date.now();
-      return;
+    } else {
+      await this.writeParts(body);
     }
-    await this.writeParts(body);
+    this.touchedAt = Date.now();
   }
 
   private async writeParts(body: AsyncIterable<Uint8Array>): Promise<void> {
@@ -196,7 +188,7 @@ export class DirectUpload {
     await spool.close();
     let handedOver = false;
     try {
-      if (this.received <= MAX_SINGLE_PUT) {
+      if (this.received <= MAX_STREAMED_PUT_SIZE) {
         const putFile = this.options.putFile ?? putFileWithNodeHttp;
         const sent = await this.putWhole(
           digest,
@@ -208,7 +200,7 @@ export class DirectUpload {
       }
       if (!(await this.openParts())) {
         handedOver = true;
-        throw new NoDirectUploads(spool.path);
+        throw new NoDirectUploads(spool);
       }
       this.spool = undefined;
       await this.writeParts(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }));
@@ -228,7 +220,7 @@ export class DirectUpload {
    * does not offer it; nothing was read from `body` then.
    */
   async putStreamed(digest: string, size: number, body: Readable): Promise<Response | undefined> {
-    if (this.received > 0 || size > MAX_SINGLE_PUT || !this.spool) return undefined;
+    if (this.received > 0 || size > MAX_STREAMED_PUT_SIZE || !this.spool) return undefined;
     const putStream = this.options.putStream ?? putStreamWithNodeHttp;
     const answer = await this.putWhole(digest, size, (target) => putStream(target.url, target.headers, body), 1);
     if (answer) {
@@ -244,10 +236,7 @@ export class DirectUpload {
     url.searchParams.set('digest', digest);
     const res = await this.options.send('POST', url, this.headers);
     if (res.status === 200) return (await res.json()) as PresignedPut;
-    if (res.status === 405 || res.status === 415 || (res.status === 400 && (await isUnsupported(res.clone())))) {
-      await res.arrayBuffer();
-      return undefined;
-    }
+    if (await notOffered(res)) return undefined;
     throw new UpstreamAnswer(res);
   }
 
@@ -413,9 +402,21 @@ export class DirectUpload {
   }
 }
 
-async function isUnsupported(res: Response): Promise<boolean> {
-  const body = (await res.json().catch(() => undefined)) as { errors?: { code?: string }[] } | undefined;
-  return body?.errors?.[0]?.code === 'UNSUPPORTED';
+/**
+ * Whether the registry answered that it does not offer the request (it predates it): 405, 415, or
+ * 400 `UNSUPPORTED`. Such an answer is read to its end; any other is left for the caller.
+ */
+async function notOffered(res: Response): Promise<boolean> {
+  const unsupported = async () => {
+    const body = (await res
+      .clone()
+      .json()
+      .catch(() => undefined)) as { errors?: { code?: string }[] } | undefined;
+    return body?.errors?.[0]?.code === 'UNSUPPORTED';
+  };
+  if (!(res.status === 405 || res.status === 415 || (res.status === 400 && (await unsupported())))) return false;
+  await res.arrayBuffer();
+  return true;
 }
 
 /**

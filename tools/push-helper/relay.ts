@@ -6,9 +6,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseOciPath } from '../../lambda/core/paths';
 import { DirectUpload, NoDirectUploads, UpstreamAnswer } from './direct';
@@ -262,9 +260,9 @@ export function createPushHelper(options: PushHelperOptions): Server {
         log(`${url.pathname}: the registry offers no direct uploads; relaying in chunks`);
         directs.delete(finishing.id);
         try {
-          await relayChunks(res, createReadStream(err.path), method, finishing.location, 0, auth, digest);
+          await relayChunks(res, createReadStream(err.spool.path), method, finishing.location, 0, auth, digest);
         } finally {
-          await rm(dirname(err.path), { recursive: true, force: true });
+          await err.spool.remove();
         }
         return undefined;
       });

@@ -315,9 +315,11 @@ describe('push helper: spooled upload, one checked PUT', () => {
     await none.write(pieces(bytes(3)));
     const handedOver = (await none.finish('sha256:x').catch((err: unknown) => err)) as NoDirectUploads;
     expect(handedOver).toBeInstanceOf(NoDirectUploads);
-    expect(readFileSync(handedOver.path)).toEqual(Buffer.from(bytes(3)[0] as Uint8Array));
-    rmSync(join(handedOver.path, '..'), { recursive: true });
-    expect(existsSync(handedOver.path)).toBe(false);
+    const { path } = handedOver.spool;
+    expect(readFileSync(path)).toEqual(Buffer.from(bytes(3)[0] as Uint8Array));
+    await handedOver.spool.remove();
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(path)).toBe(false);
   });
 
   test('a whole blob named up front streams into one PUT without waiting on disk', async () => {
